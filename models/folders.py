@@ -1,0 +1,225 @@
+"""Model, input, output, temp and user folders (ComfyUI's names), and safe paths inside them.
+
+No torch here: the server lists models and serves files without loading any framework.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+# kind -> the folder names under models/ that feed it (the first one is where new files go).
+MODEL_KINDS: dict[str, tuple[str, ...]] = {
+    "checkpoints": ("checkpoints",),
+    "diffusion_models": ("diffusion_models", "unet"),
+    "text_encoders": ("text_encoders", "clip"),
+    "vae": ("vae",),
+    "controlnet": ("controlnet",),
+    "clip_vision": ("clip_vision",),
+    "ipadapter": ("ipadapter",),
+    "vlm": ("vlm",),
+    "retrieval": ("retrieval",),
+    "clip": ("clip_models",),
+    "loras": ("loras",),
+    "embeddings": ("embeddings",),
+}
+KIND_ALIASES = {"unet": "diffusion_models", "clip_models": "clip"}
+MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
+# A folder holding one of these is one model (a diffusers pipeline or component, a transformers model).
+MODEL_FOLDER_MARKERS = ("model_index.json", "config.json")
+
+
+class UnsafePath(ValueError):
+    """A path that would leave its folder (``..``, absolute, NUL, a symlink pointing out)."""
+
+
+def confined(root: Path, relative: str) -> Path:
+    """``root/relative`` with symlinks resolved, refused if it leaves ``root``."""
+    if "\x00" in relative:
+        raise UnsafePath("NUL byte in path")
+    if os.path.isabs(relative) or relative.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", relative):
+        raise UnsafePath("absolute paths are not allowed")
+    root_real = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(root_real / relative))
+    if target != root_real and root_real not in target.parents:
+        raise UnsafePath(f"{relative!r} leaves its folder")
+    return target
+
+
+@dataclass
+class FolderPaths:
+    base_dir: Path
+    input_dir: Path
+    output_dir: Path
+    temp_dir: Path
+    user_dir: Path
+    models_dir: Path
+    model_folders: dict[str, list[Path]] = field(default_factory=dict)
+    custom_node_dirs: list[Path] = field(default_factory=list)
+    _listing_cache: dict[str, tuple[tuple, list[str]]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def create(cls, base_dir: str | Path, *, input_dir: str | Path | None = None,
+               output_dir: str | Path | None = None, temp_dir: str | Path | None = None,
+               user_dir: str | Path | None = None, models_dir: str | Path | None = None) -> "FolderPaths":
+        base = Path(base_dir).resolve()
+        paths = cls(
+            base_dir=base,
+            input_dir=Path(input_dir or base / "input").resolve(),
+            output_dir=Path(output_dir or base / "output").resolve(),
+            temp_dir=Path(temp_dir or base / "temp").resolve(),
+            user_dir=Path(user_dir or base / "user").resolve(),
+            models_dir=Path(models_dir or base / "models").resolve(),
+            custom_node_dirs=[base / "custom_nodes"],
+        )
+        for kind, names in MODEL_KINDS.items():
+            paths.model_folders[kind] = [paths.models_dir / name for name in names]
+        return paths
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.input_dir, self.output_dir, self.temp_dir, self.user_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def folder_for_type(self, kind: str) -> Path | None:
+        """The folder of a ``/view``-style ``type``: output, input or temp."""
+        return {"output": self.output_dir, "input": self.input_dir, "temp": self.temp_dir}.get(kind)
+
+    # -- extra_model_paths.yaml -------------------------------------------------------------------
+    def add_model_folder(self, kind: str, folder: str | Path, *, first: bool = False) -> None:
+        kind = KIND_ALIASES.get(kind, kind)
+        folders = self.model_folders.setdefault(kind, [])
+        path = Path(folder)
+        if path in folders:
+            return
+        folders.insert(0, path) if first else folders.append(path)
+        self._listing_cache.pop(kind, None)
+
+    def load_extra_model_paths(self, config_file: str | Path) -> None:
+        """ComfyUI's ``extra_model_paths.yaml``: sections of ``kind: folder(s)`` with a ``base_path``."""
+        config_path = Path(config_file)
+        data = yaml.safe_load(config_path.read_text()) or {}
+        for section in data.values():
+            if not isinstance(section, dict):
+                continue
+            base = Path(os.path.expanduser(str(section.get("base_path", config_path.parent))))
+            if not base.is_absolute():
+                base = (config_path.parent / base).resolve()
+            for key, value in section.items():
+                if key in ("base_path", "is_default"):
+                    continue
+                for line in str(value).splitlines():
+                    line = line.strip()
+                    if not line:
+                        continue
+                    full = Path(os.path.expanduser(line))
+                    full = full if full.is_absolute() else base / full
+                    if key == "custom_nodes":
+                        if full not in self.custom_node_dirs:
+                            self.custom_node_dirs.append(full)
+                    else:
+                        self.add_model_folder(key, full, first=bool(section.get("is_default")))
+
+    # -- listings ---------------------------------------------------------------------------------
+    def list_models(self, kind: str) -> list[str]:
+        """Model files and model folders of a kind, as relative names; refreshed when a folder changes."""
+        kind = KIND_ALIASES.get(kind, kind)
+        folders = self.model_folders.get(kind, [])
+        stamp = tuple(_tree_stamp(folder) for folder in folders)
+        cached = self._listing_cache.get(kind)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        names: set[str] = set()
+        for folder in folders:
+            names.update(_scan_models(folder))
+        listing = sorted(names)
+        self._listing_cache[kind] = (stamp, listing)
+        return listing
+
+    def model_path(self, kind: str, name: str) -> Path | None:
+        """Where a listed model lives, or None."""
+        kind = KIND_ALIASES.get(kind, kind)
+        for folder in self.model_folders.get(kind, []):
+            try:
+                candidate = confined(folder, name)
+            except UnsafePath:
+                continue
+            if candidate.exists():
+                return candidate
+        return None
+
+    def list_input_files(self) -> list[str]:
+        files = []
+        if self.input_dir.is_dir():
+            for path in sorted(self.input_dir.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    files.append(path.relative_to(self.input_dir).as_posix())
+        return files
+
+    def annotated_path(self, name: str, default_kind: str = "input") -> Path:
+        """``"file.png [output]"``-style names, confined to their folder."""
+        kind = default_kind
+        match = re.match(r"^(.*) \[(input|output|temp)\]$", name)
+        if match:
+            name, kind = match.group(1), match.group(2)
+        return confined(self.folder_for_type(kind), name)
+
+    def save_path(self, filename_prefix: str, root: Path | None = None) -> tuple[Path, str, int, str]:
+        """(folder, file stem, next counter, subfolder) for ``<prefix>_<00001>_.png`` naming.
+
+        The counter is one above the highest existing one; the prefix may name subfolders but
+        stays inside the output folder.
+        """
+        root = root or self.output_dir
+        prefix = filename_prefix.replace("\\", "/").strip() or "Plexus"
+        subfolder, _, stem = prefix.rpartition("/")
+        folder = confined(root, subfolder) if subfolder else Path(os.path.realpath(root))
+        if not stem or stem in (".", ".."):
+            raise UnsafePath(f"bad filename prefix {filename_prefix!r}")
+        folder.mkdir(parents=True, exist_ok=True)
+        pattern = re.compile(rf"^{re.escape(stem)}_(\d+)_?\.")
+        highest = 0
+        for entry in os.scandir(folder):
+            found = pattern.match(entry.name)
+            if found:
+                highest = max(highest, int(found.group(1)))
+        relative_sub = folder.relative_to(Path(os.path.realpath(root))).as_posix()
+        return folder, stem, highest + 1, "" if relative_sub == "." else relative_sub
+
+
+def _tree_stamp(folder: Path) -> tuple:
+    try:
+        stat = folder.stat()
+    except OSError:
+        return (str(folder), 0)
+    stamps = [str(folder), stat.st_mtime_ns]
+    for entry in os.scandir(folder):  # one level down: new files in subfolders count too
+        if entry.is_dir():
+            stamps.append(entry.stat().st_mtime_ns)
+    return tuple(stamps)
+
+
+def _scan_models(folder: Path) -> list[str]:
+    found: list[str] = []
+    if not folder.is_dir():
+        return found
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        if current != folder and any(e.name in MODEL_FOLDER_MARKERS for e in entries):
+            found.append(Path(current).relative_to(folder).as_posix())
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir():
+                stack.append(Path(entry.path))
+            elif entry.name.lower().endswith(MODEL_FILE_SUFFIXES):
+                found.append(Path(entry.path).relative_to(folder).as_posix())
+    return found
