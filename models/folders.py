@@ -22,11 +22,11 @@ MODEL_KINDS: dict[str, tuple[str, ...]] = {
     "ipadapter": ("ipadapter",),
     "vlm": ("vlm",),
     "retrieval": ("retrieval",),
-    "clip": ("clip_models",),
+    "clip_models": ("clip_models",),  # full CLIP models (both towers) for zero-shot scoring
     "loras": ("loras",),
     "embeddings": ("embeddings",),
 }
-KIND_ALIASES = {"unet": "diffusion_models", "clip_models": "clip"}
+KIND_ALIASES = {"unet": "diffusion_models", "clip": "text_encoders"}  # ComfyUI's folder_paths names
 MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 # A folder holding one of these is one model (a diffusers pipeline or component, a transformers model).
 MODEL_FOLDER_MARKERS = ("model_index.json", "config.json")
