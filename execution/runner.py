@@ -133,12 +133,12 @@ class _Job:
             for target in self.targets:
                 self.require(target)
             while self.pending_count:
-                if self.runner.interrupt.is_set():
-                    raise InterruptedError_("Processing interrupted")
                 if self.ready:
                     current = self.ready.popleft()
                     if self.state.get(current) != _PENDING:
                         continue
+                    if self.runner.interrupt.is_set():  # checked between nodes
+                        raise InterruptedError_("Processing interrupted")
                     await self.step(current)
                     if self.tasks:
                         await asyncio.sleep(0)  # let running async nodes advance
@@ -315,10 +315,6 @@ class _Job:
                 if self.require_more(node_id, links):
                     return
                 inputs, unevaluated = self.gather_inputs(node_id, schema)
-        blocked = self.blocked_outputs(node_id, schema, inputs)
-        if blocked is not None:
-            self.mark_done(node_id, blocked)
-            return
         self.emit(Executing(self.prompt_id, node=node_id, display_node=self.dyn.display_id(node_id)))
         results, awaitables = self.call(node_id, schema, instance, inputs)
         if awaitables:
@@ -353,20 +349,25 @@ class _Job:
             return []
         return [{k: v[i] if i < len(v) else v[-1] for k, v in inputs.items()} for i in range(length)]
 
-    def blocked_outputs(self, node_id: str, schema: Any, inputs: dict) -> CacheEntry | None:
-        """A node fed a blocker is not called; its outputs become that blocker."""
-        for values in inputs.values():
-            for value in values:
-                if isinstance(value, ExecutionBlocker):
-                    if value.message is not None:
-                        self.fail(node_id, RuntimeError(f"Execution Blocked: {value.message}"), {})
-                    return CacheEntry([[value] for _ in schema.outputs])
+    def find_blocker(self, schema: Any, kwargs: dict) -> ExecutionBlocker | None:
+        """A call fed a blocker is skipped; its outputs become that blocker."""
+        for value in kwargs.values():
+            items = value if schema.input_is_list and isinstance(value, list) else (value,)
+            for item in items:
+                if isinstance(item, ExecutionBlocker):
+                    return item
         return None
 
     def call(self, node_id: str, schema: Any, instance: Any, inputs: dict) -> tuple[list, list]:
         results: list[Any] = []
         awaitables: list[tuple[int, Any]] = []
         for index, kwargs in enumerate(self.call_arguments(schema, inputs)):
+            blocker = self.find_blocker(schema, kwargs)
+            if blocker is not None:
+                if blocker.message is not None:
+                    self.fail(node_id, RuntimeError(f"Execution Blocked: {blocker.message}"), {})
+                results.append(tuple(blocker for _ in schema.outputs))
+                continue
             ctx = self.context(node_id, schema.name, index)
             token = current_node.set(ctx)
             try:
