@@ -16,6 +16,7 @@ BUILTIN_MODULES = (
     "nodes.image",
     "nodes.latent",
     "nodes.mask",
+    "nodes.clip_vision",
 )
 
 
