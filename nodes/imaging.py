@@ -47,7 +47,7 @@ def _lanczos(samples: Any, width: int, height: int) -> Any:
         channels = []
         for channel in item:  # resample each channel as a float image, keeping values unclipped
             image = Image.fromarray(channel.numpy().astype(np.float32), mode="F")
-            channels.append(torch.from_numpy(np.asarray(image.resize((width, height), Image.LANCZOS))))
+            channels.append(torch.from_numpy(np.array(image.resize((width, height), Image.LANCZOS))))
         out.append(torch.stack(channels))
     return torch.stack(out).to(samples.device, samples.dtype)
 
