@@ -8,14 +8,17 @@ chain through ``previous``, and the sampler sums their residuals (as diffusers' 
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import torch
 
+logger = logging.getLogger(__name__)
 CONTROL_KEY = "control"  # conditioning extras key holding the last applied ControlHint
 SD3_FAMILY = "sd3"
 
@@ -60,14 +63,18 @@ class SD3ControlNet:
 
 @dataclass
 class ControlHint:
-    """One applied ControlNet: the encoded hint and how strongly / when it acts."""
+    """One applied ControlNet: the hint image and how strongly / when it acts. The hint is
+    VAE-encoded when sampling starts (:func:`prepare_controls`), at the latent's size."""
 
     net: SD3ControlNet
-    hint_latent: torch.Tensor  # [B or 1, C, h, w], VAE-encoded, shift/scale applied
+    image: torch.Tensor  # IMAGE [B, H, W, C], 0..1
+    vae: Any  # the VAE socket value (a wrapper or a diffusers AutoencoderKL)
     strength: float = 1.0
     start_percent: float = 0.0
     end_percent: float = 1.0
     previous: "ControlHint | None" = None
+    # Encoded hints by (latent h, latent w, device, dtype): a seed-only re-run reuses them.
+    encoded: dict = field(default_factory=dict, repr=False, compare=False)
 
     def chain(self) -> list["ControlHint"]:
         """This hint and every earlier one, oldest first (the order they were applied)."""
@@ -78,7 +85,7 @@ class ControlHint:
         return hints[::-1]
 
     def with_previous(self, previous: "ControlHint | None") -> "ControlHint":
-        return replace(self, previous=previous)
+        return replace(self, previous=previous, encoded={})
 
     def torch_modules(self) -> list:
         return [hint.net.module for hint in self.chain()]
@@ -214,14 +221,59 @@ def check_controlnet_matches(net: SD3ControlNet, transformer: Any) -> None:
 
 
 # -- the hint ------------------------------------------------------------------------------------
-def encode_hint(net: SD3ControlNet, vae: Any, image: torch.Tensor, device: torch.device,
-                dtype: torch.dtype) -> torch.Tensor:
+def vae_module(vae: Any) -> Any:
+    """The diffusers AutoencoderKL inside a VAE socket value."""
+    for candidate in (vae, getattr(vae, "module", None), getattr(vae, "vae", None), getattr(vae, "model", None)):
+        if candidate is not None and hasattr(candidate, "encode") and hasattr(candidate, "config") \
+                and hasattr(candidate.config, "scaling_factor"):
+            return candidate
+    raise TypeError(f"expected a VAE, got {type(vae).__name__}")
+
+
+def unique_hints(hint_chains: Iterable["ControlHint | None"]) -> list[ControlHint]:
+    seen: dict[int, ControlHint] = {}
+    for last in hint_chains:
+        for hint in (last.chain() if last is not None else ()):
+            seen.setdefault(id(hint), hint)
+    return list(seen.values())
+
+
+def prepare_controls(hint_chains: Iterable["ControlHint | None"], transformer: Any, latent_shape: tuple,
+                     device: torch.device, dtype: torch.dtype, warn: Callable[[str], None] | None = None,
+                     on_device: Callable[..., Any] | None = None) -> None:
+    """Before the first step: refuse ControlNets that do not fit the model, and VAE-encode every
+    hint at the latent's size (resizing a mismatched hint with a warning)."""
+    hints = unique_hints(hint_chains)
+    for hint in hints:
+        check_controlnet_matches(hint.net, transformer)
+    for hint in hints:
+        key = (int(latent_shape[-2]), int(latent_shape[-1]), str(device), dtype)
+        if key in hint.encoded:
+            continue
+        vae = vae_module(hint.vae)
+        placed = on_device(vae) if on_device is not None else contextlib.nullcontext()
+        with placed, torch.inference_mode():
+            hint.encoded[key] = encode_hint(hint, vae, key[0], key[1], device, dtype, warn)
+
+
+def encode_hint(hint: ControlHint, vae: Any, latent_h: int, latent_w: int, device: torch.device,
+                dtype: torch.dtype, warn: Callable[[str], None] | None = None) -> torch.Tensor:
     """IMAGE [B,H,W,C] 0..1 -> the ControlNet's hint latent, as diffusers' pipeline prepares it:
-    VAE posterior mean (deterministic), then ``(z - shift) * scale`` (no shift for InstantX nets)."""
-    pixels = image[..., :3].movedim(-1, 1).to(device=device, dtype=dtype) * 2.0 - 1.0
+    VAE posterior mean (deterministic, where diffusers draws a sample), then ``(z - shift) * scale``
+    (no shift for InstantX nets)."""
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    want_h, want_w = latent_h * factor, latent_w * factor
+    pixels = hint.image[..., :3].movedim(-1, 1).float()
+    if pixels.shape[-2:] != (want_h, want_w):
+        message = (f"ControlNet '{hint.net.name}': the hint image is {pixels.shape[-1]}x{pixels.shape[-2]} but "
+                   f"the image being generated is {want_w}x{want_h}; the hint was resized to match")
+        (warn or logger.warning)(message)
+        pixels = torch.nn.functional.interpolate(pixels, size=(want_h, want_w), mode="bilinear",
+                                                 align_corners=False, antialias=True).clamp(0.0, 1.0)
+    pixels = pixels.to(device=device, dtype=next(vae.parameters()).dtype) * 2.0 - 1.0
     latent = vae.encode(pixels).latent_dist.mode()
-    shift = float(getattr(vae.config, "shift_factor", 0.0) or 0.0) if net.uses_vae_shift else 0.0
-    return (latent - shift) * float(vae.config.scaling_factor)
+    shift = float(getattr(vae.config, "shift_factor", 0.0) or 0.0) if hint.net.uses_vae_shift else 0.0
+    return ((latent - shift) * float(vae.config.scaling_factor)).to(dtype)
 
 
 # -- the per-step call ---------------------------------------------------------------------------
@@ -277,12 +329,13 @@ def _run_one(hint: ControlHint, rows: list[int], index: torch.Tensor, whole_batc
         pooled = torch.zeros_like(pooled)  # InstantX nets were trained on zero pooled projections
     if net.config.joint_attention_dim is None:
         context = None  # SD3.5 8B nets do not read the text
+    key = (int(x.shape[-2]), int(x.shape[-1]), str(x.device), x.dtype)
+    cond = hint.encoded.get(key)
+    if cond is None:
+        raise RuntimeError(f"ControlNet '{net.name}': the hint was not prepared for a {key[1]}x{key[0]} latent "
+                           "(the sampler must call prepare_controls before the first step)")
     if module.pos_embed is None:  # SD3.5 8B nets share the transformer's patch embedding
         x = transformer.pos_embed(x)
-    cond = hint.hint_latent.to(device=x.device, dtype=x.dtype)
-    if cond.shape[-2:] != x.shape[-2:] and module.pos_embed is not None:
-        raise ValueError(f"ControlNet '{net.name}': hint latent is {tuple(cond.shape[-2:])} but the latent "
-                         f"being sampled is {tuple(x.shape[-2:])}")
     if cond.shape[0] != len(rows):
         cond = cond.repeat(math.ceil(len(rows) / cond.shape[0]), 1, 1, 1)[: len(rows)]
     return module(hidden_states=x, controlnet_cond=cond, conditioning_scale=hint.strength,
