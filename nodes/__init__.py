@@ -17,6 +17,8 @@ BUILTIN_MODULES = (
     "nodes.latent",
     "nodes.mask",
     "nodes.clip_vision",
+    "nodes.controlnet",
+    "nodes.preprocessors",
 )
 
 
