@@ -1,0 +1,378 @@
+"""The durable job queue and history: one SQLite database (WAL) in the user directory.
+
+Every job is a row of ``jobs``. Its ``state`` moves ``pending -> running -> success|error|
+interrupted``; finished rows *are* the history. A job is committed before ``POST /prompt``
+answers, so after a ``kill -9`` and a restart:
+
+- pending jobs are still there, in their order (``number``, then insertion ``seq``);
+- a job left ``running`` is re-queued (same number, so it stays at the front) or marked
+  ``interrupted`` with the reason, as ``on_crash`` says (``recover_running``);
+- history rows are untouched, and a caller-chosen ``prompt_id`` is the primary key, so nothing
+  can be stored twice.
+
+Running jobs hold a lease (``worker_id``, ``lease_expires``). Workers that stay alive renew it;
+``recover_expired`` hands back the jobs of workers that vanished (a Ray actor on a lost machine).
+
+Stdlib only. One connection, serialised by a lock: SQLite allows one writer anyway, and each
+statement takes microseconds, so the aiohttp loop may call it directly.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+FINISHED_STATES = ("success", "error", "interrupted")
+MAX_ATTEMPTS = 3  # a job that took the server down this many times is failed, not re-queued again
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    prompt_id     TEXT PRIMARY KEY,
+    seq           INTEGER NOT NULL,
+    number        REAL NOT NULL,
+    state         TEXT NOT NULL,
+    prompt        TEXT NOT NULL,
+    extra_data    TEXT NOT NULL,
+    outputs       TEXT NOT NULL,
+    client_id     TEXT,
+    created       REAL NOT NULL,
+    started       REAL,
+    finished      REAL,
+    finish_seq    INTEGER,
+    worker_id     TEXT,
+    lease_expires REAL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    result        TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, number, seq);
+CREATE INDEX IF NOT EXISTS jobs_history ON jobs (finish_seq) WHERE finish_seq IS NOT NULL;
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass
+class QueuedJob:
+    """A job as the queue hands it to a worker (and as ``GET /queue`` lists it)."""
+
+    prompt_id: str
+    number: float
+    prompt: dict
+    extra_data: dict
+    outputs: list[str]
+    client_id: str | None = None
+    created: float = 0.0
+    started: float | None = None
+    attempts: int = 0
+
+    def queue_item(self) -> list:
+        """ComfyUI's queue tuple ``[number, prompt_id, prompt, extra_data, outputs]``."""
+        number = int(self.number) if float(self.number).is_integer() else self.number
+        return [number, self.prompt_id, self.prompt, self.extra_data, self.outputs]
+
+
+@dataclass
+class JobOutcome:
+    """What a finished job leaves in history."""
+
+    status: str  # success | error | interrupted
+    outputs: dict = field(default_factory=dict)  # node id -> ui
+    messages: list = field(default_factory=list)  # [[event type, data], ...]
+    meta: dict = field(default_factory=dict)  # node id -> {node_id, display_node, ...}
+    error: dict | None = None
+
+
+class DuplicatePromptId(ValueError):
+    pass
+
+
+class JobQueue:
+    def __init__(self, db_path: str | Path, *, durable: bool = False, history_max: int = 10000) -> None:
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.history_max = history_max
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._seq = self._counter("seq")
+        self._number = self._counter("number")
+        self._finish_seq = self._counter("finish_seq")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- counters (persisted so numbers keep growing across restarts) ----------------------------
+    def _counter(self, name: str) -> int:
+        row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def _bump(self, name: str, value: int) -> None:
+        self._db.execute("INSERT INTO counters(name, value) VALUES(?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
+
+    # -- enqueue ---------------------------------------------------------------------------------
+    def next_number(self, front: bool = False) -> int:
+        """ComfyUI's numbering: a running counter; ``front`` uses its negative, ahead of everything."""
+        with self._lock:
+            number = self._number
+            return -number if front else number
+
+    def enqueue(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str], *,
+                number: float | None = None, front: bool = False, client_id: str | None = None) -> float:
+        """Store a pending job durably and return its number. Raises DuplicatePromptId."""
+        prompt_json = json.dumps(prompt)
+        extra_json = json.dumps(extra_data)
+        outputs_json = json.dumps(outputs)
+        with self._lock:
+            counter = self._number
+            if number is None:
+                number = -counter if front else counter
+            self._seq += 1
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO jobs(prompt_id, seq, number, state, prompt, extra_data, outputs, client_id, created)"
+                    " VALUES(?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                    (prompt_id, self._seq, float(number), prompt_json, extra_json, outputs_json, client_id,
+                     time.time()))
+                self._bump("seq", self._seq)
+                self._bump("number", counter + 1)
+                self._db.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                self._db.execute("ROLLBACK")
+                raise DuplicatePromptId(prompt_id) from exc
+            self._number = counter + 1
+            return number
+
+    # -- claiming and leases ---------------------------------------------------------------------
+    def claim(self, worker_id: str, lease_seconds: float = 60.0) -> QueuedJob | None:
+        """Atomically take the first pending job (lowest number, then oldest)."""
+        now = time.time()
+        with self._lock:
+            row = self._db.execute(
+                "UPDATE jobs SET state='running', worker_id=?, lease_expires=?, started=?, attempts=attempts+1 "
+                "WHERE prompt_id = (SELECT prompt_id FROM jobs WHERE state='pending' ORDER BY number, seq LIMIT 1) "
+                "RETURNING prompt_id, number, prompt, extra_data, outputs, client_id, created, started, attempts",
+                (worker_id, now + lease_seconds, now)).fetchone()
+        return _job(row) if row else None
+
+    def renew_leases(self, worker_id: str, lease_seconds: float = 60.0) -> None:
+        with self._lock:
+            self._db.execute("UPDATE jobs SET lease_expires=? WHERE state='running' AND worker_id=?",
+                             (time.time() + lease_seconds, worker_id))
+
+    def recover_running(self, on_crash: str = "requeue", *, worker_id: str | None = None,
+                        expired_only: bool = False, reason: str = "the server stopped while it ran") -> list[str]:
+        """Hand back running jobs: all of them (start-up), one worker's, or those with expired leases.
+
+        ``on_crash='requeue'`` puts them back in front with their number; ``'fail'`` (or a job
+        that already took down ``MAX_ATTEMPTS`` workers) records them as interrupted, with the reason.
+        """
+        where, params = "state='running'", []
+        if worker_id is not None:
+            where += " AND worker_id=?"
+            params.append(worker_id)
+        if expired_only:
+            where += " AND lease_expires < ?"
+            params.append(time.time())
+        with self._lock:
+            rows = self._db.execute(f"SELECT prompt_id, attempts FROM jobs WHERE {where}", params).fetchall()
+            for prompt_id, attempts in rows:
+                if on_crash == "requeue" and attempts < MAX_ATTEMPTS:
+                    self._db.execute("UPDATE jobs SET state='pending', worker_id=NULL, lease_expires=NULL, "
+                                     "started=NULL WHERE prompt_id=?", (prompt_id,))
+                else:
+                    why = reason if on_crash != "requeue" else f"{reason} ({attempts} times; given up)"
+                    message = ["execution_interrupted", {"prompt_id": prompt_id, "node_id": None,
+                                                         "node_type": None, "executed": [], "reason": why,
+                                                         "timestamp": int(time.time() * 1000)}]
+                    self._finish(prompt_id, JobOutcome("interrupted", messages=[message],
+                                                       error={"reason": why}))
+        return [r[0] for r in rows]
+
+    # -- finishing -------------------------------------------------------------------------------
+    def complete(self, prompt_id: str, outcome: JobOutcome) -> None:
+        with self._lock:
+            self._finish(prompt_id, outcome)
+
+    def _finish(self, prompt_id: str, outcome: JobOutcome) -> None:
+        self._finish_seq += 1
+        result = json.dumps({"outputs": outcome.outputs, "messages": outcome.messages, "meta": outcome.meta,
+                             "error": outcome.error}, default=str)
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute("UPDATE jobs SET state=?, finished=?, finish_seq=?, result=?, worker_id=NULL, "
+                         "lease_expires=NULL WHERE prompt_id=?",
+                         (outcome.status, time.time(), self._finish_seq, result, prompt_id))
+        self._bump("finish_seq", self._finish_seq)
+        self._trim_history()
+        self._db.execute("COMMIT")
+
+    def _trim_history(self) -> None:
+        if self.history_max <= 0:
+            return
+        row = self._db.execute("SELECT finish_seq FROM jobs WHERE finish_seq IS NOT NULL "
+                               "ORDER BY finish_seq DESC LIMIT 1 OFFSET ?", (self.history_max,)).fetchone()
+        if row:
+            self._db.execute("DELETE FROM jobs WHERE finish_seq IS NOT NULL AND finish_seq <= ?", (row[0],))
+
+    # -- pending-queue edits ---------------------------------------------------------------------
+    def delete_pending(self, prompt_ids: Iterable[str]) -> int:
+        ids = list(prompt_ids)
+        with self._lock:
+            cursor = self._db.executemany("DELETE FROM jobs WHERE state='pending' AND prompt_id=?",
+                                          [(i,) for i in ids])
+            return cursor.rowcount
+
+    def clear_pending(self) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM jobs WHERE state='pending'").rowcount
+
+    def delete_history(self, prompt_ids: Iterable[str]) -> int:
+        with self._lock:
+            cursor = self._db.executemany("DELETE FROM jobs WHERE finish_seq IS NOT NULL AND prompt_id=?",
+                                          [(i,) for i in prompt_ids])
+            return cursor.rowcount
+
+    def clear_history(self) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM jobs WHERE finish_seq IS NOT NULL").rowcount
+
+    # -- reading ---------------------------------------------------------------------------------
+    def remaining(self) -> int:
+        """Pending plus running, ComfyUI's ``queue_remaining``."""
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')").fetchone()[0]
+
+    def pending(self) -> list[QueuedJob]:
+        return self._jobs("state='pending' ORDER BY number, seq")
+
+    def running(self) -> list[QueuedJob]:
+        return self._jobs("state='running' ORDER BY started")
+
+    def _jobs(self, where: str, params: tuple = ()) -> list[QueuedJob]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT prompt_id, number, prompt, extra_data, outputs, client_id, created, started, attempts "
+                f"FROM jobs WHERE {where}", params).fetchall()
+        return [_job(r) for r in rows]
+
+    def state_of(self, prompt_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT state FROM jobs WHERE prompt_id=?", (prompt_id,)).fetchone()
+        return row[0] if row else None
+
+    def number_of(self, prompt_id: str) -> float | None:
+        with self._lock:
+            row = self._db.execute("SELECT number FROM jobs WHERE prompt_id=?", (prompt_id,)).fetchone()
+        return row[0] if row else None
+
+    def history(self, max_items: int | None = None, offset: int | None = None,
+                prompt_id: str | None = None) -> dict[str, dict]:
+        """ComfyUI's history dict, oldest first. Without an offset, the newest ``max_items``."""
+        with self._lock:
+            if prompt_id is not None:
+                rows = self._db.execute(_HISTORY_SELECT + " AND prompt_id=?", (prompt_id,)).fetchall()
+            else:
+                total = self._db.execute("SELECT COUNT(*) FROM jobs WHERE finish_seq IS NOT NULL").fetchone()[0]
+                start = offset if offset is not None and offset >= 0 else (
+                    max(0, total - max_items) if max_items is not None else 0)
+                limit = max_items if max_items is not None else -1
+                rows = self._db.execute(_HISTORY_SELECT + " ORDER BY finish_seq LIMIT ? OFFSET ?",
+                                        (limit, start)).fetchall()
+        return {row[0]: _history_entry(row) for row in rows}
+
+    def jobs(self, states: Iterable[str] | None = None, limit: int | None = None, offset: int = 0
+             ) -> tuple[list[dict], int]:
+        """Every job (pending, running, finished), newest first, for ``/jobs``; and the total."""
+        where, params = "1=1", []
+        if states:
+            states = list(states)
+            where = f"state IN ({','.join('?' * len(states))})"
+            params = states
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
+            rows = self._db.execute(
+                f"SELECT prompt_id, number, state, created, started, finished, result, extra_data FROM jobs "
+                f"WHERE {where} ORDER BY created DESC, seq DESC LIMIT ? OFFSET ?",
+                (*params, limit if limit is not None else -1, max(0, offset))).fetchall()
+        return [_job_summary(r) for r in rows], total
+
+    def job(self, prompt_id: str) -> dict | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT prompt_id, number, state, created, started, finished, result, extra_data, prompt, outputs "
+                "FROM jobs WHERE prompt_id=?", (prompt_id,)).fetchone()
+        if row is None:
+            return None
+        summary = _job_summary(row[:8])
+        result = json.loads(row[6]) if row[6] else {}
+        summary.update(prompt=json.loads(row[8]), outputs_to_execute=json.loads(row[9]),
+                       outputs=result.get("outputs", {}), messages=result.get("messages", []),
+                       execution_error=result.get("error"))
+        return summary
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+_HISTORY_SELECT = ("SELECT prompt_id, number, prompt, extra_data, outputs, state, result, created, started, finished "
+                   "FROM jobs WHERE finish_seq IS NOT NULL")
+
+
+def _job(row: tuple) -> QueuedJob:
+    return QueuedJob(prompt_id=row[0], number=row[1], prompt=json.loads(row[2]), extra_data=json.loads(row[3]),
+                     outputs=json.loads(row[4]), client_id=row[5], created=row[6], started=row[7],
+                     attempts=row[8])
+
+
+def _history_entry(row: tuple) -> dict:
+    prompt_id, number, prompt, extra_data, outputs, state, result_json, created, started, finished = row
+    result = json.loads(result_json) if result_json else {}
+    item = QueuedJob(prompt_id, number, json.loads(prompt), json.loads(extra_data), json.loads(outputs)).queue_item()
+    return {
+        "prompt": item,
+        "outputs": result.get("outputs", {}),
+        "status": {"status_str": "success" if state == "success" else "error",
+                   "completed": state == "success", "messages": result.get("messages", [])},
+        "meta": result.get("meta", {}),
+    }
+
+
+_JOB_STATUS = {"pending": "pending", "running": "in_progress", "success": "completed", "error": "failed",
+               "interrupted": "cancelled"}
+JOB_STATUS_TO_STATE = {v: k for k, v in _JOB_STATUS.items()}
+
+
+def _job_summary(row: tuple) -> dict:
+    prompt_id, number, state, created, started, finished, result_json, extra_json = row
+    result = json.loads(result_json) if result_json else {}
+    outputs = result.get("outputs", {})
+    preview = None
+    for node_id, ui in outputs.items():
+        for image in (ui.get("images") or []) if isinstance(ui, dict) else []:
+            preview = dict(image, nodeId=node_id)
+            break
+        if preview:
+            break
+    extra = json.loads(extra_json) if extra_json else {}
+    workflow = (extra.get("extra_pnginfo") or {}).get("workflow") if isinstance(extra, dict) else None
+    return {
+        "id": prompt_id,
+        "status": _JOB_STATUS.get(state, state),
+        "priority": int(number) if float(number).is_integer() else number,
+        "create_time": int(created * 1000),
+        "execution_start_time": int(started * 1000) if started else None,
+        "execution_end_time": int(finished * 1000) if finished else None,
+        "outputs_count": sum(len(v) for ui in outputs.values() if isinstance(ui, dict)
+                             for v in ui.values() if isinstance(v, list)),
+        "preview_output": preview,
+        "workflow_id": workflow.get("id") if isinstance(workflow, dict) else None,
+    }

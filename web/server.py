@@ -1,0 +1,231 @@
+"""The ComfyUI-compatible HTTP/WebSocket server.
+
+``serve_command`` wires it: services -> :class:`PlexusServer` (created first, so plugin packs can
+add routes to ``server.routes`` while they import) -> registry (built-ins + plugins) -> durable
+queue (``<user dir>/plexus_queue.sqlite3``) -> worker pool -> aiohttp site. Every API route is
+also served under ``/api``. No torch import on this path: the editor and ``/object_info`` answer
+within about a second of launch.
+
+Websocket events (see ``web/ws_hub.py`` and ``web/previews.py``) are the ComfyUI ones, sent to
+the client that submitted the prompt (everyone when it gave no ``client_id``). Additions:
+``warning`` (``{node, message, prompt_id}``) for a node's non-fatal warnings; ``status`` is
+coalesced to one broadcast per loop turn.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import web
+
+from execution.events import Event, Executing, Progress, Text, Warning_
+from execution.queue import JobOutcome, JobQueue, QueuedJob
+from execution.worker import LocalBackend, WorkerPool
+from web.previews import encode_preview, preview_frame, preview_metadata_frame, text_frame
+from web.routes_files import file_routes
+from web.routes_info import info_routes
+from web.routes_queue import queue_routes
+from web.routes_static import static_routes
+from web.routes_user import user_routes
+from web.security import security_middlewares
+from web.ws_hub import ClientConnection, WebSocketHub
+
+QUEUE_DB_NAME = "plexus_queue.sqlite3"
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class PlexusServer:
+    """The aiohttp app, the websocket hub and the hooks the workers report to.
+
+    Plugins see ComfyUI's ``PromptServer`` surface: ``routes``, ``app``, ``loop``,
+    ``send_sync(event, data, sid)``, ``client_id``, ``last_node_id``.
+    """
+
+    def __init__(self, services: Any, *, auth_token: str | None = None, cors_origin: str | None = None,
+                 max_upload_mb: float = 100.0, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.services = services
+        self.loop = loop or asyncio.new_event_loop()
+        self.routes = web.RouteTableDef()
+        self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.app = web.Application(middlewares=security_middlewares(auth_token, cors_origin),
+                                   client_max_size=self.max_upload_bytes)
+        self.hub = WebSocketHub(self.loop, server_flags={"max_upload_size": self.max_upload_bytes})
+        self.client_id: str | None = None
+        self.last_node_id: str | None = None
+        self.last_prompt_id: str | None = None
+        self.registry: Any = None
+        self.plugin_report: Any = None
+        self.queue: JobQueue | None = None
+        self.pool: WorkerPool | None = None
+        self._status_scheduled = False
+        self._loop_thread: int | None = None
+
+    # -- wiring ----------------------------------------------------------------------------------
+    def attach(self, registry: Any, plugin_report: Any, queue: JobQueue, pool: WorkerPool) -> None:
+        self.registry, self.plugin_report, self.queue, self.pool = registry, plugin_report, queue, pool
+        self._add_routes()
+
+    def _add_routes(self) -> None:
+        router = self.app.router
+        router.add_get("/ws", self.websocket)
+        router.add_get("/api/ws", self.websocket)
+        for table in (queue_routes(self), info_routes(self), file_routes(self), user_routes(self)):
+            for method, path, handler in table:
+                router.add_route(method, path, handler)
+                router.add_route(method, "/api" + path, handler)
+        for method, path, handler in static_routes(self):
+            router.add_route(method, path, handler)
+        for route in self.routes:  # plugin routes, registered while the packs imported
+            if not isinstance(route, web.RouteDef):
+                continue
+            for path in (route.path, "/api" + route.path):
+                try:
+                    router.add_route(route.method, path, route.handler, **route.kwargs)
+                except (RuntimeError, ValueError) as exc:
+                    print(f"[plexus] plugin route {route.method} {path} not added: {exc}", file=sys.stderr)
+
+    def feature_flags(self) -> dict:
+        return dict(self.hub.server_flags)
+
+    def status_data(self) -> dict:
+        return {"exec_info": {"queue_remaining": self.queue.remaining()}}
+
+    # -- sending ---------------------------------------------------------------------------------
+    def send_sync(self, event_type: str, data: Any, sid: str | None = None) -> None:
+        """Send an event to one client (``sid``) or everyone; callable from any thread."""
+        self.hub.send_sync(event_type, data, sid)
+
+    def queue_changed(self) -> None:
+        """Broadcast ``status`` (coalesced to one per loop turn); callable from any thread."""
+        if threading.get_ident() == self._loop_thread:
+            self._schedule_status()
+        else:
+            self.loop.call_soon_threadsafe(self._schedule_status)
+
+    def _schedule_status(self) -> None:
+        if not self._status_scheduled:
+            self._status_scheduled = True
+            self.loop.call_soon(self._broadcast_status)
+
+    def _broadcast_status(self) -> None:
+        self._status_scheduled = False
+        self.hub.send_json("status", {"status": self.status_data()})
+
+    # -- worker hooks (worker threads) -----------------------------------------------------------
+    def job_started(self, job: QueuedJob) -> None:
+        self.last_prompt_id = job.prompt_id
+
+    def job_finished(self, job: QueuedJob, outcome: JobOutcome) -> None:
+        self.queue_changed()
+
+    def job_event(self, job: QueuedJob, event: Event) -> None:
+        sid = job.client_id
+        call = self.loop.call_soon_threadsafe
+        if isinstance(event, Progress):
+            call(self.hub.send_json, "progress", event.data(), sid)
+            if event.preview is not None and self.services.preview_method != "none":
+                self._send_preview(job, event, sid)
+        elif isinstance(event, Text):
+            call(self.hub.send_bytes, text_frame(event.node, event.text), sid)
+        elif isinstance(event, Warning_):
+            call(self.hub.send_json, "warning", event.data(), sid)
+        else:
+            if isinstance(event, Executing):
+                self.last_node_id = event.node
+            call(self.hub.send_json, event.type, event.data(), sid)
+
+    def _send_preview(self, job: QueuedJob, event: Progress, sid: str | None) -> None:
+        jpeg = encode_preview(event.preview, getattr(self.services, "preview_max_side", 512))
+        if jpeg is None:
+            return
+        plain = preview_frame(jpeg)
+        with_metadata = preview_metadata_frame(jpeg, node_id=event.node, prompt_id=job.prompt_id)
+
+        def frame_for(client: ClientConnection) -> bytes:
+            return with_metadata if client.wants_preview_metadata else plain
+
+        self.loop.call_soon_threadsafe(functools.partial(self.hub.send_bytes, frame_for, sid, lossy=True))
+
+    # -- websocket -------------------------------------------------------------------------------
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        def on_connect(client: ClientConnection) -> None:
+            self.hub.send_json("status", {"status": self.status_data(), "sid": client.sid}, client.sid)
+            job_id = self.last_prompt_id
+            if self.last_node_id is not None and job_id in (self.pool.running_ids() if self.pool else []):
+                self.hub.send_json("executing", {"node": self.last_node_id, "display_node": self.last_node_id,
+                                                 "prompt_id": job_id}, client.sid)
+
+        return await self.hub.handle(request, on_connect)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self, hosts: list[str], port: int) -> web.AppRunner:
+        self._loop_thread = threading.get_ident()
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        for host in hosts:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        return runner
+
+
+def _listen_hosts(listen: str) -> list[str]:
+    return [h.strip() for h in (listen or "127.0.0.1").split(",") if h.strip()]
+
+
+def build_backend_factory(args: Any, registry: Any, services: Any,
+                          build_cache: Callable[[Any], Any]) -> tuple[Callable[[], Any], int]:
+    """The execution backend: in-process by default; Ray actors with ``--cluster`` (issue 9)."""
+    if getattr(args, "cluster", None):
+        from execution.cluster import ray_backend_factory  # provided by the cluster module
+
+        return ray_backend_factory(args, registry, services)
+    return (lambda: LocalBackend(registry, build_cache(args), services)), 1
+
+
+def serve_command(args: Any, services: Any, build_registry: Callable, build_cache: Callable) -> int:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    hosts = _listen_hosts(args.listen)
+    if any(h not in LOOPBACK_HOSTS for h in hosts) and not args.auth_token:
+        print("WARNING: Plexus is listening on a non-loopback address without --auth-token: anyone who can "
+              "reach this port can run workflows and read your files. Pass --auth-token TOKEN.",
+              file=sys.stderr, flush=True)
+    server = PlexusServer(services, auth_token=args.auth_token, cors_origin=args.enable_cors_header,
+                          max_upload_mb=args.max_upload_size, loop=loop)
+    registry, report = build_registry(args, services, server=server)
+    queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
+                     history_max=args.history_max)
+    recovered = queue.recover_running(args.on_crash, reason="the server stopped while it ran")
+    factory, count = build_backend_factory(args, registry, services, build_cache)
+    pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash)
+    server.attach(registry, report, queue, pool)
+    try:
+        runner = loop.run_until_complete(server.start(hosts, args.port))
+    except OSError as exc:
+        print(f"Plexus cannot listen on {args.listen}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    pool.start()
+    if recovered:
+        print(f"[plexus] {len(recovered)} job(s) were running when the server stopped: "
+              f"{'re-queued' if args.on_crash == 'requeue' else 'marked interrupted'}", flush=True)
+    shown = hosts[0] if hosts[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+    print(f"Plexus: {len(registry)} nodes, {queue.remaining()} queued. "
+          f"Listening on http://{shown}:{args.port}", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, loop.stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        loop.run_forever()
+    finally:
+        pool.stop()
+        loop.run_until_complete(server.hub.close_all())
+        loop.run_until_complete(runner.cleanup())
+        queue.close()
+        loop.close()
+    return 0
