@@ -51,3 +51,24 @@ class DynamicPrompt:
 
     def all_ids(self) -> list[str]:
         return list(self.original) + list(self.ephemeral)
+
+    # ComfyUI's DynamicPrompt method names, for V1 nodes that take a hidden DYNPROMPT input.
+    def get_node(self, node_id: str) -> dict:
+        return self.get(node_id)
+
+    def has_node(self, node_id: str) -> bool:
+        return self.has(node_id)
+
+    def get_original_prompt(self) -> dict:
+        return self.original
+
+    def get_display_node_id(self, node_id: str) -> str:
+        return self.display_id(node_id)
+
+    def get_parent_node_id(self, node_id: str) -> str | None:
+        return self.parent_of.get(node_id)
+
+    def get_real_node_id(self, node_id: str) -> str:
+        while node_id in self.parent_of:
+            node_id = self.parent_of[node_id]
+        return node_id
