@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "nodes.clip_vision",
     "nodes.controlnet",
     "nodes.preprocessors",
+    "nodes.ip_adapter",
 )
 
 
