@@ -1,0 +1,167 @@
+"""Vision-language models (``VLM``): LLaVA 1.5 and LLaVA-NeXT (AnyRes) on transformers' own classes.
+
+Generation streams: a callback gets the decoded text after every new token, and a stop check is
+consulted before every next token (interrupt stops within one token).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+# config.model_type -> (transformers model class name, family)
+VLM_ARCHITECTURES = {
+    "llava": ("LlavaForConditionalGeneration", "llava"),
+    "llava_next": ("LlavaNextForConditionalGeneration", "llava_next"),
+}
+FALLBACK_PROMPT = "USER: <image>\n{prompt} ASSISTANT:"  # LLaVA 1.5's format, when no chat template
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int = 0
+
+    def generate_kwargs(self) -> dict:
+        if self.temperature <= 0:
+            return {"do_sample": False}
+        return {"do_sample": True, "temperature": float(self.temperature), "top_p": float(self.top_p)}
+
+
+class VisionLanguageModel:
+    """A LLaVA-family model with its processor (image processor, tokenizer, chat template)."""
+
+    def __init__(self, model: Any, processor: Any, family: str, name: str = "", manager: Any = None):
+        self.model = model
+        self.processor = processor
+        self.family = family
+        self.name = name
+        self.manager = manager
+
+    def torch_modules(self) -> list:
+        return [self.model]
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.processor.tokenizer
+
+    @property
+    def context_length(self) -> int:
+        text_config = self.model.config.get_text_config()
+        return int(getattr(text_config, "max_position_embeddings", 0) or 2048)
+
+    def chat_text(self, prompt: str) -> str:
+        """The prompt in the model's conversation format, with one image placeholder.
+
+        A prompt that already contains ``<image>`` is taken as a complete raw prompt."""
+        image_token = getattr(self.processor, "image_token", "<image>")
+        if image_token in prompt:
+            return prompt
+        if getattr(self.processor, "chat_template", None):
+            conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
+            return self.processor.apply_chat_template(conversation, add_generation_prompt=True)
+        return FALLBACK_PROMPT.format(prompt=prompt)
+
+    def prepare(self, picture: Any, prompt: str) -> Any:
+        """Processor outputs (``input_ids``, ``pixel_values``...) for one PIL image."""
+        return self.processor(images=[picture], text=[self.chat_text(prompt)], return_tensors="pt")
+
+    def generate(self, inputs: Any, settings: GenerationSettings, on_text: Callable[[str, int], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> str:
+        """Decode a reply; ``on_text(text_so_far, n_tokens)`` after each token; ``should_stop()``
+        ends generation before the next token."""
+        import torch
+
+        streamer = _TokenStreamer(self.tokenizer, on_text) if on_text is not None else None
+        criteria = _stopping_criteria(should_stop)
+        with self._placed() as device, torch.inference_mode(), _seeded(settings, device):
+            dtype = next(self.model.parameters()).dtype
+            model_inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
+                            for k, v in inputs.items()}
+            output = self.model.generate(**model_inputs, max_new_tokens=settings.max_new_tokens,
+                                         streamer=streamer, stopping_criteria=criteria,
+                                         pad_token_id=self._pad_token_id(), **settings.generate_kwargs())
+        new_tokens = output[0, inputs["input_ids"].shape[1]:]
+        return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
+
+    def _pad_token_id(self) -> int | None:
+        pad = self.model.generation_config.pad_token_id
+        return pad if pad is not None else self.tokenizer.pad_token_id
+
+    def _placed(self):
+        if self.manager is not None:
+            return self.manager.on_device(self.model)
+        return contextlib.nullcontext(next(self.model.parameters()).device)
+
+
+class _TokenStreamer:
+    """A transformers streamer (``put``/``end``) that reports the decoded reply after each token.
+
+    ``generate`` first puts the prompt; that first call is skipped."""
+
+    def __init__(self, tokenizer: Any, on_text: Callable[[str, int], None]):
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.tokens: list[int] = []
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.tokens.extend(int(t) for t in value.reshape(-1).tolist())
+        self.on_text(self.tokenizer.decode(self.tokens, skip_special_tokens=True), len(self.tokens))
+
+    def end(self) -> None:
+        pass
+
+
+def _stopping_criteria(should_stop: Callable[[], bool] | None) -> Any:
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    if should_stop is None:
+        return None
+
+    class StopWhenAsked(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            import torch
+
+            return torch.full((input_ids.shape[0],), bool(should_stop()), dtype=torch.bool,
+                              device=input_ids.device)
+
+    return StoppingCriteriaList([StopWhenAsked()])
+
+
+@contextlib.contextmanager
+def _seeded(settings: GenerationSettings, device: Any):
+    """Sampling draws from a private copy of the RNG state, seeded by ``seed``."""
+    import torch
+
+    if settings.temperature <= 0:
+        yield
+        return
+    devices = [device] if getattr(device, "type", "cpu") == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(settings.seed) & 0xFFFF_FFFF_FFFF_FFFF)
+        yield
+
+
+def load_vlm(path: str | Path, dtype: Any = None, manager: Any = None) -> VisionLanguageModel:
+    import transformers
+    from transformers import AutoConfig, AutoProcessor
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{path.name}: a VLM must be a transformers folder (config.json, safetensors, processor)")
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type not in VLM_ARCHITECTURES:
+        raise ValueError(f"{path.name}: unsupported VLM type {config.model_type!r}; "
+                         f"supported: {', '.join(VLM_ARCHITECTURES)}")
+    class_name, family = VLM_ARCHITECTURES[config.model_type]
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = getattr(transformers, class_name).from_pretrained(path, **kwargs).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    return VisionLanguageModel(model, processor, family, name=path.name, manager=manager)

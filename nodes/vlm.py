@@ -1,0 +1,64 @@
+"""Vision-language nodes: load a LLaVA / LLaVA-NeXT model, caption or answer questions about images.
+
+Tokens stream to the client while they are generated (progress per token and text frames);
+interrupt stops generation within one token.
+"""
+from __future__ import annotations
+
+from execution.declare import Combo, Float, In, Int, Out, String, node
+
+
+@node("VLMLoader", category="loaders/multimodal",
+      inputs=[Combo("vlm_name", lambda services: services.paths.list_models("vlm"))],
+      outputs=[Out("VLM")])
+def vlm_loader(ctx, vlm_name: str):
+    """Load a LLaVA 1.5 or LLaVA-NeXT transformers folder from models/vlm/, with its processor and chat template."""
+    from models.vlm_llava import load_vlm
+    from models.vlm_loading import load_managed
+
+    return (load_managed(ctx.services, "vlm", vlm_name, lambda path, dtype, manager: load_vlm(path, dtype, manager)),)
+
+
+@node("VLMCaption", category="multimodal",
+      inputs=[In("vlm", "VLM"), In("image", "IMAGE"),
+              String("prompt", "Describe the image.", multiline=True),
+              Int("max_new_tokens", 64, min=1, max=4096),
+              Float("temperature", 0.0, min=0.0, max=2.0, step=0.05, tooltip="0 decodes greedily"),
+              Float("top_p", 1.0, min=0.0, max=1.0, step=0.01),
+              Int("seed", 0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True)],
+      outputs=[Out("STRING", "text", is_list=True)])
+def vlm_caption(ctx, vlm, image, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0,
+                top_p: float = 1.0, seed: int = 0):
+    """Caption each image of the batch (or answer the prompt about it); one STRING per image."""
+    from models.vlm_images import tensor_to_pil_images
+    from models.vlm_llava import GenerationSettings
+
+    pictures = tensor_to_pil_images(image)
+    replies: list[str] = []
+    for index, picture in enumerate(pictures):
+        ctx.check_interrupt()
+        inputs = vlm.prepare(picture, prompt)
+        budget = _token_budget(ctx, vlm, inputs["input_ids"].shape[1], max_new_tokens)
+        settings = GenerationSettings(budget, temperature, top_p, seed + index)
+
+        def on_text(text: str, n_tokens: int, total: int = budget) -> None:
+            if not ctx.interrupted:  # the stop check ends generation; raise after it returns
+                ctx.send_text(text)
+                ctx.progress(n_tokens, total)
+
+        replies.append(vlm.generate(inputs, settings, on_text, should_stop=lambda: ctx.interrupted).strip())
+        ctx.check_interrupt()
+    return (replies,)
+
+
+def _token_budget(ctx, vlm, prompt_tokens: int, max_new_tokens: int) -> int:
+    """``max_new_tokens``, clamped (with a warning) to what fits in the model's context."""
+    room = vlm.context_length - prompt_tokens
+    if room < 1:
+        raise ValueError(f"the prompt and image take {prompt_tokens} tokens, more than the model's context of "
+                         f"{vlm.context_length}; shorten the prompt or use a smaller image")
+    if max_new_tokens > room:
+        ctx.warn(f"max_new_tokens {max_new_tokens} does not fit in the context ({vlm.context_length} tokens, "
+                 f"{prompt_tokens} used by the prompt); generating at most {room}")
+        return room
+    return max_new_tokens
