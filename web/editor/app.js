@@ -1,0 +1,283 @@
+// The editor application and its page API (`window.app`): graph, canvas, loadGraphData,
+// graphToPrompt, queuePrompt, registerExtension. UI wiring lives in ui.js.
+
+import { LGraph, LGraphCanvas, LGraphGroup, LiteGraph } from "../lib/litegraph/litegraph.es.js";
+import { PlexusApi } from "./api.js";
+import { registerServerNodes, registerVirtualNodes } from "./nodes.js";
+import { graphToPrompt as buildPrompt } from "./prompt.js";
+import { applyControlAfterGenerate, parseInputSpec, setComboValues } from "./widgets.js";
+import { addImageUpload } from "./imageupload.js";
+import { OverlayHost } from "./textarea.js";
+import { ExtensionRegistry, loadExtensionModules } from "./extensions.js";
+import { ChangeTracker } from "./changetracker.js";
+import { ErrorDisplay } from "./errors.js";
+import { ExecutionView } from "./progress.js";
+import { clearRunState } from "./nodedraw.js";
+import { rememberWorkflow, recallWorkflow } from "./workflowio.js";
+import { applyTypeColors } from "./colors.js";
+import { buildDefaultWorkflow, DEFAULT_WORKFLOW_NAME } from "./defaultgraph.js";
+
+export class PlexusApp {
+  constructor() {
+    this.api = new PlexusApi();
+    this.extensions = new ExtensionRegistry();
+    this.objectInfo = {};
+    this.graph = null;
+    this.canvas = null;
+    this.batchCount = 1;
+    this.ready = new Promise((resolve) => { this.markReady = resolve; });
+  }
+
+  /** Registers a web extension; see web/editor/README.md for its hooks. */
+  registerExtension(extension) {
+    this.extensions.register(extension);
+    if (this.graph) extension.setup?.(this); // late registration: setup has already run
+  }
+
+  isServerType(type) { return Object.hasOwn(this.objectInfo, type); }
+
+  async setup(elements) {
+    this.elements = elements;
+    LiteGraph.release_link_on_empty_shows_menu = true;
+    LiteGraph.alwaysSnapToGrid = false;
+    LiteGraph.catch_exceptions = true;
+    const [objectInfo] = await Promise.all([this.api.getObjectInfo(), loadExtensionModules(this.api)]);
+    this.objectInfo = objectInfo;
+    await this.extensions.invoke("init", this);
+
+    this.graph = new LGraph();
+    this.canvas = new LGraphCanvas(elements.canvas, this.graph, { skip_events: false });
+    this.canvas.allow_searchbox = true;
+    this.canvas.show_info = false;
+    this.canvas.render_canvas_border = false;
+    this.canvas.low_quality_zoom_threshold = 0.45;
+    applyTypeColors(this.canvas, LGraphCanvas, objectInfo);
+    this.overlayHost = new OverlayHost(elements.overlayLayer, elements.canvas);
+    this.canvas.onRender = () => this.overlayHost.beginFrame();
+    this.canvas.onDrawOverlay = () => this.overlayHost.endFrame();
+
+    const nodeEnv = {
+      overlayHost: this.overlayHost,
+      addImageUpload: (node, widget) => addImageUpload(node, widget, this),
+      beforeRegisterNodeDef: (nodeType, definition) => this.extensions.invokeSync("beforeRegisterNodeDef", nodeType, definition, this),
+      onNodeCreated: (node) => this.extensions.invokeSync("nodeCreated", node, this),
+      onNodeConfigured: (node) => this.extensions.invokeSync("loadedGraphNode", node, this),
+    };
+    registerVirtualNodes(nodeEnv);
+    this.nodeTypeNames = registerServerNodes(objectInfo, nodeEnv);
+
+    this.errors = new ErrorDisplay(elements.errorPanel, this);
+    this.execution = new ExecutionView(this);
+    this.changeTracker = new ChangeTracker(this, { onChange: () => this.autosave() });
+    this.changeTracker.attach(elements.canvasHost);
+    this.api.connect();
+    await this.#loadInitialWorkflow();
+    await this.extensions.invoke("setup", this);
+    this.markReady(this);
+  }
+
+  async #loadInitialWorkflow() {
+    const remembered = recallWorkflow();
+    if (remembered?.nodes) {
+      try {
+        await this.loadGraphData(remembered);
+        return;
+      } catch (error) {
+        console.warn("could not restore the last workflow:", error);
+      }
+    }
+    await this.loadDefaultWorkflow();
+  }
+
+  /** The SD3 text-to-image workflow from user storage (workflows/sd3_text_to_image.json), else
+   *  one built from /object_info with the first checkpoint listed. */
+  async loadDefaultWorkflow() {
+    let workflow = null;
+    const stored = await this.api.listUserWorkflows().catch(() => []);
+    if (stored.includes(DEFAULT_WORKFLOW_NAME)) workflow = await this.api.getUserWorkflow(DEFAULT_WORKFLOW_NAME);
+    workflow ??= buildDefaultWorkflow(this.objectInfo);
+    await this.loadGraphData(workflow);
+  }
+
+  currentViewport() {
+    return { scale: this.canvas.ds.scale, offset: [...this.canvas.ds.offset] };
+  }
+
+  /** Loads editor JSON (ComfyUI 0.4 or 1). Unknown node types are kept as placeholders. */
+  async loadGraphData(workflow, { keepHistory = false } = {}) {
+    if (!workflow) {
+      this.graph.clear();
+    } else {
+      const data = typeof workflow === "string" ? JSON.parse(workflow) : structuredClone(workflow);
+      this.errors?.clear();
+      this.graph.clear();
+      this.graph.configure(data);
+      const ds = data.extra?.ds;
+      if (ds?.offset && ds.scale) {
+        this.canvas.ds.scale = ds.scale;
+        this.canvas.ds.offset = [ds.offset[0], ds.offset[1]];
+      } else {
+        this.fitView();
+      }
+      const missing = [...new Set((data.nodes ?? []).map((n) => n.type).filter((t) => !LiteGraph.registered_node_types[t]))];
+      if (missing.length) this.toast(`Unknown node types: ${missing.join(", ")}`, "error");
+    }
+    for (const node of this.graph._nodes) clearRunState(node);
+    this.canvas.setDirty(true, true);
+    if (!keepHistory) this.changeTracker?.reset();
+    this.autosave();
+  }
+
+  fitView() {
+    const nodes = this.graph._nodes;
+    if (!nodes.length) { this.canvas.ds.offset = [0, 0]; this.canvas.ds.scale = 1; return; }
+    const minX = Math.min(...nodes.map((n) => n.pos[0]));
+    const minY = Math.min(...nodes.map((n) => n.pos[1] - LiteGraph.NODE_TITLE_HEIGHT));
+    const maxX = Math.max(...nodes.map((n) => n.pos[0] + n.size[0]));
+    const maxY = Math.max(...nodes.map((n) => n.pos[1] + n.size[1]));
+    const { clientWidth, clientHeight } = this.elements.canvas;
+    const scale = Math.min(1.2, Math.max(0.1, Math.min(clientWidth / (maxX - minX + 80), clientHeight / (maxY - minY + 80))));
+    this.canvas.ds.scale = scale;
+    this.canvas.ds.offset = [-minX + 40 / scale, -minY + 40 / scale];
+  }
+
+  autosave() {
+    if (this.graph) rememberWorkflow(this.graph.serialize());
+  }
+
+  /** Returns `{output, workflow}`: the API prompt and the editor JSON. */
+  async graphToPrompt() {
+    return buildPrompt(this.graph, { isServerType: (type) => this.isServerType(type) });
+  }
+
+  /** Queues the graph `batchCount` times (front of the queue when `number` is -1). Applies
+   *  control_after_generate after each. Returns the server responses; shows errors on nodes. */
+  async queuePrompt(number = 0, batchCount = this.batchCount) {
+    const responses = [];
+    for (let i = 0; i < batchCount; i++) {
+      const { output, workflow } = await this.graphToPrompt();
+      await this.extensions.invoke("beforeQueuePrompt", { output, workflow }, this);
+      try {
+        const response = await this.api.queuePrompt(output, workflow, { front: number === -1 });
+        responses.push(response);
+        if (Object.keys(response.node_errors ?? {}).length) this.errors.showValidation(response);
+        else this.errors.clear();
+      } catch (error) {
+        this.errors.showValidation(error.response ?? { error: { message: error.message } });
+        this.toast(error.message, "error");
+        responses.push({ error: error.response?.error ?? { message: error.message }, node_errors: error.response?.node_errors ?? {} });
+        break;
+      }
+      for (const node of this.graph._nodes) {
+        for (const widget of node.widgets ?? []) if (widget.isControlAfterGenerate) applyControlAfterGenerate(node, widget);
+      }
+      this.canvas.setDirty(true, true);
+    }
+    this.changeTracker.check();
+    this.queuePanel?.refresh();
+    return responses.length === 1 ? responses[0] : responses;
+  }
+
+  /** Re-reads /object_info and refreshes every combo's choices (new models, uploads). */
+  async refreshComboValues() {
+    this.objectInfo = await this.api.getObjectInfo();
+    for (const node of this.graph._nodes) {
+      const definition = this.objectInfo[node.comfyClass ?? node.type];
+      if (!definition) continue;
+      for (const widget of node.widgets ?? []) {
+        if (widget.type !== "combo" || widget.isControlAfterGenerate) continue;
+        const spec = definition.input?.required?.[widget.name] ?? definition.input?.optional?.[widget.name];
+        if (!spec) continue;
+        const parsed = parseInputSpec(spec);
+        if (parsed.comboValues) {
+          const keep = widget.value;
+          setComboValues(widget, parsed.comboValues);
+          if (parsed.comboValues.includes(keep)) widget.value = keep;
+        }
+      }
+    }
+    this.canvas.setDirty(true, true);
+  }
+
+  /** Lays an API-format prompt out as a graph (a file or PNG that carries only a prompt). */
+  async loadApiPrompt(prompt) {
+    await this.loadGraphData({ nodes: [], links: [], groups: [], version: 0.4 });
+    const created = new Map();
+    Object.entries(prompt).forEach(([id, entry], index) => {
+      const node = LiteGraph.createNode(entry.class_type);
+      if (!node) return;
+      node.pos = [60 + (index % 5) * 340, 60 + Math.floor(index / 5) * 360];
+      if (entry._meta?.title) node.title = entry._meta.title;
+      this.graph.add(node);
+      created.set(id, node);
+      for (const [name, value] of Object.entries(entry.inputs ?? {})) {
+        const widget = node.widgets?.find((w) => w.name === name);
+        if (widget && !(Array.isArray(value) && typeof value[0] === "string")) widget.value = value?.__value__ ?? value;
+      }
+      for (const widget of node.widgets ?? []) if (widget.isControlAfterGenerate) widget.value = "fixed";
+    });
+    for (const [id, entry] of Object.entries(prompt)) {
+      for (const [name, value] of Object.entries(entry.inputs ?? {})) {
+        if (!(Array.isArray(value) && value.length === 2 && typeof value[0] === "string")) continue;
+        const origin = created.get(value[0]);
+        const target = created.get(id);
+        if (origin && target) origin.connect(value[1], target, name);
+      }
+    }
+    this.fitView();
+    this.canvas.setDirty(true, true);
+    this.changeTracker.reset();
+    this.autosave();
+  }
+
+  /** Adds a node of `type` at canvas position `pos` (default: the view centre). */
+  addNode(type, pos = null) {
+    const node = LiteGraph.createNode(type);
+    if (!node) throw new Error(`unknown node type ${type}`);
+    const [x, y] = pos ?? this.viewCenter();
+    node.pos = [x, y];
+    this.graph.add(node);
+    this.canvas.selectNode?.(node);
+    this.changeTracker.check();
+    return node;
+  }
+
+  viewCenter() {
+    const { clientWidth, clientHeight } = this.elements.canvas;
+    const [x, y] = this.canvas.ds.convertOffsetToCanvas([clientWidth / 2, clientHeight / 2]);
+    return [x - 100, y - 60];
+  }
+
+  focusNode(nodeId) {
+    const node = this.graph.getNodeById(Number(nodeId)) ?? this.graph.getNodeById(nodeId);
+    if (!node) return;
+    this.canvas.centerOnNode?.(node);
+    this.canvas.selectNode?.(node);
+    this.canvas.setDirty(true, true);
+  }
+
+  /** Wraps the selected nodes in a new group. */
+  groupSelected() {
+    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    if (!selected.length) return null;
+    const group = new LGraphGroup("Group");
+    this.graph.add(group);
+    group.resizeTo(selected, 10);
+    this.changeTracker.check();
+    return group;
+  }
+
+  /** Toggles mute (2) or bypass (4) on the selected nodes. */
+  toggleMode(mode) {
+    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    const allSet = selected.every((node) => node.mode === mode);
+    for (const node of selected) node.mode = allSet ? 0 : mode;
+    this.canvas.setDirty(true, true);
+    this.changeTracker.check();
+  }
+
+  // The UI layer replaces these three.
+  toast(message) { console.info(message); }
+  setStatusText() {}
+  setProgress() {}
+}

@@ -1,0 +1,90 @@
+// Multi-line text widgets: the canvas cannot edit text, so each one is a <textarea> laid over
+// the canvas and moved into place whenever its node is drawn. Textareas whose node was not drawn
+// in the last frame (scrolled away, collapsed, removed) are hidden.
+
+/** Owns the layer of DOM overlays above the canvas and the frame bookkeeping. */
+export class OverlayHost {
+  constructor(layerElement, canvasElement) {
+    this.layer = layerElement;
+    this.canvasElement = canvasElement;
+    this.frame = 0;
+    this.overlays = new Set();
+  }
+
+  beginFrame() { this.frame += 1; }
+
+  endFrame() {
+    for (const overlay of this.overlays) {
+      if (overlay.node && !overlay.node.graph) this.remove(overlay); // node deleted
+      else if (overlay.drawnFrame !== this.frame) overlay.hide();
+    }
+  }
+
+  add(overlay) { this.overlays.add(overlay); this.layer.appendChild(overlay.element); }
+
+  remove(overlay) { this.overlays.delete(overlay); overlay.element.remove(); }
+
+  /** Converts a point in the current canvas transform to CSS pixels inside the layer. */
+  toLayer(ctx, x, y) {
+    const point = ctx.getTransform().transformPoint(new DOMPoint(x, y));
+    const ratio = this.canvasElement.clientWidth / this.canvasElement.width || 1;
+    return { left: point.x * ratio, top: point.y * ratio, scale: ctx.getTransform().a * ratio };
+  }
+}
+
+const MARGIN = 10;
+
+/** A litegraph custom widget whose value lives in a <textarea>. */
+export class TextAreaOverlay {
+  constructor(name, value, host) {
+    this.type = "customtext";
+    this.name = name;
+    this.options = { multiline: true };
+    this.y = 0;
+    this.host = host;
+    this.drawnFrame = -1;
+    this.element = document.createElement("textarea");
+    this.element.className = "plexus-textarea";
+    this.element.spellcheck = false;
+    this.element.dataset.widget = name;
+    this.element.value = value ?? "";
+    this.element.style.display = "none";
+    this.element.addEventListener("input", () => { this.node?.graph?.change?.(); this.node?.onWidgetChanged?.(name, this.value); });
+    this.element.addEventListener("pointerdown", (event) => event.stopPropagation());
+    this.element.addEventListener("wheel", (event) => { if (event.ctrlKey) event.preventDefault(); }, { passive: false });
+    host?.add(this);
+  }
+
+  get value() { return this.element.value; }
+
+  set value(text) { this.element.value = text == null ? "" : String(text); }
+
+  computeSize(width) { return [width ?? 200, 80]; }
+
+  draw(ctx, node, width, y) {
+    this.node = node;
+    if (!this.host) return;
+    const height = (this.computedHeight ?? 84) - 4;
+    const connected = node.getSlotFromWidget?.(this)?.link != null;
+    const visible = !node.flags?.collapsed && !connected && this.host.frame > 0;
+    if (!visible) return;
+    const { left, top, scale } = this.host.toLayer(ctx, MARGIN, y);
+    if (scale < 0.35) { // too small to type into: draw a placeholder instead
+      ctx.fillStyle = "#222";
+      ctx.fillRect(MARGIN, y, width - MARGIN * 2, height);
+      return;
+    }
+    const style = this.element.style;
+    style.display = "block";
+    style.left = `${left}px`;
+    style.top = `${top}px`;
+    style.width = `${width - MARGIN * 2}px`;
+    style.height = `${height}px`;
+    style.transform = `scale(${scale})`;
+    this.drawnFrame = this.host.frame;
+  }
+
+  hide() { if (this.element.style.display !== "none") this.element.style.display = "none"; }
+
+  onRemove() { this.host?.remove(this); }
+}
