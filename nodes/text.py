@@ -74,7 +74,8 @@ def save_text(ctx, text: list, filename_prefix: list, format: list, names: list 
             written.append(target)
     files = [{"filename": p.relative_to(folder).as_posix(), "subfolder": subfolder, "type": "output"}
              for p in written]
-    return {"ui": {"text": texts, "files": files}}
+    shown = [f"{f['subfolder']}/{f['filename']}" if f["subfolder"] else f["filename"] for f in files]
+    return {"ui": {"text": shown, "files": files}}
 
 
 def _write_atomically(target: Path, content: str) -> None:
