@@ -103,7 +103,12 @@ def file_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
     async def upload(request: web.Request, mask: bool) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             raise web.HTTPBadRequest(text="multipart/form-data expected")
-        post = await request.post()
+        try:
+            post = await request.post()
+        except web.HTTPException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed body is the client's error
+            raise web.HTTPBadRequest(text=f"malformed multipart body: {exc}") from exc
         field = post.get("image")
         if not isinstance(field, web.FileField):
             raise web.HTTPBadRequest(text="an 'image' file field is required")

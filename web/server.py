@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import signal
 import sys
 import threading
@@ -36,7 +37,6 @@ from web.security import security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
 
 QUEUE_DB_NAME = "plexus_queue.sqlite3"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class PlexusServer:
@@ -172,6 +172,15 @@ class PlexusServer:
         return runner
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _listen_hosts(listen: str) -> list[str]:
     return [h.strip() for h in (listen or "127.0.0.1").split(",") if h.strip()]
 
@@ -190,7 +199,7 @@ def serve_command(args: Any, services: Any, build_registry: Callable, build_cach
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     hosts = _listen_hosts(args.listen)
-    if any(h not in LOOPBACK_HOSTS for h in hosts) and not args.auth_token:
+    if not all(_is_loopback(h) for h in hosts) and not args.auth_token:
         print("WARNING: Plexus is listening on a non-loopback address without --auth-token: anyone who can "
               "reach this port can run workflows and read your files. Pass --auth-token TOKEN.",
               file=sys.stderr, flush=True)
