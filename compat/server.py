@@ -1,20 +1,50 @@
 """ComfyUI's ``server`` host module: ``PromptServer.instance`` is Plexus's running server.
 
 Packs use ``PromptServer.instance.routes`` (an aiohttp ``RouteTableDef``, added to the app after
-all packs load), ``.send_sync(event, data, sid)``, ``.client_id`` and ``.app``. Without a server
-(``main.py run``) the instance is an offline stand-in that records routes and messages.
+all packs load), ``.send_sync(event, data, sid)``, ``.client_id``, ``.app`` and ``.loop``.
+``instance`` is a thin view of the real server: every attribute is the server's own, except
+``client_id``, which inside a running node is the client that queued *that* prompt (several
+prompts may run at once in Plexus). Without a server (``main.py run``) the view wraps an offline
+stand-in that records routes and messages.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import _plexus_binding as binding
+from execution.context import current_node
+
+
+class _ServerView:
+    __slots__ = ("_plexus_server",)
+
+    def __init__(self, server: Any):
+        object.__setattr__(self, "_plexus_server", server)
+
+    @property
+    def client_id(self) -> str | None:
+        ctx = current_node.get()
+        if ctx is not None and ctx.extra_data.get("client_id"):
+            return ctx.extra_data["client_id"]
+        return getattr(self._plexus_server, "client_id", None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._plexus_server, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._plexus_server, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other is self._plexus_server
+
+    def __hash__(self) -> int:
+        return hash(self._plexus_server)
 
 
 class _InstanceAccessor(type):
     @property
     def instance(cls) -> Any:
-        return binding.host().server
+        return _ServerView(binding.host().server)
 
 
 class PromptServer(metaclass=_InstanceAccessor):
