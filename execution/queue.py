@@ -5,7 +5,7 @@ interrupted``; finished rows *are* the history. A job is committed before ``POST
 answers, so after a ``kill -9`` and a restart:
 
 - pending jobs are still there, in their order (``number``, then insertion ``seq``);
-- a job left ``running`` is re-queued (same number, so it stays at the front) or marked
+- a job left ``running`` is re-queued (keeping its number, first in line: ``lane`` 0) or marked
   ``interrupted`` with the reason, as ``on_crash`` says (``recover_running``);
 - history rows are untouched, and a caller-chosen ``prompt_id`` is the primary key, so nothing
   can be stored twice.
@@ -46,9 +46,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     worker_id     TEXT,
     lease_expires REAL,
     attempts      INTEGER NOT NULL DEFAULT 0,
+    lane          INTEGER NOT NULL DEFAULT 1,
     result        TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, number, seq);
+CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, lane, number, seq);
 CREATE INDEX IF NOT EXISTS jobs_history ON jobs (finish_seq) WHERE finish_seq IS NOT NULL;
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -153,12 +154,13 @@ class JobQueue:
 
     # -- claiming and leases ---------------------------------------------------------------------
     def claim(self, worker_id: str, lease_seconds: float = 60.0) -> QueuedJob | None:
-        """Atomically take the first pending job (lowest number, then oldest)."""
+        """Atomically take the first pending job: re-queued crashed jobs first (``lane`` 0), then
+        the lowest number, then the oldest."""
         now = time.time()
         with self._lock:
             row = self._db.execute(
                 "UPDATE jobs SET state='running', worker_id=?, lease_expires=?, started=?, attempts=attempts+1 "
-                "WHERE prompt_id = (SELECT prompt_id FROM jobs WHERE state='pending' ORDER BY number, seq LIMIT 1) "
+                "WHERE prompt_id = (SELECT prompt_id FROM jobs WHERE state='pending' ORDER BY lane, number, seq LIMIT 1) "
                 "RETURNING prompt_id, number, prompt, extra_data, outputs, client_id, created, started, attempts",
                 (worker_id, now + lease_seconds, now)).fetchone()
         return _job(row) if row else None
@@ -187,7 +189,7 @@ class JobQueue:
             for prompt_id, attempts in rows:
                 if on_crash == "requeue" and attempts < MAX_ATTEMPTS:
                     self._db.execute("UPDATE jobs SET state='pending', worker_id=NULL, lease_expires=NULL, "
-                                     "started=NULL WHERE prompt_id=?", (prompt_id,))
+                                     "started=NULL, lane=0 WHERE prompt_id=?", (prompt_id,))
                 else:
                     why = reason if on_crash != "requeue" else f"{reason} ({attempts} times; given up)"
                     message = ["execution_interrupted", {"prompt_id": prompt_id, "node_id": None,
@@ -251,7 +253,7 @@ class JobQueue:
             return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')").fetchone()[0]
 
     def pending(self) -> list[QueuedJob]:
-        return self._jobs("state='pending' ORDER BY number, seq")
+        return self._jobs("state='pending' ORDER BY lane, number, seq")
 
     def running(self) -> list[QueuedJob]:
         return self._jobs("state='running' ORDER BY started")

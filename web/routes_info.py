@@ -118,7 +118,10 @@ def info_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response(services.paths.list_models(folder))
 
     async def extensions(request: web.Request) -> web.Response:
-        return web.json_response(pack_scripts(server.plugin_report))
+        report = server.plugin_report
+        if hasattr(report, "extension_urls"):
+            return web.json_response(report.extension_urls())
+        return web.json_response(pack_scripts(report))
 
     async def custom_nodes(request: web.Request) -> web.Response:
         report = server.plugin_report

@@ -17,6 +17,7 @@ import asyncio
 import functools
 import ipaddress
 import signal
+import struct
 import sys
 import threading
 from pathlib import Path
@@ -96,8 +97,24 @@ class PlexusServer:
         return {"exec_info": {"queue_remaining": self.queue.remaining()}}
 
     # -- sending ---------------------------------------------------------------------------------
-    def send_sync(self, event_type: str, data: Any, sid: str | None = None) -> None:
-        """Send an event to one client (``sid``) or everyone; callable from any thread."""
+    def send_sync(self, event_type: str | int, data: Any, sid: str | None = None) -> None:
+        """Send an event to one client (``sid``) or everyone; callable from any thread.
+
+        ComfyUI's binary form works too: an int ``event_type`` with bytes (framed as is), or
+        ``2`` (an unencoded preview) with ``(format, PIL image, max_size)``, sent as a JPEG preview.
+        """
+        if isinstance(event_type, int):
+            if event_type == 2 and isinstance(data, (tuple, list)) and len(data) >= 2:
+                max_side = data[2] if len(data) > 2 and data[2] else self.services.preview_max_side
+                jpeg = encode_preview(data[1], max_side)
+                frame = preview_frame(jpeg) if jpeg else None
+            elif isinstance(data, (bytes, bytearray)):
+                frame = struct.pack(">I", event_type) + bytes(data)
+            else:
+                frame = None
+            if frame is not None:
+                self.loop.call_soon_threadsafe(self.hub.send_bytes, frame, sid)
+            return
         self.hub.send_sync(event_type, data, sid)
 
     def queue_changed(self) -> None:

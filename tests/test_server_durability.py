@@ -1,0 +1,104 @@
+"""``kill -9`` of a real server mid-run, then a restart; and the start-up time."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.fixtures.server import ROOT, echo_prompt, free_port, slow_prompt, start_server
+
+
+def fill_and_kill(base_dir, *flags):
+    """History h0,h1; job 'r' running; p0..p4 pending (p4 submitted with front=True). Then kill -9."""
+    server = start_server(base_dir, *flags)
+    for index in range(2):
+        server.post_json("/prompt", {"prompt": echo_prompt(100 + index), "prompt_id": f"h{index}"})
+    server.wait_idle()
+    server.post_json("/prompt", {"prompt": slow_prompt(60, 600, tag="r"), "prompt_id": "r"})
+    server.wait_for(lambda: server.get_json("/queue")["queue_running"])
+    for index in range(4):
+        server.post_json("/prompt", {"prompt": echo_prompt(index), "prompt_id": f"p{index}"})
+    server.post_json("/prompt", {"prompt": echo_prompt(4), "prompt_id": "p4", "front": True})
+    before = server.get_json("/queue")
+    assert [i[1] for i in before["queue_pending"]] == ["p4", "p0", "p1", "p2", "p3"]
+    server.kill9()
+    return server, before
+
+
+def check_restarted(server, before, running_expected):
+    queue = server.get_json("/queue")
+    assert [i[1] for i in queue["queue_running"]] == running_expected
+    assert queue["queue_pending"] == before["queue_pending"]  # same items, same order, same numbers
+    history = server.get_json("/history")
+    assert history["h0"]["outputs"] == {"1": {"value": [100]}} and history["h1"]["status"]["completed"]
+
+
+@pytest.mark.slow
+def test_kill9_requeue_keeps_everything_in_order(tmp_path):
+    server, before = fill_and_kill(tmp_path / "srv", "--on-crash", "requeue")
+    restarted = start_server(tmp_path / "srv", "--on-crash", "requeue", port=free_port())
+    try:
+        restarted.wait_for(lambda: restarted.get_json("/queue")["queue_running"])
+        check_restarted(restarted, before, ["r"])  # the running job is back, first in line
+        restarted.post_json("/interrupt", {"prompt_id": "r"})
+        restarted.wait_idle()
+        history = restarted.get_json("/history")
+        assert list(history) == ["h0", "h1", "r", "p4", "p0", "p1", "p2", "p3"]  # once each, in order
+        assert history["p4"]["outputs"] == {"1": {"value": [4]}}
+        jobs = restarted.get_json("/jobs?limit=100")["jobs"]
+        assert sorted(j["id"] for j in jobs) == sorted(history)  # nothing duplicated
+    finally:
+        restarted.stop()
+
+
+@pytest.mark.slow
+def test_kill9_fail_marks_running_job_interrupted(tmp_path):
+    server, before = fill_and_kill(tmp_path / "srv", "--on-crash", "fail")
+    restarted = start_server(tmp_path / "srv", "--on-crash", "fail", port=free_port())
+    try:
+        restarted.wait_idle()
+        history = restarted.get_json("/history")
+        assert list(history) == ["h0", "h1", "r", "p4", "p0", "p1", "p2", "p3"]
+        crashed = history["r"]["status"]
+        assert crashed["completed"] is False and crashed["status_str"] == "error"
+        kind, data = crashed["messages"][-1]
+        assert kind == "execution_interrupted" and "server stopped" in data["reason"]
+        assert "marked interrupted" in restarted.log()
+    finally:
+        restarted.stop()
+
+
+def test_startup_answers_object_info_fast_without_torch(tmp_path):
+    """``python main.py serve``: the first /object_info within 1.5 s, and torch not loaded."""
+    best = None
+    for attempt in range(2):  # the machine is noisy: best of two launches
+        port = free_port()
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "main.py", "serve", "--port", str(port), "--base-directory",
+                                 str(tmp_path / f"b{attempt}")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            import http.client
+
+            answered = None
+            while time.perf_counter() - started < 20:
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                    connection.request("GET", "/object_info")
+                    response = connection.getresponse()
+                    body = response.read()
+                    if response.status == 200 and b"SaveImage" in body:
+                        answered = time.perf_counter() - started
+                        break
+                except OSError:
+                    time.sleep(0.01)
+            assert answered is not None, "server never answered"
+            maps = open(f"/proc/{proc.pid}/maps").read()
+            assert "libtorch" not in maps, "torch was imported on the start path"
+            best = answered if best is None else min(best, answered)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert best < 1.5, f"first /object_info after {best:.2f}s"
