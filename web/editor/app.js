@@ -244,7 +244,7 @@ export class PlexusApp {
 
   viewCenter() {
     const { clientWidth, clientHeight } = this.elements.canvas;
-    const [x, y] = this.canvas.ds.convertOffsetToCanvas([clientWidth / 2, clientHeight / 2]);
+    const [x, y] = this.canvas.ds.convertCanvasToOffset([clientWidth / 2, clientHeight / 2]);
     return [x - 100, y - 60];
   }
 

@@ -77,6 +77,19 @@ function drawWrappedText(ctx, text, area) {
   ctx.restore();
 }
 
+/** The server's message, in red above the title bar. */
+function drawErrorMessage(ctx, message, width, titleHeight) {
+  ctx.save();
+  ctx.font = "12px sans-serif";
+  const text = message.length > 90 ? `${message.slice(0, 87)}…` : message;
+  const textWidth = Math.max(width, ctx.measureText(text).width + 12);
+  ctx.fillStyle = "#5a1c1c";
+  ctx.fillRect(0, -titleHeight - 26, textWidth, 20);
+  ctx.fillStyle = "#ffd6d6";
+  ctx.fillText(text, 6, -titleHeight - 12);
+  ctx.restore();
+}
+
 /** Installed as `onDrawForeground` on every server node type. */
 export function drawNodeRunState(ctx) {
   const node = this;
@@ -85,10 +98,10 @@ export function drawNodeRunState(ctx) {
   if (!state) return;
   const [width, height] = node.size;
   const title = globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30;
-  if (state.executing || state.error) {
+  if (state.executing && !state.error) { // errors get litegraph's own outline (node.has_errors)
     ctx.save();
     ctx.lineWidth = 3;
-    ctx.strokeStyle = state.error ? ERROR_COLOR : EXECUTING_COLOR;
+    ctx.strokeStyle = EXECUTING_COLOR;
     ctx.strokeRect(-3, -title - 3, width + 6, height + title + 6);
     ctx.restore();
   }
@@ -102,19 +115,7 @@ export function drawNodeRunState(ctx) {
   if (state.text) drawWrappedText(ctx, state.text, area);
   else if (state.previewImage) drawFittedImage(ctx, state.previewImage, area);
   else if (state.images.length) drawFittedImage(ctx, state.images[state.images.length - 1], area);
-  if (state.error?.inputs?.length) {
-    ctx.fillStyle = ERROR_COLOR;
-    ctx.font = "11px sans-serif";
-    for (const inputName of state.error.inputs) {
-      const widget = node.widgets?.find((w) => w.name === inputName);
-      const slotIndex = node.inputs?.findIndex((i) => i.name === inputName) ?? -1;
-      const y = widget ? widget.y + 10 : slotIndex >= 0 ? node.getConnectionPos(true, slotIndex)[1] - node.pos[1] : null;
-      if (y == null) continue;
-      ctx.beginPath();
-      ctx.arc(width - 6, y, 4, 0, Math.PI * 2);
-      ctx.fill();
-    }
-  }
+  if (state.error?.messages?.length) drawErrorMessage(ctx, state.error.messages[0], width, title);
 }
 
 /** Grows a node so that an image or text area of about `minHeight` px fits under its widgets. */

@@ -67,6 +67,7 @@ export class ExecutionView {
 
   #finish() {
     this.#setExecuting(null);
+    this.app.setProgress(0, 0);
     this.runningPromptId = null;
     this.app.queuePanel?.refresh();
   }
