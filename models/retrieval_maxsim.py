@@ -79,7 +79,7 @@ def _segment_max(similarity: Any, lengths: list[int]) -> Any:
     page_of_row = torch.repeat_interleave(torch.arange(n_pages, device=similarity.device), lengths_tensor)
     best = torch.full((n_pages, similarity.shape[1]), float("-inf"), dtype=similarity.dtype,
                       device=similarity.device)
-    best.index_reduce_(0, page_of_row, similarity, "amax", include_self=True)
+    best.scatter_reduce_(0, page_of_row[:, None].expand_as(similarity), similarity, "amax", include_self=True)
     return torch.where(torch.isinf(best), torch.zeros_like(best), best)
 
 
