@@ -1,25 +1,18 @@
-"""SD3 ControlNets: loading (diffusers folder or single safetensors file), family checks, and the
-per-step residual computation the sampler calls.
+"""SD3 ControlNets: loading (diffusers folder or single safetensors file) and family checks.
 
-A ``CONTROL_NET`` socket value is a :class:`SD3ControlNet` (the loaded module plus its config).
-``ControlNetApplyAdvanced`` turns it into a :class:`ControlHint` (net, encoded hint, strength,
-range, previous hint) that rides in the conditioning extras under ``"control"``; several applies
-chain through ``previous``, and the sampler sums their residuals (as diffusers' multi-ControlNet).
+A ``CONTROL_NET`` socket value is a :class:`SD3ControlNet` (the loaded module plus its name).
+What the sampler runs per step is in ``models/controlnet_hint.py``.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 
-logger = logging.getLogger(__name__)
-CONTROL_KEY = "control"  # conditioning extras key holding the last applied ControlHint
 SD3_FAMILY = "sd3"
 
 # Keys that identify ControlNets of other families, with the family named in the error.
@@ -59,36 +52,6 @@ class SD3ControlNet:
 
     def torch_modules(self) -> list:
         return [self.module]
-
-
-@dataclass
-class ControlHint:
-    """One applied ControlNet: the hint image and how strongly / when it acts. The hint is
-    VAE-encoded when sampling starts (:func:`prepare_controls`), at the latent's size."""
-
-    net: SD3ControlNet
-    image: torch.Tensor  # IMAGE [B, H, W, C], 0..1
-    vae: Any  # the VAE socket value (a wrapper or a diffusers AutoencoderKL)
-    strength: float = 1.0
-    start_percent: float = 0.0
-    end_percent: float = 1.0
-    previous: "ControlHint | None" = None
-    # Encoded hints by (latent h, latent w, device, dtype): a seed-only re-run reuses them.
-    encoded: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def chain(self) -> list["ControlHint"]:
-        """This hint and every earlier one, oldest first (the order they were applied)."""
-        hints, current = [], self
-        while current is not None:
-            hints.append(current)
-            current = current.previous
-        return hints[::-1]
-
-    def with_previous(self, previous: "ControlHint | None") -> "ControlHint":
-        return replace(self, previous=previous, encoded={})
-
-    def torch_modules(self) -> list:
-        return [hint.net.module for hint in self.chain()]
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -218,126 +181,3 @@ def check_controlnet_matches(net: SD3ControlNet, transformer: Any) -> None:
         raise ControlNetFormatError(
             f"ControlNet '{net.name}' expects {net.config.in_channels} latent channels, the model has "
             f"{config.in_channels}")
-
-
-# -- the hint ------------------------------------------------------------------------------------
-def vae_module(vae: Any) -> Any:
-    """The diffusers AutoencoderKL inside a VAE socket value."""
-    for candidate in (vae, getattr(vae, "module", None), getattr(vae, "vae", None), getattr(vae, "model", None)):
-        if candidate is not None and hasattr(candidate, "encode") and hasattr(candidate, "config") \
-                and hasattr(candidate.config, "scaling_factor"):
-            return candidate
-    raise TypeError(f"expected a VAE, got {type(vae).__name__}")
-
-
-def unique_hints(hint_chains: Iterable["ControlHint | None"]) -> list[ControlHint]:
-    seen: dict[int, ControlHint] = {}
-    for last in hint_chains:
-        for hint in (last.chain() if last is not None else ()):
-            seen.setdefault(id(hint), hint)
-    return list(seen.values())
-
-
-def prepare_controls(hint_chains: Iterable["ControlHint | None"], transformer: Any, latent_shape: tuple,
-                     device: torch.device, dtype: torch.dtype, warn: Callable[[str], None] | None = None,
-                     on_device: Callable[..., Any] | None = None) -> None:
-    """Before the first step: refuse ControlNets that do not fit the model, and VAE-encode every
-    hint at the latent's size (resizing a mismatched hint with a warning)."""
-    hints = unique_hints(hint_chains)
-    for hint in hints:
-        check_controlnet_matches(hint.net, transformer)
-    for hint in hints:
-        key = (int(latent_shape[-2]), int(latent_shape[-1]), str(device), dtype)
-        if key in hint.encoded:
-            continue
-        vae = vae_module(hint.vae)
-        placed = on_device(vae) if on_device is not None else contextlib.nullcontext()
-        with placed, torch.inference_mode():
-            hint.encoded[key] = encode_hint(hint, vae, key[0], key[1], device, dtype, warn)
-
-
-def encode_hint(hint: ControlHint, vae: Any, latent_h: int, latent_w: int, device: torch.device,
-                dtype: torch.dtype, warn: Callable[[str], None] | None = None) -> torch.Tensor:
-    """IMAGE [B,H,W,C] 0..1 -> the ControlNet's hint latent, as diffusers' pipeline prepares it:
-    VAE posterior mean (deterministic, where diffusers draws a sample), then ``(z - shift) * scale``
-    (no shift for InstantX nets)."""
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    want_h, want_w = latent_h * factor, latent_w * factor
-    pixels = hint.image[..., :3].movedim(-1, 1).float()
-    if pixels.shape[-2:] != (want_h, want_w):
-        message = (f"ControlNet '{hint.net.name}': the hint image is {pixels.shape[-1]}x{pixels.shape[-2]} but "
-                   f"the image being generated is {want_w}x{want_h}; the hint was resized to match")
-        (warn or logger.warning)(message)
-        pixels = torch.nn.functional.interpolate(pixels, size=(want_h, want_w), mode="bilinear",
-                                                 align_corners=False, antialias=True).clamp(0.0, 1.0)
-    pixels = pixels.to(device=device, dtype=next(vae.parameters()).dtype) * 2.0 - 1.0
-    latent = vae.encode(pixels).latent_dist.mode()
-    shift = float(getattr(vae.config, "shift_factor", 0.0) or 0.0) if hint.net.uses_vae_shift else 0.0
-    return ((latent - shift) * float(vae.config.scaling_factor)).to(dtype)
-
-
-# -- the per-step call ---------------------------------------------------------------------------
-def step_is_active(hint: ControlHint, step_index: int, total_steps: int) -> bool:
-    """diffusers' rule: step i of N is controlled when i/N >= start and (i+1)/N <= end."""
-    if total_steps <= 0:
-        return True
-    return not (step_index / total_steps < hint.start_percent or (step_index + 1) / total_steps > hint.end_percent)
-
-
-def controlnet_residuals(hints_per_row: list[ControlHint | None], hidden_states: torch.Tensor,
-                         timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
-                         pooled_projections: torch.Tensor, transformer: Any, step_index: int,
-                         total_steps: int, joint_attention_kwargs: dict | None = None) -> list | None:
-    """The summed ControlNet block residuals for a (CFG-)batch, or None when nothing is active.
-
-    ``hints_per_row[i]`` is the hint chain of batch row i (None: no control on that row). Rows
-    sharing one chain are run together; rows without control get zero residuals.
-    """
-    groups: dict[int, tuple[ControlHint, list[int]]] = {}
-    for row, hint in enumerate(hints_per_row):
-        if hint is not None:
-            groups.setdefault(id(hint), (hint, []))[1].append(row)
-    total: list | None = None
-    for last_hint, rows in groups.values():
-        index = torch.tensor(rows, device=hidden_states.device)
-        whole_batch = len(rows) == hidden_states.shape[0]
-        for hint in last_hint.chain():
-            if hint.strength == 0 or not step_is_active(hint, step_index, total_steps):
-                continue
-            samples = _run_one(hint, rows, index, whole_batch, hidden_states, timestep, encoder_hidden_states,
-                               pooled_projections, transformer, joint_attention_kwargs)
-            if total is None:
-                total = [torch.zeros(hidden_states.shape[0], *s.shape[1:], dtype=s.dtype, device=s.device)
-                         for s in samples]
-            for accumulated, sample in zip(total, samples):
-                if whole_batch:
-                    accumulated += sample
-                else:
-                    accumulated.index_add_(0, index, sample)
-    return total
-
-
-def _run_one(hint: ControlHint, rows: list[int], index: torch.Tensor, whole_batch: bool,
-             hidden_states: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor,
-             pooled_projections: torch.Tensor, transformer: Any, joint_attention_kwargs: dict | None) -> list:
-    net = hint.net
-    module = net.module
-    pick = (lambda t: t) if whole_batch else (lambda t: t.index_select(0, index))
-    x, t, context = pick(hidden_states), pick(timestep), pick(encoder_hidden_states)
-    pooled = pick(pooled_projections)
-    if net.config.force_zeros_for_pooled_projection:
-        pooled = torch.zeros_like(pooled)  # InstantX nets were trained on zero pooled projections
-    if net.config.joint_attention_dim is None:
-        context = None  # SD3.5 8B nets do not read the text
-    key = (int(x.shape[-2]), int(x.shape[-1]), str(x.device), x.dtype)
-    cond = hint.encoded.get(key)
-    if cond is None:
-        raise RuntimeError(f"ControlNet '{net.name}': the hint was not prepared for a {key[1]}x{key[0]} latent "
-                           "(the sampler must call prepare_controls before the first step)")
-    if module.pos_embed is None:  # SD3.5 8B nets share the transformer's patch embedding
-        x = transformer.pos_embed(x)
-    if cond.shape[0] != len(rows):
-        cond = cond.repeat(math.ceil(len(rows) / cond.shape[0]), 1, 1, 1)[: len(rows)]
-    return module(hidden_states=x, controlnet_cond=cond, conditioning_scale=hint.strength,
-                  encoder_hidden_states=context, pooled_projections=pooled, timestep=t,
-                  joint_attention_kwargs=joint_attention_kwargs, return_dict=False)[0]

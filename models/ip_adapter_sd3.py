@@ -2,11 +2,11 @@
 ``ip_adapter.{layer}.*``), family checks, and the model patch that adds the image tokens through
 the adapter's extra attention path.
 
-The patch never touches the cached transformer outside a model call: for each call inside the
-patch's step range, :meth:`IPAdapterPatch.attention_processors` gives diffusers'
-``SD3IPAdapterJointAttnProcessor2_0`` per layer and :meth:`IPAdapterPatch.joint_attention_kwargs`
-the projected image tokens; the sampler installs the processors for that call only and puts the
-originals back afterwards (see :func:`swapped_processors`).
+The patch never touches the cached transformer outside a sampling run: the SD3 denoiser enters
+:meth:`IPAdapterPatch.apply`, which installs diffusers' ``SD3IPAdapterJointAttnProcessor2_0`` per
+layer for the run and puts the originals back afterwards; at each model call
+:meth:`IPAdapterPatch.joint_attention_kwargs` gives the projected image tokens (zero image
+features for the unconditional rows, as diffusers does).
 """
 from __future__ import annotations
 
@@ -184,11 +184,14 @@ class IPAdapterPatch:
     def torch_modules(self) -> list:
         return self.adapter.torch_modules()
 
-    def is_active(self, step_index: int, total_steps: int) -> bool:
-        if total_steps <= 0:
+    def in_range(self, sigma: float, shift: float) -> bool:
+        """Whether a model call at ``sigma`` lies in ``[start_percent, end_percent]`` of sampling
+        (compared in sigma space, as the SD3 denoiser does for conditioning ranges)."""
+        from models.samplers import percent_to_sigma
+
+        if self.start_percent <= 0.0 and self.end_percent >= 1.0:
             return True
-        return not (step_index / total_steps < self.start_percent
-                    or (step_index + 1) / total_steps > self.end_percent)
+        return percent_to_sigma(self.end_percent, shift) <= sigma <= percent_to_sigma(self.start_percent, shift)
 
     def embeds_for_rows(self, uncond_rows: list[bool], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Image features per batch row: the image's for conditional rows (cycling through the image
@@ -203,11 +206,12 @@ class IPAdapterPatch:
                 cond_seen += 1
         return torch.stack(rows)
 
-    def joint_attention_kwargs(self, timestep: torch.Tensor, uncond_rows: list[bool]) -> dict:
+    def image_tokens(self, timestep: torch.Tensor, uncond_rows: list[bool]) -> dict:
+        """The projected image tokens and their time embedding for one model call."""
         proj = self.adapter.image_proj
         param = proj.latents
         embeds = self.embeds_for_rows(uncond_rows, param.device, param.dtype)
-        ip_hidden_states, ip_temb = proj(embeds, timestep)
+        ip_hidden_states, ip_temb = proj(embeds, timestep.to(param.device))
         return {"ip_hidden_states": ip_hidden_states, "temb": ip_temb}
 
     def attention_processors(self, transformer: Any) -> dict:
@@ -216,6 +220,25 @@ class IPAdapterPatch:
         for processor in self.adapter.processors:
             processor.scale = self.weight
         return dict(zip(names, self.adapter.processors))
+
+    # -- the SD3 denoiser's patch protocol (models/sd3_denoiser.py) -----------------------------
+    @contextmanager
+    def apply(self, transformer: Any) -> Iterator[None]:
+        """For one sampling run: the adapter's processors replace the transformer's, then the
+        originals come back (the cached model is unchanged outside the run)."""
+        parameter = next(transformer.parameters())
+        for module in self.adapter.torch_modules():
+            if next(module.parameters()).device != parameter.device:
+                module.to(parameter.device)
+        with swapped_processors(transformer, self.attention_processors(transformer)):
+            yield
+
+    def joint_attention_kwargs(self, step: Any) -> dict:
+        """Image tokens for this call; none outside the range (the processors then compute plain
+        joint attention, bit for bit)."""
+        if self.weight == 0 or not self.in_range(step.sigma, step.model.shift):
+            return {}
+        return self.image_tokens(step.timestep, list(step.is_uncond))
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """ControlNet nodes for SD3: load a ControlNet, attach a hint to conditioning.
 
-The hint rides in each conditioning entry's extras under ``"control"`` (a chain: each apply links
-to the control already there, so several ControlNets stack and their residuals add up). The
+The hint rides in each conditioning entry's extras under ``"control"`` (a tuple: each apply adds
+its hint after those already there, so several ControlNets stack and their residuals add up). The
 sampler encodes the hint and runs the ControlNet inside its per-step model call, only on the
 steps within ``[start_percent, end_percent]`` of the schedule.
 """
@@ -37,8 +37,10 @@ def controlnet_loader(ctx, control_net_name: str):
 
 def apply_control(positive: list, negative: list, control_net, image, strength: float, start_percent: float,
                   end_percent: float, vae) -> tuple[list, list]:
-    """New conditioning lists whose entries carry the hint chained after any control they had."""
-    from models.controlnet_sd3 import CONTROL_KEY, ControlHint, SD3ControlNet
+    """New conditioning lists whose entries carry the hint after any controls they had. One hint
+    object is shared by every entry, so the sampler can run it once for the whole CFG batch."""
+    from models.controlnet_hint import CONTROL_KEY, ControlHint
+    from models.controlnet_sd3 import SD3ControlNet
 
     if not isinstance(control_net, SD3ControlNet):
         raise TypeError(f"control_net must come from ControlNetLoader, got {type(control_net).__name__}")
@@ -47,19 +49,30 @@ def apply_control(positive: list, negative: list, control_net, image, strength: 
                          "(the same VAE as the checkpoint)")
     if not 0.0 <= start_percent <= end_percent <= 1.0:
         raise ValueError(f"need 0 <= start_percent <= end_percent <= 1, got {start_percent}..{end_percent}")
-    base = ControlHint(net=control_net, image=image, vae=vae, strength=float(strength),
+    _check_vae(control_net, vae)
+    hint = ControlHint(net=control_net, image=image, vae=vae, strength=float(strength),
                        start_percent=float(start_percent), end_percent=float(end_percent))
-    by_previous: dict[int, object] = {}  # entries sharing a previous control share the new one
 
     def attach(conditioning: list) -> list:
         out = []
         for embeddings, extras in conditioning:
-            previous = extras.get(CONTROL_KEY)
-            hint = by_previous.setdefault(id(previous), base.with_previous(previous))
-            out.append([embeddings, {**extras, CONTROL_KEY: hint}])
+            previous = extras.get(CONTROL_KEY) or ()
+            previous = tuple(previous) if isinstance(previous, (list, tuple)) else (previous,)
+            out.append([embeddings, {**extras, CONTROL_KEY: (*previous, hint)}])
         return out
 
     return attach(positive), attach(negative)
+
+
+def _check_vae(control_net, vae) -> None:
+    """An SD3 ControlNet needs the SD3 VAE's latents (16 channels): refuse others up front."""
+    from models.controlnet_hint import vae_module
+
+    channels = int(vae_module(vae).config.latent_channels)
+    expected = int(control_net.config.in_channels)
+    if channels != expected:
+        raise ValueError(f"ControlNet '{control_net.name}' reads {expected}-channel SD3 latents but this VAE makes "
+                         f"{channels}-channel latents (a VAE of another model family)")
 
 
 _APPLY_INPUTS = [

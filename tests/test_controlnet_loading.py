@@ -86,8 +86,17 @@ def test_controlnet_for_another_sd3_variant_is_refused(control_models):
         check_controlnet_matches(wide, transformer)
 
 
-def test_apply_chains_hints_without_touching_the_input(control_models):
-    from models.controlnet_sd3 import CONTROL_KEY, load_sd3_controlnet
+def _fake_vae(latent_channels=16):
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(scaling_factor=1.5, shift_factor=0.0, latent_channels=latent_channels,
+                             block_out_channels=[8, 8, 8, 8])
+    return SimpleNamespace(encode=None, config=config)
+
+
+def test_apply_stacks_hints_without_touching_the_input(control_models):
+    from models.controlnet_hint import CONTROL_KEY
+    from models.controlnet_sd3 import load_sd3_controlnet
     from nodes.controlnet import controlnet_apply_advanced
 
     net_a = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE))
@@ -95,34 +104,63 @@ def test_apply_chains_hints_without_touching_the_input(control_models):
     image = torch.rand(1, 64, 64, 3)
     positive = [[torch.zeros(1, 4, 64), {"pooled_output": torch.zeros(1, 48)}]]
     negative = [[torch.zeros(1, 4, 64), {"pooled_output": torch.zeros(1, 48)}]]
-    vae = object()
+    vae = _fake_vae()
     pos1, neg1 = controlnet_apply_advanced(positive, negative, net_a, image, 0.7, 0.0, 1.0, vae)
     pos2, neg2 = controlnet_apply_advanced(pos1, neg1, net_b, image, 1.2, 0.2, 0.9, vae)
     assert CONTROL_KEY not in positive[0][1] and CONTROL_KEY not in negative[0][1]
-    hint = pos2[0][1][CONTROL_KEY]
-    assert hint is neg2[0][1][CONTROL_KEY], "positive and negative share one chain (batched in one call)"
-    chain = hint.chain()
-    assert [h.net.name for h in chain] == [CONTROLNET_FILE, CONTROLNET_FOLDER]
-    assert [h.strength for h in chain] == [0.7, 1.2] and (chain[1].start_percent, chain[1].end_percent) == (0.2, 0.9)
-    assert pos1[0][1][CONTROL_KEY].previous is None
+    hints = pos2[0][1][CONTROL_KEY]
+    assert all(a is b for a, b in zip(hints, neg2[0][1][CONTROL_KEY])), "one hint object per apply, shared"
+    assert [h.net.name for h in hints] == [CONTROLNET_FILE, CONTROLNET_FOLDER]
+    assert [h.strength for h in hints] == [0.7, 1.2] and (hints[1].start_percent, hints[1].end_percent) == (0.2, 0.9)
+    assert len(pos1[0][1][CONTROL_KEY]) == 1
 
 
-def test_apply_without_vae_is_a_clear_error(control_models):
+def test_apply_refuses_missing_or_foreign_vae_and_bad_ranges(control_models):
     from models.controlnet_sd3 import load_sd3_controlnet
     from nodes.controlnet import controlnet_apply_advanced
 
     net = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE))
+    image = torch.rand(1, 8, 8, 3)
     with pytest.raises(ValueError, match="connect the VAE"):
-        controlnet_apply_advanced([], [], net, torch.rand(1, 8, 8, 3), 1.0, 0.0, 1.0, None)
+        controlnet_apply_advanced([], [], net, image, 1.0, 0.0, 1.0, None)
+    with pytest.raises(ValueError, match="reads 16-channel SD3 latents but this VAE makes 4-channel"):
+        controlnet_apply_advanced([], [], net, image, 1.0, 0.0, 1.0, _fake_vae(4))
+    with pytest.raises(ValueError, match="start_percent <= end_percent"):
+        controlnet_apply_advanced([], [], net, image, 1.0, 0.8, 0.2, _fake_vae())
 
 
-def test_step_range_follows_diffusers_rule():
-    from models.controlnet_sd3 import ControlHint, step_is_active
+def _transformer():
+    from diffusers import SD3Transformer2DModel
 
-    hint = ControlHint(net=None, image=None, vae=None, start_percent=0.3, end_percent=0.8)
-    assert [step_is_active(hint, i, 5) for i in range(5)] == [False, False, True, True, False]
-    full = ControlHint(net=None, image=None, vae=None)
-    assert all(step_is_active(full, i, 4) for i in range(4))
+    from models.demo_control import DEMO_TRANSFORMER_CONFIG
+
+    return SD3Transformer2DModel(**DEMO_TRANSFORMER_CONFIG)
+
+
+def test_hint_is_encoded_at_the_latent_size_with_a_warning(control_models):
+    from diffusers import AutoencoderKL
+
+    from models.controlnet_hint import ControlHint
+    from models.controlnet_sd3 import load_sd3_controlnet
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                        block_out_channels=[8, 8, 8, 8], layers_per_block=1, latent_channels=16,
+                        norm_num_groups=4, scaling_factor=1.5305, shift_factor=0.0609,
+                        use_quant_conv=False, use_post_quant_conv=False).eval()
+    net = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE))
+    transformer = _transformer()
+    hint = ControlHint(net=net, image=torch.rand(1, 48, 40, 3), vae=vae)
+    warnings: list[str] = []
+    hint.prepare(transformer, (1, 16, 8, 8), torch.device("cpu"), torch.float32, warnings.append)
+    assert len(warnings) == 1 and "40x48" in warnings[0] and "64x64" in warnings[0]
+    (latent,) = hint.encoded.values()
+    assert latent.shape == (1, 16, 8, 8)
+    hint.prepare(transformer, (1, 16, 8, 8), torch.device("cpu"), torch.float32, warnings.append)
+    assert len(warnings) == 1, "encoded once per latent size"
+    exact = ControlHint(net=net, image=torch.rand(1, 64, 64, 3), vae=vae)
+    exact.prepare(transformer, (1, 16, 8, 8), torch.device("cpu"), torch.float32, warnings.append)
+    assert len(warnings) == 1, "no warning when the sizes match"
 
 
 # -- preprocessors ----------------------------------------------------------------------------

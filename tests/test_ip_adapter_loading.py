@@ -96,6 +96,7 @@ def test_unconditional_rows_get_zero_image_features():
     patch = IPAdapterPatch(adapter=None, image_embeds=embeds)
     rows = patch.embeds_for_rows([True, True, False, False], torch.device("cpu"), torch.float32)
     assert torch.equal(rows[:2], torch.zeros(2, 3, 4)) and torch.equal(rows[2:], embeds)
-    assert [patch.is_active(i, 4) for i in range(4)] == [True] * 4
+    assert all(patch.in_range(s, 3.0) for s in (1.0, 0.5, 0.01))
     late = IPAdapterPatch(adapter=None, image_embeds=embeds, start_percent=0.5)
-    assert [late.is_active(i, 4) for i in range(4)] == [False, False, True, True]
+    boundary = 3.0 * 0.5 / (1 + 2.0 * 0.5)  # sigma at model time 0.5 with shift 3
+    assert not late.in_range(0.9, 3.0) and late.in_range(boundary, 3.0) and late.in_range(0.1, 3.0)
