@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -57,14 +57,29 @@ def _control_hints(extras: dict) -> list:
 class SD3Denoiser:
     """Callable ``(x, sigma) -> guided velocity`` for the samplers."""
 
-    def __init__(self, model: SD3Model, positive: list, negative: list | None, cfg: float, manager: Any):
+    def __init__(self, model: SD3Model, positive: list, negative: list | None, cfg: float, manager: Any,
+                 warn: Callable[[str], None] | None = None):
         self.model = model
+        self.warn = warn
         self.positive = positive
         self.negative = negative if (negative is not None and cfg != 1.0) else None
         self.cfg = float(cfg)
         self.manager = manager
         self.device = manager.device
         self.dtype = next(model.transformer.parameters()).dtype
+
+    def prepare(self, latent_shape: tuple) -> None:
+        """Before the first step: each ControlNet hint with a ``prepare`` checks that it fits the
+        model and encodes its image at the latent's size (a bad fit fails here, before sampling)."""
+        seen: set[int] = set()
+        for conditioning in (self.positive, self.negative or []):
+            for _, extras in conditioning:
+                for hint in _control_hints(extras):
+                    prepare = getattr(hint, "prepare", None)
+                    if prepare is not None and id(hint) not in seen:
+                        seen.add(id(hint))
+                        prepare(self.model.transformer, tuple(latent_shape), self.device, self.dtype, self.warn,
+                                self.manager)
 
     @contextlib.contextmanager
     def session(self):
@@ -150,27 +165,37 @@ class SD3Denoiser:
                 joint_attention_kwargs=attention_kwargs or None, return_dict=False)[0]
 
     def _control_residuals(self, step: DenoiseStep, extras_per_entry: list[dict], batch: int):
+        hint_lists = [_control_hints(extras) for extras in extras_per_entry]
+        first = hint_lists[0]
+        if all(len(h) == len(first) and all(a is b for a, b in zip(h, first)) for h in hint_lists[1:]):
+            # Every entry carries the same hints (ControlNetApply on positive and negative): one
+            # ControlNet call for the whole CFG batch, as diffusers makes.
+            return self._summed_residuals(step, first)
         per_entry: list[list[torch.Tensor] | None] = []
         for index, extras in enumerate(extras_per_entry):
             rows = slice(index * batch, (index + 1) * batch)
             sub = DenoiseStep(step.model, step.manager, step.sigma, step.percent, step.x[rows], step.timestep[rows],
                               step.encoder_hidden_states[rows], step.pooled_projections[rows],
                               step.is_uncond[rows], step.extras[rows])
-            summed = None
-            for hint in _control_hints(extras):
-                if not _in_range(hint, step.percent, step.model.shift, step.sigma):
-                    continue
-                blocks = hint.residuals(sub)
-                if blocks is None:
-                    continue
-                summed = list(blocks) if summed is None else [a + b for a, b in zip(summed, blocks)]
-            per_entry.append(summed)
+            per_entry.append(self._summed_residuals(sub, _control_hints(extras)))
         present = [r for r in per_entry if r is not None]
         if not present:
             return None
         template = present[0]
         filled = [r if r is not None else [torch.zeros_like(t) for t in template] for r in per_entry]
         return [torch.cat([entry[block] for entry in filled]) for block in range(len(template))]
+
+    @staticmethod
+    def _summed_residuals(step: DenoiseStep, hints: list):
+        summed = None
+        for hint in hints:
+            if not _in_range(hint, step.percent, step.model.shift, step.sigma):
+                continue
+            blocks = hint.residuals(step)
+            if blocks is None:
+                continue
+            summed = list(blocks) if summed is None else [a + b for a, b in zip(summed, blocks)]
+        return summed
 
 
 def _to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:

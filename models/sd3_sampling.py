@@ -56,7 +56,8 @@ def _latent_mask(mask: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
 def run_ksampler(model: SD3Model, manager, positive: list, negative: list | None, latent: dict, *, seed: int,
                  steps: int, cfg: float, sampler_name: str, scheduler: str, denoise: float = 1.0,
                  add_noise: bool = True, start_step: int | None = None, end_step: int | None = None,
-                 force_full_denoise: bool = True, progress: ProgressFn | None = None) -> dict:
+                 force_full_denoise: bool = True, progress: ProgressFn | None = None,
+                 warn: Callable[[str], None] | None = None) -> dict:
     """Sample and return a new LATENT dict (the input is not modified)."""
     samples = latent["samples"].float()
     if samples.shape[1] != model.latent_channels:
@@ -70,7 +71,8 @@ def run_ksampler(model: SD3Model, manager, positive: list, negative: list | None
     noise = seeded_noise(samples.shape, seed) if add_noise else torch.zeros_like(samples)
     first = sigmas[0]
     x = first * noise + (1.0 - first) * samples if add_noise else samples.clone()
-    denoiser = SD3Denoiser(model, positive, negative, cfg, manager)
+    denoiser = SD3Denoiser(model, positive, negative, cfg, manager, warn=warn)
+    denoiser.prepare(tuple(samples.shape))  # ControlNet fit checks and hint encoding, before any step
     mask = latent.get("noise_mask")
     velocity = denoiser
     if mask is not None:

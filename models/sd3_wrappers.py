@@ -43,7 +43,9 @@ class SD3Model:
         return int(self.transformer.config.joint_attention_dim)
 
     def torch_modules(self) -> list:
-        return [self.transformer]
+        """The transformer and the modules of patches that have some (an IP-Adapter's)."""
+        extra = [m for patch in self.patches for m in getattr(patch, "torch_modules", lambda: [])()]
+        return [self.transformer, *extra]
 
 
 @dataclass(frozen=True, eq=False)

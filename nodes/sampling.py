@@ -31,7 +31,7 @@ def _sample(ctx, model, positive, negative, latent_image, **options):
 
     ctx.check_interrupt()
     result = run_ksampler(model, ctx.services.models, positive, negative, latent_image,
-                          progress=_progress_reporter(ctx, model), **options)
+                          progress=_progress_reporter(ctx, model), warn=ctx.warn, **options)
     return (result,)
 
 
