@@ -9,12 +9,28 @@ Stdlib only: the server object is duck-typed (``.routes``, ``.send_sync``, ``.cl
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from execution.context import current_node
 
 log = logging.getLogger("plexus.plugins")
+
+# The services of the runner or validator calling a pack's hook (IS_CHANGED, VALIDATE_INPUTS),
+# which run outside any node; set by the wrappers of :func:`with_hook_services`.
+hook_services: ContextVar[Any] = ContextVar("plexus_hook_services", default=None)
+
+
+def with_hook_services(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a ``hook(services, ...)`` so that host modules called inside it see those services."""
+    def call(services: Any, *args: Any) -> Any:
+        token = hook_services.set(services)
+        try:
+            return hook(services, *args)
+        finally:
+            hook_services.reset(token)
+    return call
 
 
 class RouteRecorder:
@@ -90,9 +106,11 @@ class PluginHost:
 
     @property
     def current_services(self) -> Any:
-        """The running node's services when called from a node, else the loader's."""
+        """The running node's services, else those of the hook being called, else the loader's."""
         ctx = current_node.get()
-        return ctx.services if ctx is not None and ctx.services is not None else self.services
+        if ctx is not None and ctx.services is not None:
+            return ctx.services
+        return hook_services.get() or self.services
 
     def send(self, event: str, data: Any, client_id: str | None = None) -> None:
         """A custom websocket message (``PromptServer.instance.send_sync``)."""

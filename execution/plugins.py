@@ -49,7 +49,7 @@ from urllib.parse import quote
 
 from execution.comfy_v1 import schema_from_v1
 from execution.declare import NODE_SCHEMA_ATTR
-from execution.plugin_host import OfflineServer, PluginHost
+from execution.plugin_host import OfflineServer, PluginHost, with_hook_services
 from execution.registry import NodeNameClash, NodeRegistry
 from execution.schema import NodeSchema
 
@@ -325,9 +325,18 @@ def pack_schemas(module: Any, pack: PackStatus) -> list[NodeSchema]:
     return schemas
 
 
+def _bind_hooks(schema: NodeSchema) -> None:
+    """IS_CHANGED and VALIDATE_INPUTS run outside any node: give them the caller's services."""
+    if schema.fingerprint is not None:
+        schema.fingerprint = with_hook_services(schema.fingerprint)
+    if schema.validate is not None:
+        schema.validate.fn = with_hook_services(schema.validate.fn)
+
+
 def _register(registry: NodeRegistry, schemas: list[NodeSchema], pack: PackStatus,
               owners: dict[str, str]) -> None:
     for schema in schemas:
+        _bind_hooks(schema)
         if registry.is_builtin(schema.name):
             pack.clashes.append(schema.name)
             log.warning("custom node pack %s: node %r clashes with a built-in node and was not loaded",
