@@ -121,7 +121,8 @@ def build_registry(args: argparse.Namespace, services, server=None):
     registry = NodeRegistry()
     register_builtin_nodes(registry)
     report = None
-    if not args.disable_all_custom_nodes:
+    # ComfyUI's pairing: --disable-all-custom-nodes --whitelist-custom-nodes a b loads only a and b.
+    if not args.disable_all_custom_nodes or args.whitelist_custom_nodes:
         try:
             from execution.plugins import load_custom_nodes
         except ImportError:  # plugin loading not installed in this build
