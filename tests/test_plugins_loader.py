@@ -182,3 +182,17 @@ def test_main_wiring_extra_model_paths_and_disable_flag(tmp_path):
                                            "--disable-all-custom-nodes"])
     registry, report = main.build_registry(args, main.build_services(args))
     assert report is None and "FromYamlNode" not in registry
+
+
+def test_disable_all_with_a_whitelist_loads_only_the_whitelisted_packs(tmp_path):
+    """ComfyUI's pairing: --disable-all-custom-nodes --whitelist-custom-nodes NAME."""
+    import main
+
+    base = tmp_path / "base"
+    write_pack(base / "custom_nodes", "wanted", v1_pack("WantedNode"), package=False)
+    write_pack(base / "custom_nodes", "unwanted", v1_pack("UnwantedNode"))
+    args = main.build_parser().parse_args(["--base-directory", str(base), "--disable-all-custom-nodes",
+                                           "--whitelist-custom-nodes", "wanted"])
+    registry, report = main.build_registry(args, main.build_services(args))
+    assert "WantedNode" in registry and "UnwantedNode" not in registry
+    assert report.pack("unwanted").skipped
