@@ -38,7 +38,7 @@ COMFY_FUNCTIONS = {
     "ModelSamplingSD3": "patch", "TripleCLIPLoader": "load_clip", "CLIPLoader": "load_clip",
     "UNETLoader": "load_unet", "LoraLoader": "load_lora", "ConditioningCombine": "combine",
 }
-_wrappers: dict[str, tuple[Any, type]] = {}  # node name -> (schema, wrapper class)
+_wrappers = binding.node_wrappers  # node name -> (schema, wrapper class)
 
 
 def _calling_context(schema: Any) -> NodeContext:

@@ -27,6 +27,10 @@ _host: Any = None
 _lock = threading.Lock()
 _graph_indexes: "OrderedDict[tuple, int]" = OrderedDict()  # GraphBuilder prefixes per node call
 _MAX_GRAPH_KEYS = 4096
+# Extension filters that packs registered per model kind (folder_paths.folder_names_and_paths).
+folder_extensions: dict[str, set[str]] = {}
+# V1-style wrapper classes of registered nodes (nodes.SaveImage...), by name: (schema, class).
+node_wrappers: dict[str, tuple[Any, type]] = {}
 
 
 class NotBound(RuntimeError):
@@ -39,6 +43,8 @@ def install(plugin_host: Any) -> None:
     with _lock:
         _host = plugin_host
         _graph_indexes.clear()
+        folder_extensions.clear()
+        node_wrappers.clear()
     for name in COMPAT_MODULES:
         importlib.import_module(name)
     sys.modules["_comfy_nodes"].graft_onto_nodes_package()

@@ -29,7 +29,7 @@ _CONTENT_TYPES = {
     "audio": {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac"},
     "model": {".glb", ".gltf", ".obj", ".fbx", ".stl"},
 }
-_extensions: dict[str, set[str]] = {}  # extension filters that packs registered per folder kind
+_extensions = binding.folder_extensions  # extension filters that packs registered per folder kind
 
 
 def _paths() -> Any:
