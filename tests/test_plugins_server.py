@@ -6,6 +6,8 @@ import json
 import time
 import uuid
 
+import pytest
+
 from tests.fixtures.server import collect_until, prompt_done, ws_connect
 
 
@@ -121,3 +123,20 @@ def test_interrupt_reaches_a_plugin_node_through_model_management(plugin_server)
         assert any(isinstance(m, dict) and m["type"] == "execution_interrupted" for m in messages)
     finally:
         ws.close()
+
+
+@pytest.mark.browser
+def test_example_pack_web_extension_registers_in_the_editor(chromium_browser, plugin_server):
+    """The example pack's script is imported by the real editor and its hooks run."""
+    from tests.fixtures.browser import open_editor
+
+    editor = open_editor(chromium_browser, plugin_server)
+    try:
+        assert "plexus.example_pack" in editor.eval("window.app.extensions.extensions.map(e => e.name)")
+        editor.page.wait_for_function("window.plexusExamplePack !== undefined", timeout=10000)
+        assert editor.eval("window.plexusExamplePack.pack") == "example_pack"  # setup() called the pack's route
+        colour = "window.app.addNode(%r).renderingColor"
+        assert editor.eval(colour % "ExampleGradient") == "#2d4a3e"  # set by beforeRegisterNodeDef
+        assert editor.eval(colour % "TestRange") != "#2d4a3e"
+    finally:
+        editor.page.context.close()

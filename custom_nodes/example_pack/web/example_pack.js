@@ -5,13 +5,16 @@
 const app = window.app;
 
 const EXAMPLE_COLOR = "#2d4a3e";
+const EXAMPLE_BGCOLOR = "#1f332b";
 
 app?.registerExtension({
   name: "plexus.example_pack",
 
   beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData?.python_module !== "custom_nodes.example_pack") return;
-    nodeType.prototype.color = EXAMPLE_COLOR; // every example node gets the pack's colour
+    // litegraph falls back to the node class's colours when a node has none of its own
+    nodeType.color = EXAMPLE_COLOR;
+    nodeType.bgcolor = EXAMPLE_BGCOLOR;
   },
 
   nodeCreated(node) {
