@@ -196,3 +196,22 @@ def test_disable_all_with_a_whitelist_loads_only_the_whitelisted_packs(tmp_path)
     registry, report = main.build_registry(args, main.build_services(args))
     assert "WantedNode" in registry and "UnwantedNode" not in registry
     assert report.pack("unwanted").skipped
+
+
+def test_headless_run_command_uses_plugin_nodes(tmp_path):
+    """``main.py run`` loads packs too (no server: plugin routes are recorded, not served)."""
+    import json
+
+    import main
+    from tests.fixtures.plugins import EXAMPLE_PACKS
+
+    workflow = tmp_path / "wf.json"
+    workflow.write_text(json.dumps({
+        "1": {"class_type": "ExampleGradient", "inputs": {"width": 16, "height": 16, "direction": "horizontal", "steps": 2}},
+        "2": {"class_type": "TestCountWithProgress", "inputs": {"steps": 2, "delay": 0.0, "size": 64}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "plugin_run"}}}))
+    base = tmp_path / "base"
+    code = main.main(["--base-directory", str(base), "--custom-nodes-dir", str(EXAMPLE_PACKS),
+                      "--custom-nodes-dir", str(PLUGIN_PACKS), "run", str(workflow), "--quiet"])
+    assert code == 0
+    assert (base / "output" / "plugin_run_00001_.png").is_file()
