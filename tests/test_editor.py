@@ -99,7 +99,7 @@ def test_build_sd3_text_to_image_by_search_and_links_then_queue(editor, editor_s
 
     # The checkpoint loader, by double-clicking the empty canvas and searching.
     box = page.locator("#graph-canvas").bounding_box()
-    page.mouse.dblclick(box["x"] + 140, box["y"] + 220)
+    page.mouse.dblclick(box["x"] + 20, box["y"] + 300)
     search_and_pick(editor, "CheckpointLoaderSimple")
     checkpoint = newest_node_id(editor)
 
@@ -109,15 +109,15 @@ def test_build_sd3_text_to_image_by_search_and_links_then_queue(editor, editor_s
         return newest_node_id(editor)
 
     # Dragging a link into empty space offers the nodes that accept its type.
-    sampler = from_output_to_new(checkpoint, "MODEL", "KSampler", (box["x"] + 620, box["y"] + 120))
-    positive = from_output_to_new(checkpoint, "CLIP", "CLIPTextEncode", (box["x"] + 320, box["y"] + 60))
-    negative = from_output_to_new(checkpoint, "CLIP", "CLIPTextEncode", (box["x"] + 320, box["y"] + 360))
+    sampler = from_output_to_new(checkpoint, "MODEL", "KSampler", (box["x"] + 560, box["y"] + 80))
+    positive = from_output_to_new(checkpoint, "CLIP", "CLIPTextEncode", (box["x"] + 270, box["y"] + 40))
+    negative = from_output_to_new(checkpoint, "CLIP", "CLIPTextEncode", (box["x"] + 270, box["y"] + 300))
     # From an input backwards: nodes that output LATENT.
-    editor.drag(editor.slot_point(sampler, "latent_image", is_input=True), (box["x"] + 320, box["y"] + 560))
+    editor.drag(editor.slot_point(sampler, "latent_image", is_input=True), (box["x"] + 270, box["y"] + 560))
     search_and_pick(editor, "EmptySD3LatentImage")
     latent = newest_node_id(editor)
-    decode = from_output_to_new(sampler, "LATENT", "VAEDecode", (box["x"] + 860, box["y"] + 140))
-    save = from_output_to_new(decode, "IMAGE", "SaveImage", (box["x"] + 860, box["y"] + 320))
+    decode = from_output_to_new(sampler, "LATENT", "VAEDecode", (box["x"] + 560, box["y"] + 440))
+    save = from_output_to_new(decode, "IMAGE", "SaveImage", (box["x"] + 600, box["y"] + 560))
     # Socket to socket.
     editor.drag(editor.slot_point(positive, "CONDITIONING", is_input=False), editor.slot_point(sampler, "positive", is_input=True))
     editor.drag(editor.slot_point(negative, "CONDITIONING", is_input=False), editor.slot_point(sampler, "negative", is_input=True))
@@ -128,7 +128,7 @@ def test_build_sd3_text_to_image_by_search_and_links_then_queue(editor, editor_s
         assert link_between(editor, origin, target, name), (origin, target, name)
 
     # The prompt is typed into the multi-line text overlay; the seed through the widget's prompt.
-    page.locator('textarea.plexus-textarea[data-widget="text"]').first.click()
+    page.locator('textarea.plexus-textarea[data-widget="text"]:visible').first.click()
     page.keyboard.type("a red fox in the snow")
     editor.eval("""([sampler, latent]) => {
         const s = app.graph.getNodeById(sampler), l = app.graph.getNodeById(latent);

@@ -52,7 +52,7 @@ export class TextAreaOverlay {
     this.element.addEventListener("input", () => { this.node?.graph?.change?.(); this.node?.onWidgetChanged?.(name, this.value); });
     this.element.addEventListener("pointerdown", (event) => event.stopPropagation());
     this.element.addEventListener("wheel", (event) => { if (event.ctrlKey) event.preventDefault(); }, { passive: false });
-    host?.add(this);
+    this.attached = false; // joins the overlay layer when first drawn, so unused widgets leave no DOM
   }
 
   get value() { return this.element.value; }
@@ -74,6 +74,7 @@ export class TextAreaOverlay {
       ctx.fillRect(MARGIN, y, width - MARGIN * 2, height);
       return;
     }
+    if (!this.attached) { this.host.add(this); this.attached = true; }
     const style = this.element.style;
     style.display = "block";
     style.left = `${left}px`;
@@ -86,5 +87,5 @@ export class TextAreaOverlay {
 
   hide() { if (this.element.style.display !== "none") this.element.style.display = "none"; }
 
-  onRemove() { this.host?.remove(this); }
+  onRemove() { this.host?.remove(this); this.attached = false; }
 }
