@@ -51,7 +51,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, lane, number, seq);
 CREATE INDEX IF NOT EXISTS jobs_history ON jobs (finish_seq) WHERE finish_seq IS NOT NULL;
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -101,22 +100,20 @@ class JobQueue:
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
-        self._seq = self._counter("seq")
-        self._number = self._counter("number")
-        self._finish_seq = self._counter("finish_seq")
+        # Counters are derived from the rows (no extra writes per job): numbers keep growing past
+        # every stored job, so new prompts never jump ahead of jobs queued before a restart.
+        seq, number, finish_seq = self._db.execute(
+            "SELECT MAX(seq), MAX(number), MAX(finish_seq) FROM jobs").fetchone()
+        self._seq = seq or 0
+        self._number = int(max(number or 0, 0)) + 1 if number is not None else 0
+        self._finish_seq = finish_seq or 0
+        self._history_count = self._db.execute("SELECT COUNT(*) FROM jobs WHERE finish_seq IS NOT NULL").fetchone()[0]
+        self._active = self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-    # -- counters (persisted so numbers keep growing across restarts) ----------------------------
-    def _counter(self, name: str) -> int:
-        row = self._db.execute("SELECT value FROM counters WHERE name=?", (name,)).fetchone()
-        return row[0] if row else 0
-
-    def _bump(self, name: str, value: int) -> None:
-        self._db.execute("INSERT INTO counters(name, value) VALUES(?, ?) "
-                         "ON CONFLICT(name) DO UPDATE SET value=excluded.value", (name, value))
 
     # -- enqueue ---------------------------------------------------------------------------------
     def next_number(self, front: bool = False) -> int:
@@ -136,33 +133,33 @@ class JobQueue:
             if number is None:
                 number = -counter if front else counter
             self._seq += 1
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            try:  # one statement, one commit (autocommit mode)
                 self._db.execute(
                     "INSERT INTO jobs(prompt_id, seq, number, state, prompt, extra_data, outputs, client_id, created)"
                     " VALUES(?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
                     (prompt_id, self._seq, float(number), prompt_json, extra_json, outputs_json, client_id,
                      time.time()))
-                self._bump("seq", self._seq)
-                self._bump("number", counter + 1)
-                self._db.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
-                self._db.execute("ROLLBACK")
                 raise DuplicatePromptId(prompt_id) from exc
             self._number = counter + 1
+            self._active += 1
             return number
 
     # -- claiming and leases ---------------------------------------------------------------------
-    def claim(self, worker_id: str, lease_seconds: float = 60.0) -> QueuedJob | None:
+    def claim(self, worker_id: str, lease_seconds: float = 60.0, prompt_id: str | None = None) -> QueuedJob | None:
         """Atomically take the first pending job: re-queued crashed jobs first (``lane`` 0), then
-        the lowest number, then the oldest."""
+        the lowest number, then the oldest. With ``prompt_id``: that job, if it is still pending
+        (a scheduler's choice, such as the cluster's model affinity)."""
         now = time.time()
+        target = "?" if prompt_id is not None else \
+            "(SELECT prompt_id FROM jobs WHERE state='pending' ORDER BY lane, number, seq LIMIT 1)"
+        params = (worker_id, now + lease_seconds, now) + ((prompt_id,) if prompt_id is not None else ())
         with self._lock:
             row = self._db.execute(
                 "UPDATE jobs SET state='running', worker_id=?, lease_expires=?, started=?, attempts=attempts+1 "
-                "WHERE prompt_id = (SELECT prompt_id FROM jobs WHERE state='pending' ORDER BY lane, number, seq LIMIT 1) "
+                f"WHERE state='pending' AND prompt_id = {target} "
                 "RETURNING prompt_id, number, prompt, extra_data, outputs, client_id, created, started, attempts",
-                (worker_id, now + lease_seconds, now)).fetchone()
+                params).fetchone()
         return _job(row) if row else None
 
     def renew_leases(self, worker_id: str, lease_seconds: float = 60.0) -> None:
@@ -209,20 +206,23 @@ class JobQueue:
         result = json.dumps({"outputs": outcome.outputs, "messages": outcome.messages, "meta": outcome.meta,
                              "error": outcome.error}, default=str)
         self._db.execute("BEGIN IMMEDIATE")
-        self._db.execute("UPDATE jobs SET state=?, finished=?, finish_seq=?, result=?, worker_id=NULL, "
-                         "lease_expires=NULL WHERE prompt_id=?",
-                         (outcome.status, time.time(), self._finish_seq, result, prompt_id))
-        self._bump("finish_seq", self._finish_seq)
-        self._trim_history()
+        changed = self._db.execute(
+            "UPDATE jobs SET state=?, finished=?, finish_seq=?, result=?, worker_id=NULL, lease_expires=NULL "
+            "WHERE prompt_id=? AND state IN ('pending', 'running')",
+            (outcome.status, time.time(), self._finish_seq, result, prompt_id)).rowcount
+        if changed:
+            self._active -= 1
+            self._trim_history()
         self._db.execute("COMMIT")
 
     def _trim_history(self) -> None:
-        if self.history_max <= 0:
+        self._history_count += 1
+        excess = self._history_count - self.history_max
+        if self.history_max <= 0 or excess <= 0:
             return
-        row = self._db.execute("SELECT finish_seq FROM jobs WHERE finish_seq IS NOT NULL "
-                               "ORDER BY finish_seq DESC LIMIT 1 OFFSET ?", (self.history_max,)).fetchone()
-        if row:
-            self._db.execute("DELETE FROM jobs WHERE finish_seq IS NOT NULL AND finish_seq <= ?", (row[0],))
+        self._db.execute("DELETE FROM jobs WHERE prompt_id IN (SELECT prompt_id FROM jobs WHERE finish_seq IS NOT NULL "
+                         "ORDER BY finish_seq LIMIT ?)", (excess,))
+        self._history_count -= excess
 
     # -- pending-queue edits ---------------------------------------------------------------------
     def delete_pending(self, prompt_ids: Iterable[str]) -> int:
@@ -230,30 +230,34 @@ class JobQueue:
         with self._lock:
             cursor = self._db.executemany("DELETE FROM jobs WHERE state='pending' AND prompt_id=?",
                                           [(i,) for i in ids])
+            self._active -= max(0, cursor.rowcount)
             return cursor.rowcount
 
     def clear_pending(self) -> int:
         with self._lock:
-            return self._db.execute("DELETE FROM jobs WHERE state='pending'").rowcount
+            deleted = self._db.execute("DELETE FROM jobs WHERE state='pending'").rowcount
+            self._active -= deleted
+            return deleted
 
     def delete_history(self, prompt_ids: Iterable[str]) -> int:
         with self._lock:
             cursor = self._db.executemany("DELETE FROM jobs WHERE finish_seq IS NOT NULL AND prompt_id=?",
                                           [(i,) for i in prompt_ids])
+            self._history_count -= max(0, cursor.rowcount)
             return cursor.rowcount
 
     def clear_history(self) -> int:
         with self._lock:
+            self._history_count = 0
             return self._db.execute("DELETE FROM jobs WHERE finish_seq IS NOT NULL").rowcount
 
     # -- reading ---------------------------------------------------------------------------------
     def remaining(self) -> int:
         """Pending plus running, ComfyUI's ``queue_remaining``."""
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')").fetchone()[0]
+        return self._active
 
-    def pending(self) -> list[QueuedJob]:
-        return self._jobs("state='pending' ORDER BY lane, number, seq")
+    def pending(self, limit: int | None = None) -> list[QueuedJob]:
+        return self._jobs("state='pending' ORDER BY lane, number, seq LIMIT ?", (limit if limit is not None else -1,))
 
     def running(self) -> list[QueuedJob]:
         return self._jobs("state='running' ORDER BY started")
