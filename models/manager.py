@@ -152,15 +152,16 @@ class ModelManager:
             raise
 
     def _place(self, module: torch.nn.Module) -> None:
+        if self.device == self.offload_device:
+            return  # computing where the weights live (CPU): nothing to move or track
         key = id(module)
-        if self.device.type != "cpu" and _module_device(module) != self.device:
+        if _module_device(module) != self.device:
             module.to(self.device)
-        if self.device.type != "cpu":
-            self._resident[key] = weakref.ref(module)
-            self._resident.move_to_end(key)
+        self._resident[key] = weakref.ref(module)
+        self._resident.move_to_end(key)
 
     def _enforce_budget(self, keep: set[int]) -> None:
-        if self.vram_budget_bytes is None or self.device.type == "cpu":
+        if self.vram_budget_bytes is None or self.device == self.offload_device:
             return
         while self._resident_bytes() > self.vram_budget_bytes:
             victim_key = next((k for k in self._resident if k not in keep), None)

@@ -122,10 +122,10 @@ class SD3Denoiser:
         embeddings, extras = entry[0], entry[1]
         pooled = extras.get("pooled_output")
         width = self.model.joint_attention_dim
-        if embeddings.shape[-1] < width:  # CLIP-only conditioning: zero-pad as diffusers does
-            embeddings = torch.nn.functional.pad(embeddings, (0, width - embeddings.shape[-1]))
-        if pooled is None:
-            pooled = torch.zeros(1, int(self.model.transformer.config.pooled_projection_dim))
+        if embeddings.shape[-1] != width:  # CLIP-only conditioning: zero-pad as diffusers does
+            embeddings = _fit_width(embeddings, width)
+        pooled_width = int(self.model.transformer.config.pooled_projection_dim)
+        pooled = torch.zeros(1, pooled_width) if pooled is None else _fit_width(pooled, pooled_width)
         return _to_batch(embeddings, batch), _to_batch(pooled, batch)
 
     def _predict(self, x: torch.Tensor, sigma: torch.Tensor, sigma_value: float, percent: float,
@@ -205,3 +205,10 @@ def _to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
         return tensor.expand(batch, *tensor.shape[1:])
     repeats = -(-batch // tensor.shape[0])
     return tensor.repeat(repeats, *([1] * (tensor.dim() - 1)))[:batch]
+
+
+def _fit_width(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    """Zero-pad (or, for mismatched partial encoders, cut) the last dimension to ``width``."""
+    if tensor.shape[-1] >= width:
+        return tensor[..., :width]
+    return torch.nn.functional.pad(tensor, (0, width - tensor.shape[-1]))

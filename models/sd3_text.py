@@ -59,7 +59,8 @@ def encode_sd3(clip: SD3Clip, manager, clip_l_text: str, clip_g_text: str, t5_te
         for role, text in (("clip_l", clip_l_text), ("clip_g", clip_g_text)):
             encoder = getattr(clip, role)
             if encoder is None or (not pad_empty and text == ""):
-                hidden_parts.append(torch.zeros(1, clip_length, _width(encoder, role)))
+                both_missing = clip.clip_l is None and clip.clip_g is None
+                hidden_parts.append(torch.zeros(1, clip_length, 0 if both_missing else _width(encoder, role)))
                 pooled_parts.append(torch.zeros(1, _pooled_width(encoder, role)))
                 continue
             hidden, pooled = _encode_clip(encoder, text, clip_length, device)
@@ -72,5 +73,7 @@ def encode_sd3(clip: SD3Clip, manager, clip_l_text: str, clip_g_text: str, t5_te
             width = int(clip.t5xxl.model.config.d_model) if clip.t5xxl is not None else \
                 max(clip.joint_dim or 0, clip_hidden.shape[-1])
             t5 = torch.zeros(1, clip.t5_max_length, width)
-    clip_hidden = torch.nn.functional.pad(clip_hidden, (0, max(0, t5.shape[-1] - clip_hidden.shape[-1])))
+    width = max(t5.shape[-1], clip_hidden.shape[-1])
+    clip_hidden = torch.nn.functional.pad(clip_hidden, (0, width - clip_hidden.shape[-1]))
+    t5 = torch.nn.functional.pad(t5, (0, width - t5.shape[-1]))
     return torch.cat([clip_hidden, t5], dim=-2), torch.cat(pooled_parts, dim=-1)
