@@ -142,12 +142,19 @@ class QueueWorker:
     def _loop(self) -> None:
         while not self._stopping:
             self._apply_free()
-            job = self.queue.claim(self.worker_id, self.lease_seconds)
+            job = self._claim()
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
             self._run(job)
+
+    def _claim(self) -> QueuedJob | None:
+        """A backend with its own placement policy (the cluster's model affinity) chooses the job."""
+        choose = getattr(self.backend, "claim", None)
+        if choose is not None:
+            return choose(self.queue, self.worker_id, self.lease_seconds)
+        return self.queue.claim(self.worker_id, self.lease_seconds)
 
     def _apply_free(self) -> None:
         request, self._free_request = self._free_request, None
@@ -173,6 +180,9 @@ class QueueWorker:
         except WorkerLost as lost:
             self.queue.recover_running(self.on_crash, worker_id=self.worker_id, reason=f"worker lost: {lost}")
             self.current = None
+            if self.queue.state_of(job.prompt_id) == "interrupted":  # not re-queued: tell the clients
+                self.hooks.job_event(job, ExecutionInterrupted(job.prompt_id))
+                self.hooks.job_event(job, Executing(job.prompt_id, node=None))
             self.hooks.queue_changed()
             return
         except Exception as exc:  # noqa: BLE001 - a backend bug fails this job, not the worker
@@ -244,6 +254,21 @@ class WorkerPool:
 
     def running_ids(self) -> list[str]:
         return [w.current.prompt_id for w in self.workers if w.current is not None]
+
+    def describe(self) -> list[dict]:
+        """Each worker, what it runs and where (a backend may add its device and loaded models)."""
+        workers = []
+        for worker in self.workers:
+            entry = {"worker_id": worker.worker_id, "alive": worker.is_alive(),
+                     "running": worker.current.prompt_id if worker.current is not None else None}
+            describe = getattr(worker.backend, "describe", None)
+            if describe is not None:
+                try:
+                    entry.update(describe(), running=entry["running"])
+                except Exception as exc:  # noqa: BLE001 - stats must not fail
+                    entry["describe_error"] = str(exc)
+            workers.append(entry)
+        return workers
 
     def _supervise(self) -> None:
         renew_at = 0.0
