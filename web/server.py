@@ -206,7 +206,7 @@ def build_backend_factory(args: Any, registry: Any, services: Any,
                           build_cache: Callable[[Any], Any]) -> tuple[Callable[[], Any], int]:
     """The execution backend: in-process by default; Ray actors with ``--cluster`` (issue 9)."""
     if getattr(args, "cluster", None):
-        from execution.cluster import ray_backend_factory  # provided by the cluster module
+        from execution.ray_backend import ray_backend_factory  # imports ray; only with --cluster
 
         return ray_backend_factory(args, registry, services)
     return (lambda: LocalBackend(registry, build_cache(args), services)), 1
