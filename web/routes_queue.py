@@ -89,8 +89,11 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
                                   "node_errors": result.node_errors})
 
     async def get_queue(request: web.Request) -> web.Response:
+        running_on = {w["running"]: {k: w.get(k) for k in ("worker_id", "actor", "hostname", "node_ip", "device")
+                                      if k in w} for w in server.pool.describe() if w.get("running")}
         return web.json_response({"queue_running": [j.queue_item() for j in queue.running()],
-                                  "queue_pending": [j.queue_item() for j in queue.pending()]})
+                                  "queue_pending": [j.queue_item() for j in queue.pending()],
+                                  "running_on": running_on})  # prompt id -> the worker running it
 
     async def post_queue(request: web.Request) -> web.Response:
         body = await read_json(request)
