@@ -75,6 +75,8 @@ def test_preview_text_and_warning_frames(plexus_server):
     assert warnings and warnings[0]["data"]["node"] == "1" and "warning from 1" in warnings[0]["data"]["message"]
     progress = [m["data"] for m in plain_messages if isinstance(m, dict) and m["type"] == "progress"]
     assert [(p["value"], p["max"], p["node"]) for p in progress] == [(1, 3, "1"), (2, 3, "1"), (3, 3, "1")]
+    states = [m["data"]["nodes"] for m in plain_messages if isinstance(m, dict) and m["type"] == "progress_state"]
+    assert [s["1"]["state"] for s in states] == ["running", "running", "finished"]
 
     rich_frames = [parse_frame(m) for m in rich_messages if isinstance(m, bytes)]
     with_metadata = [f for kind, f in rich_frames if kind == 4]

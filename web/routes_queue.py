@@ -64,9 +64,6 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         targets = body.get("partial_execution_targets")
         if targets is not None and not isinstance(targets, list):
             return _bad_request(validation_error("invalid_prompt", "partial_execution_targets must be a list"))
-        existing = queue.number_of(prompt_id)
-        if existing is not None:  # a retried POST: the job is already stored, never twice
-            return web.json_response({"prompt_id": prompt_id, "number": _plain(existing), "node_errors": {}})
         result = validate_prompt(prompt, server.registry, server.services, targets)
         if not result.ok:
             return web.json_response(result.response(), status=400)
@@ -81,7 +78,7 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         try:
             stored = queue.enqueue(prompt_id, result.prompt, extra_data, result.outputs, number=number,
                                    front=bool(body.get("front")), client_id=client_id)
-        except DuplicatePromptId:
+        except DuplicatePromptId:  # a retried POST: the job is already stored, never twice
             stored = queue.number_of(prompt_id)
         server.queue_changed()
         server.pool.wake()

@@ -9,7 +9,8 @@ within about a second of launch.
 Websocket events (see ``web/ws_hub.py`` and ``web/previews.py``) are the ComfyUI ones, sent to
 the client that submitted the prompt (everyone when it gave no ``client_id``). Additions:
 ``warning`` (``{node, message, prompt_id}``) for a node's non-fatal warnings; ``status`` is
-coalesced to one broadcast per loop turn.
+coalesced to one broadcast per loop turn; ``progress_state`` is sent with each ``progress`` and
+carries only the node that moved (not the whole graph, so traffic stays linear in the nodes).
 """
 from __future__ import annotations
 
@@ -145,6 +146,7 @@ class PlexusServer:
         call = self.loop.call_soon_threadsafe
         if isinstance(event, Progress):
             call(self.hub.send_json, "progress", event.data(), sid)
+            call(self.hub.send_json, "progress_state", _progress_state(event), sid)
             if event.preview is not None and self.services.preview_method != "none":
                 self._send_preview(job, event, sid)
         elif isinstance(event, Text):
@@ -187,6 +189,15 @@ class PlexusServer:
         for host in hosts:
             await web.TCPSite(runner, host, port, reuse_address=True).start()
         return runner
+
+
+def _progress_state(event: Progress) -> dict:
+    """``progress_state`` for the one node that moved (linear traffic, unlike a full-graph snapshot)."""
+    state = "finished" if event.max and event.value >= event.max else "running"
+    return {"prompt_id": event.prompt_id, "nodes": {event.node: {
+        "value": event.value, "max": event.max, "state": state, "node_id": event.node,
+        "prompt_id": event.prompt_id, "display_node_id": event.node, "parent_node_id": None,
+        "real_node_id": event.node}}}
 
 
 def _is_loopback(host: str) -> bool:
