@@ -14,6 +14,8 @@ DEMO_LABEL = "Plexus demo: RANDOM WEIGHTS for smoke tests, not a real model"
 DEMO_CONTROLNET = "demo-sd3-controlnet-random.safetensors"
 DEMO_CLIP_VISION = "demo-siglip-vision-random"
 DEMO_IP_ADAPTER = "demo-sd3-ip-adapter-random.safetensors"
+DEMO_HINT_IMAGE = "plexus-demo-hint.png"  # in input/: shapes with clear edges, for the Canny workflow
+DEMO_STYLE_IMAGE = "plexus-demo-style.png"  # in input/: the image prompt of the IP-Adapter workflows
 
 # The demo SD3 transformer (tiny-models.md); the ControlNet and IP-Adapter must fit it.
 DEMO_TRANSFORMER_CONFIG: dict[str, Any] = dict(
@@ -104,13 +106,44 @@ def build_ip_adapter_state(transformer_config: dict | None = None, seed: int = 3
     return state
 
 
-def write_demo_control(models_dir: str | Path, force: bool = False,
-                       transformer_config: dict | None = None) -> list[Path]:
-    """Write the demo ControlNet, SigLIP vision encoder and IP-Adapter; returns what was written."""
+def write_demo_inputs(input_dir: str | Path, force: bool = False) -> list[Path]:
+    """Two small synthetic pictures the example workflows load (drawn, not downloaded)."""
+    from PIL import Image, ImageDraw
+
+    input_dir = Path(input_dir)
+    input_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    hint = input_dir / DEMO_HINT_IMAGE
+    if force or not hint.exists():
+        picture = Image.new("RGB", (320, 256), (200, 210, 225))
+        draw = ImageDraw.Draw(picture)
+        draw.rectangle((40, 120, 150, 230), fill=(150, 60, 40))
+        draw.polygon([(30, 125), (95, 60), (160, 125)], fill=(90, 40, 30))
+        draw.ellipse((200, 30, 270, 100), fill=(250, 200, 60))
+        draw.rectangle((180, 170, 300, 240), fill=(40, 120, 60))
+        picture.save(hint)
+        written.append(hint)
+    style = input_dir / DEMO_STYLE_IMAGE
+    if force or not style.exists():
+        picture = Image.new("RGB", (96, 96))
+        draw = ImageDraw.Draw(picture)
+        for band in range(12):
+            draw.rectangle((0, band * 8, 96, band * 8 + 8), fill=(20 * band, 90, 255 - 20 * band))
+        draw.ellipse((24, 24, 72, 72), fill=(250, 240, 220))
+        picture.save(style)
+        written.append(style)
+    return written
+
+
+def write_demo_control(models_dir: str | Path, force: bool = False, transformer_config: dict | None = None,
+                       input_dir: str | Path | None = None) -> list[Path]:
+    """Write the demo ControlNet, SigLIP vision encoder and IP-Adapter, and the two input pictures
+    of the example workflows (into ``input_dir``, by default ``input/`` next to ``models/``).
+    Returns what was written."""
     from safetensors.torch import save_file
 
     models_dir = Path(models_dir)
-    written: list[Path] = []
+    written: list[Path] = write_demo_inputs(Path(input_dir) if input_dir else models_dir.parent / "input", force)
 
     controlnet_file = models_dir / "controlnet" / DEMO_CONTROLNET
     if force or not controlnet_file.exists():
