@@ -1,0 +1,47 @@
+"""Test-only nodes for the cluster tests and bench/cluster.py, loaded as a custom-node pack
+(``--custom-nodes-dir tests/cluster_nodes``) so the Ray actors load them exactly like the server.
+
+- ``PxClusterSleep``: an output node that sleeps in steps (progress and interrupt checks at
+  each step) and reports the process that ran it; ``marker`` names a file it appends to when it
+  *finishes*, so a test can count how often a job really completed.
+- ``PxClusterLoadModel`` / ``PxClusterUseModel``: a fake model loader (kept warm in the model
+  manager) and its consumer, for model-affinity tests.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from execution.declare import Float, In, Int, Out, String, node
+
+
+@node("PxClusterSleep", category="testing/cluster", output_node=True,
+      inputs=[Float("seconds", 0.5, min=0.0, max=600.0), Int("steps", 5, min=1, max=100000),
+              Int("value", 0, min=-10**9, max=10**9), String("marker", "")],
+      outputs=[Out("INT")])
+def px_cluster_sleep(ctx, seconds: float, steps: int, value: int, marker: str):
+    """Sleeps ``seconds`` in ``steps`` steps, then reports its value and process."""
+    for step in range(steps):
+        time.sleep(seconds / steps)
+        ctx.progress(step + 1, steps)
+    if marker:
+        with open(marker, "a") as log:
+            log.write(f"{ctx.prompt_id} {os.getpid()}\n")
+    return {"ui": {"value": [value], "pid": [os.getpid()]}, "result": (value,)}
+
+
+@node("PxClusterLoadModel", category="testing/cluster", inputs=[String("model_name", "a")],
+      outputs=[Out("PXMODEL")])
+def px_cluster_load_model(ctx, model_name: str):
+    """A stand-in loader: the 'model' is cached in the model manager under its name."""
+    def load():
+        time.sleep(0.2)
+        return {"name": model_name, "loaded_by": os.getpid()}
+
+    return (ctx.services.models.get_or_load(f"pxtest:{model_name}", load),)
+
+
+@node("PxClusterUseModel", category="testing/cluster", output_node=True,
+      inputs=[In("model", "PXMODEL"), Int("seed", 0, min=0, max=10**9)], outputs=[])
+def px_cluster_use_model(model, seed: int):
+    return {"ui": {"model": [model["name"]], "pid": [os.getpid()], "seed": [seed]}}
