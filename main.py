@@ -60,6 +60,8 @@ def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     add("--cluster", default=default(None), metavar="ray://HOST:PORT|auto", help="run jobs on a Ray cluster")
     add("--workers-per-gpu", type=int, default=default(1))
     add("--cluster-cpu-workers", type=int, default=default(0), help="CPU-only Ray actors (tests)")
+    add("--cluster-outputs", choices=["return", "shared"], default=default("return"),
+        help="cluster workers send output files back (default), or write to an output folder every host shares")
 
 
 def build_parser() -> argparse.ArgumentParser:
