@@ -331,3 +331,35 @@ def test_free_route(plexus_server):
     server.post_json("/prompt", {"prompt": echo_prompt(8), "prompt_id": "after-free"})
     server.wait_idle()
     assert server.get_json("/history/after-free")["after-free"]["status"]["completed"] is True
+
+
+def test_partial_execution_targets_and_extra_data(plexus_server):
+    server = plexus_server
+    prompt = {"1": {"class_type": "PxTestEcho", "inputs": {"value": 31}},
+              "2": {"class_type": "PxTestEcho", "inputs": {"value": 32}}}
+    answer = server.post_json("/prompt", {"prompt": prompt, "prompt_id": "partial-1", "partial_execution_targets": ["2"],
+                                          "extra_data": {"extra_pnginfo": {"workflow": {"id": "wf-1"}}},
+                                          "client_id": "partial-client"})
+    assert answer.status == 200
+    server.wait_idle()
+    entry = server.get_json("/history/partial-1")["partial-1"]
+    assert entry["outputs"] == {"2": {"value": [32]}} and entry["prompt"][4] == ["2"]
+    assert entry["prompt"][3] == {"extra_pnginfo": {"workflow": {"id": "wf-1"}}, "client_id": "partial-client"}
+    assert server.get_json("/jobs/partial-1")["workflow_id"] == "wf-1"
+    bad = server.post_json("/prompt", {"prompt": prompt, "partial_execution_targets": ["99"]})
+    assert bad.status == 400 and bad.json()["error"]["type"] == "invalid_prompt"
+
+
+def test_broken_websocket_client_does_not_hurt_the_server(plexus_server):
+    server = plexus_server
+    ws = ws_connect(server, "garbage-client")
+    ws.send("{not json")
+    ws.send(b"\x00\x01binary")
+    ws.send(json.dumps({"type": "feature_flags", "data": "not-a-dict"}))
+    ws.send(json.dumps(["a list"]))
+    ws.socket.close()  # vanish without a close frame
+    server.post_json("/prompt", {"prompt": echo_prompt(41), "prompt_id": "after-garbage", "client_id": "garbage-client"})
+    server.wait_idle()
+    assert server.get_json("/history/after-garbage")["after-garbage"]["status"]["completed"] is True
+    other = ws_connect(server, "fine-client")
+    other.close()

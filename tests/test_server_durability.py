@@ -102,3 +102,11 @@ def test_startup_answers_object_info_fast_without_torch(tmp_path):
             proc.terminate()
             proc.wait(10)
     assert best < 1.5, f"first /object_info after {best:.2f}s"
+
+
+def test_history_max_flag(server_factory):
+    server = server_factory("--history-max", "3")
+    for index in range(5):
+        server.post_json("/prompt", {"prompt": echo_prompt(index), "prompt_id": f"cap{index}"})
+    server.wait_idle()
+    assert list(server.get_json("/history")) == ["cap2", "cap3", "cap4"]
