@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import Any
 
 # LLaVA 1.5's conversation format: "USER: <image>\n{question} ASSISTANT:" (images first, then text).
 LLAVA_CHAT_TEMPLATE = (
@@ -197,12 +198,57 @@ def _save(model, processor, folder: Path) -> None:
     processor.save_pretrained(folder)
 
 
-def write_demo_vlm(models_dir: str | Path, force: bool = False) -> list[Path]:
-    """Write every tiny multimodal demo model under ``models_dir``; returns the folders written."""
+def write_demo_vlm_inputs(input_dir: str | Path, force: bool = False) -> list[Path]:
+    """Pictures for the example workflows: ``input/dataset/`` (three shapes, for captioning and
+    CLIP filtering) and ``input/pages/`` (three document pages, for visual RAG)."""
+    from PIL import Image, ImageDraw
+
+    input_dir = Path(input_dir)
+    written: list[Path] = []
+
+    def save(picture: Any, relative: str) -> None:
+        target = input_dir / relative
+        if target.exists() and not force:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        picture.save(target)
+        written.append(target)
+
+    shapes = [("red_circle", "ellipse", (220, 40, 40)), ("blue_square", "rectangle", (40, 60, 220)),
+              ("green_triangle", "polygon", (40, 180, 60))]
+    for name, shape, color in shapes:
+        picture = Image.new("RGB", (64, 48), (245, 240, 230))
+        draw = ImageDraw.Draw(picture)
+        if shape == "polygon":
+            draw.polygon([(32, 6), (58, 42), (6, 42)], fill=color)
+        else:
+            getattr(draw, shape)((14, 6, 50, 42), fill=color)
+        save(picture, f"dataset/{name}.png")
+    for number, kind in enumerate(("text", "chart", "table")):
+        page = Image.new("RGB", (72, 96), "white")
+        draw = ImageDraw.Draw(page)
+        draw.text((4, 3), f"Page {number + 1}: {kind}", fill="black")
+        if kind == "chart":
+            for bar, height in enumerate((20, 45, 30, 60)):
+                draw.rectangle((8 + bar * 15, 90 - height, 18 + bar * 15, 90), fill=(50, 90, 200))
+        elif kind == "table":
+            for line in range(6):
+                draw.line((4, 20 + line * 12, 68, 20 + line * 12), fill="black")
+            draw.line((36, 20, 36, 80), fill="black")
+        else:
+            for line in range(8):
+                draw.line((4, 20 + line * 9, 68 - (line % 3) * 10, 20 + line * 9), fill=(90, 90, 90), width=2)
+        save(page, f"pages/page_{number + 1}_{kind}.png")
+    return written
+
+
+def write_demo_vlm(models_dir: str | Path, force: bool = False, input_dir: str | Path | None = None) -> list[Path]:
+    """Write every tiny multimodal demo model under ``models_dir``, and the example workflows'
+    pictures into ``input_dir`` (by default ``input/`` next to ``models/``); returns what was written."""
     root = Path(models_dir)
     builders = {"llava": lambda: build_tiny_llava(False), "llava_next": lambda: build_tiny_llava(True),
                 "colpali": build_tiny_colpali, "colqwen2": build_tiny_colqwen2, "clip": build_tiny_clip}
-    written: list[Path] = []
+    written: list[Path] = write_demo_vlm_inputs(Path(input_dir) if input_dir else root.parent / "input", force)
     for key, builder in builders.items():
         folder = root / DEMO_VLM_MODELS[key]
         if (folder / "config.json").is_file() and not force:
