@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import traceback
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +78,14 @@ class PromptRunner:
     def run(self, prompt_id: str, prompt: dict, outputs: list[str], emit: EventSink,
             extra_data: dict | None = None) -> RunResult:
         job = _Job(self, prompt_id, prompt, outputs, emit, extra_data or {})
-        return self._loop.run_until_complete(job.run())
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no loop runs in this thread
+            return self._loop.run_until_complete(job.run())
+        # Called from a thread whose event loop is running (async code, a notebook, a sync
+        # Playwright session): run the prompt's own loop on a helper thread instead.
+        with ThreadPoolExecutor(1, thread_name_prefix="plexus-runner") as pool:
+            return pool.submit(self._loop.run_until_complete, job.run()).result()
 
     def close(self) -> None:
         self._loop.close()
