@@ -262,3 +262,20 @@ def test_plexus_native_example_pack_runs(backend):
 def test_event_payloads_are_json(backend):
     outcome = backend.run({"1": const(3), "2": show("1")})
     json.dumps(outcome.events)
+
+
+def test_runner_works_when_called_from_a_running_event_loop(plugin_env):
+    """Regression: PromptRunner.run inside a running loop (async code, a sync Playwright session)
+    used to raise 'Cannot run the event loop while another loop is running'."""
+    import asyncio
+
+    runner = plugin_env.runner()
+
+    async def from_async_code():
+        return runner.run({"1": const(5), "2": show("1")})
+
+    try:
+        outcome = asyncio.run(from_async_code())
+    finally:
+        runner.close()
+    assert outcome.result.status == "success" and outcome.result.outputs["2"]["value"] == [5]
