@@ -42,6 +42,8 @@ def px_cluster_load_model(ctx, model_name: str):
 
 
 @node("PxClusterUseModel", category="testing/cluster", output_node=True,
-      inputs=[In("model", "PXMODEL"), Int("seed", 0, min=0, max=10**9)], outputs=[])
-def px_cluster_use_model(model, seed: int):
+      inputs=[In("model", "PXMODEL"), Int("seed", 0, min=0, max=10**9), Float("seconds", 0.0, min=0.0, max=60.0)],
+      outputs=[])
+def px_cluster_use_model(model, seed: int, seconds: float):
+    time.sleep(seconds)
     return {"ui": {"model": [model["name"]], "pid": [os.getpid()], "seed": [seed]}}
