@@ -131,7 +131,9 @@ class JobQueue:
         with self._lock:
             counter = self._number
             if number is None:
-                number = -counter if front else counter
+                number = counter
+            if front:  # ComfyUI: the negative of the number (given or counted) goes first
+                number = -number
             self._seq += 1
             try:  # one statement, one commit (autocommit mode)
                 self._db.execute(

@@ -107,6 +107,10 @@ def test_startup_answers_object_info_fast_without_torch(tmp_path):
                 except OSError:
                     time.sleep(0.01)
             assert answered is not None, "server never answered"
+            for path in ("/system_stats", "/api/free", "/queue", "/"):  # none of these may load torch
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("POST" if "free" in path else "GET", path)
+                assert connection.getresponse().status == 200
             maps = open(f"/proc/{proc.pid}/maps").read()
             assert "libtorch" not in maps, "torch was imported on the start path"
             cpu = _cpu_seconds(proc.pid)
