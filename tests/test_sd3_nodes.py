@@ -135,11 +135,12 @@ def _ksampler(env, parts, **overrides):
 
 def test_ksampler_every_sampler_and_scheduler_runs_and_seed_matters(sd3_env, parts):
     results = {}
-    for sampler in ("euler", "euler_ancestral", "heun", "dpmpp_2m"):
-        for scheduler in ("simple", "sgm_uniform", "normal", "beta"):
-            out = _ksampler(sd3_env, parts, sampler_name=sampler, scheduler=scheduler, steps=2)
-            assert out.shape == (1, 16, 8, 8) and torch.isfinite(out).all()
-            results[sampler, scheduler] = out
+    combos = [(s, "simple") for s in ("euler", "euler_ancestral", "heun", "dpmpp_2m")]
+    combos += [("euler", s) for s in ("sgm_uniform", "normal", "beta")]
+    for sampler, scheduler in combos:
+        out = _ksampler(sd3_env, parts, sampler_name=sampler, scheduler=scheduler, steps=2)
+        assert out.shape == (1, 16, 8, 8) and torch.isfinite(out).all()
+        results[sampler, scheduler] = out
     assert not torch.equal(results["euler", "simple"], results["heun", "simple"])
     assert not torch.equal(_ksampler(sd3_env, parts, seed=1), _ksampler(sd3_env, parts, seed=2))
     assert torch.equal(_ksampler(sd3_env, parts, seed=5), _ksampler(sd3_env, parts, seed=5))
@@ -202,7 +203,6 @@ def test_missing_clip_or_vae_gives_clear_errors(sd3_env):
 
 def test_progress_and_previews_every_step(sd3_env, parts):
     events = []
-    _ksampler(sd3_env, parts, steps=3) if False else None
     ctx = sd3_env.context(events)
     model, clip = parts[0], parts[1]
     call(sd3_env, "KSampler", ctx=ctx, model=model, seed=1, steps=3, cfg=3.0, sampler_name="euler",
@@ -233,3 +233,31 @@ def test_editor_workflow_runs_headless(sd3_env):
     assert result.status == "success", result.error
     saved = result.outputs["7"]["images"][0]
     assert (sd3_env.services.paths.output_dir / saved["subfolder"] / saved["filename"]).is_file()
+
+
+def test_interrupt_mid_sampling(sd3_env):
+    from execution.events import Progress
+
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 1]}},
+        "3": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["2", 0]}},
+        "4": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "seed": 0, "steps": 6, "cfg": 2.0,
+                                                   "sampler_name": "euler", "scheduler": "simple", "positive": ["2", 0],
+                                                   "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "7": {"class_type": "PreviewImage", "inputs": {"images": ["6", 0]}},
+    }
+
+    def on_event(event):
+        if isinstance(event, Progress) and event.node == "5" and event.value == 2:
+            sd3_env.runner.interrupt.set()
+
+    sd3_env.on_event = on_event
+    result = sd3_env.run(prompt)
+    sd3_env.runner.interrupt.clear()
+    assert result.status == "interrupted"
+    steps = [e.value for e in sd3_env.events if isinstance(e, Progress) and e.node == "5"]
+    assert steps == [1, 2]
+    assert "6" not in result.executed and "5" not in result.executed
