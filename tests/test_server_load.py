@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import time
 
 import aiohttp
 import pytest
-from websockets.sync.client import connect
 
 from tests.fixtures.server import collect_until, echo_prompt, prompt_done, slow_prompt, ws_connect
 
@@ -85,15 +87,30 @@ def test_1000_queued_prompts(plexus_server):
     assert all(history[f"bulk-{i}"]["outputs"] == {"1": {"value": [i]}} for i in (0, 499, 999))
 
 
+def stalled_websocket(port: int, client_id: str) -> socket.socket:
+    """A websocket client that completes the handshake and then never reads (tiny receive buffer)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(f"GET /ws?clientId={client_id} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
 def test_slow_client_does_not_block_others(plexus_server):
     server = plexus_server
     server.wait_idle()
-    # a client that connects and then never reads: its socket buffers fill up
-    stalled = connect(f"{server.ws_url}?clientId=stalled", max_queue=1, max_size=None)
+    stalled = stalled_websocket(server.port, "stalled")
     watcher = ws_connect(server, "watcher-fast")
     try:
         big = "x" * 400_000
-        ids = [f"flood-{i}" for i in range(40)]
+        dropped_before = server.get_json("/system_stats")["websocket"]["dropped_slow_clients"]
+        ids = [f"flood-{i}" for i in range(100)]  # 40 MB, well past the 16 MB per-client backlog cap
         started = time.monotonic()
         for index, prompt_id in enumerate(ids):  # no client_id: every event is broadcast
             server.post_json("/prompt", {"prompt": slow_prompt(0.0, 1, text=big, tag=prompt_id),
@@ -103,10 +120,8 @@ def test_slow_client_does_not_block_others(plexus_server):
         began = time.monotonic()
         assert server.get_json("/queue")["queue_pending"] == []
         assert time.monotonic() - began < 2  # the server stays responsive
+        # the stalled client was cut off instead of buffering without bound
+        assert server.get_json("/system_stats")["websocket"]["dropped_slow_clients"] == dropped_before + 1
     finally:
         watcher.close()
-        stalled.close_socket() if hasattr(stalled, "close_socket") else None
-        try:
-            stalled.socket.close()
-        except OSError:
-            pass
+        stalled.close()

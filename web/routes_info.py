@@ -99,6 +99,7 @@ def info_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             except Exception as exc:  # noqa: BLE001
                 stats["loaded_models_error"] = str(exc)
         stats["queue"] = {"remaining": server.queue.remaining(), "worker_restarts": server.pool.restarts}
+        stats["websocket"] = {"clients": len(server.hub.clients), "dropped_slow_clients": server.hub.dropped_clients}
         stats["workers"] = server.pool.describe()  # with --cluster: each actor's host, device, loaded models
         return web.json_response(stats)
 

@@ -1,9 +1,9 @@
 """The websocket hub: connected clients, per-client send queues, thread-safe sending.
 
 Every client has its own queue and sender task, so a slow or dead client only ever delays
-itself: producers never await a socket. A client whose backlog passes ``max_backlog`` messages is
-disconnected (it would never catch up); preview frames are lossy and dropped early, once the
-backlog passes ``preview_backlog``.
+itself: producers never await a socket. A client whose backlog passes ``max_backlog`` messages or
+``max_backlog_bytes`` is disconnected (it would never catch up, and memory stays bounded);
+preview frames are lossy and dropped early, once the backlog passes ``preview_backlog``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SERVER_FEATURE_FLAGS = {"supports_preview_metadata": True}
 
 
 class ClientConnection:
-    __slots__ = ("sid", "ws", "queue", "feature_flags", "task", "closed")
+    __slots__ = ("sid", "ws", "queue", "feature_flags", "task", "closed", "pending_bytes")
 
     def __init__(self, sid: str, ws: web.WebSocketResponse) -> None:
         self.sid = sid
@@ -27,6 +27,7 @@ class ClientConnection:
         self.feature_flags: dict = {}
         self.task: asyncio.Task | None = None
         self.closed = False
+        self.pending_bytes = 0
 
     @property
     def wants_preview_metadata(self) -> bool:
@@ -34,10 +35,13 @@ class ClientConnection:
 
 
 class WebSocketHub:
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_backlog: int = 20000, preview_backlog: int = 32,
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_backlog: int = 20000,
+                 max_backlog_bytes: int = 16 << 20, preview_backlog: int = 32,
                  server_flags: dict | None = None) -> None:
         self.loop = loop
         self.max_backlog = max_backlog
+        self.max_backlog_bytes = max_backlog_bytes
+        self.dropped_clients = 0
         self.preview_backlog = preview_backlog
         self.server_flags = dict(SERVER_FEATURE_FLAGS, **(server_flags or {}))
         self.clients: dict[str, ClientConnection] = {}
@@ -74,12 +78,14 @@ class WebSocketHub:
     def _put(self, client: ClientConnection, message: str | bytes) -> None:
         if client.closed:
             return
-        if client.queue.qsize() >= self.max_backlog:
+        if client.queue.qsize() >= self.max_backlog or client.pending_bytes > self.max_backlog_bytes:
             self._drop(client)  # hopelessly behind: disconnect instead of buffering forever
             return
+        client.pending_bytes += len(message)
         client.queue.put_nowait(message)
 
     def _drop(self, client: ClientConnection) -> None:
+        self.dropped_clients += 1
         client.closed = True
         if self.clients.get(client.sid) is client:
             del self.clients[client.sid]
@@ -129,6 +135,7 @@ class WebSocketHub:
         try:
             while True:
                 message = await client.queue.get()
+                client.pending_bytes -= len(message)
                 if isinstance(message, str):
                     await ws.send_str(message)
                 else:
