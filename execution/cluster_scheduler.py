@@ -118,7 +118,7 @@ class AffinityScheduler:
             if me.busy or not pending:
                 return None
             live = [s for s in self._slots.values() if s.alive]
-            free = [s for s in live if not s.busy and now - s.last_poll < FRESH_SECONDS]
+            free = [s for s in live if not s.busy and (s is me or now - s.last_poll < FRESH_SECONDS)]
             running_on = {}
             for slot in live:
                 running_on[slot.device_key] = running_on.get(slot.device_key, 0) + int(slot.busy)
