@@ -131,13 +131,6 @@ def test_bad_image_files_and_empty_folders(vlm_env):
         load_images_from_folder(vlm_env.context(), "mixed")
 
 
-def _run_main(args: list[str], capsys) -> tuple[int, str]:
-    import main
-
-    code = main.main(args)
-    return code, capsys.readouterr().out
-
-
 def _dataset(base, count: int = 3) -> None:
     from tests.fixtures.vlm import save_png
 
@@ -146,19 +139,16 @@ def _dataset(base, count: int = 3) -> None:
 
 
 def test_clip_filter_and_caption_folder_workflows_run_headless(tmp_path, vlm_models_dir, capsys):
-    from tests.fixtures.vlm import ROOT
+    from tests.fixtures.vlm import run_workflow
 
-    _dataset(tmp_path)  # the subprocess path is exercised by the visual_rag test; here main.main runs in-process
-    config = tmp_path / "extra_model_paths.yaml"
-    config.write_text(f"demo:\n  base_path: {vlm_models_dir}\n  vlm: vlm\n  clip_models: clip_models\n")
-    code, out = _run_main(["--base-directory", str(tmp_path), "run", str(ROOT / "workflows" / "clip_filter.json"), "--quiet"], capsys)
+    _dataset(tmp_path)
+    code, out = run_workflow(tmp_path, vlm_models_dir, "clip_filter.json", capsys)
     assert code == 0, out
     report = json.loads(next(line for line in out.splitlines() if line.startswith("node 7: "))[len("node 7: "):])
     assert report["total"] == 3 and report["threshold"] == 0.28
     assert report["kept"] == sum(p["score"] >= 0.28 for p in report["pairs"])
 
-    code, out = _run_main(["--base-directory", str(tmp_path), "run", str(ROOT / "workflows" / "caption_folder.json"), "--quiet"],
-                          capsys)
+    code, out = run_workflow(tmp_path, vlm_models_dir, "caption_folder.json", capsys)
     assert code == 0, out
     captions = sorted((tmp_path / "output" / "captions").glob("img_*.txt"))
     assert [p.name for p in captions] == ["img_0.txt", "img_1.txt", "img_2.txt"]

@@ -144,15 +144,19 @@ def test_bad_input_gets_clear_errors_or_clamped_results(vlm_env):
     assert any("longer than the retriever's context" in e.message for e in events if e.type == "warning")
 
 
-def test_visual_rag_workflow_runs_headless(tmp_path, vlm_models_dir):
-    from tests.fixtures.vlm import run_cli_workflow, save_png
+def test_visual_rag_workflow_runs_headless(tmp_path, vlm_models_dir, capsys):
+    from tests.fixtures.vlm import run_workflow, save_png
 
     for index, page in enumerate(_pages(3)):
         save_png(page, tmp_path / "input" / "pages" / f"page_{index}.png")
-    completed = run_cli_workflow(tmp_path, vlm_models_dir, "visual_rag.json")
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert (tmp_path / "user" / "indexes" / "demo_pages" / "manifest.json").is_file()
-    score_lines = [line for line in completed.stdout.splitlines() if line.startswith("node 9: ")]
+    code, out = run_workflow(tmp_path, vlm_models_dir, "visual_rag.json", capsys)
+    assert code == 0, out
+    manifest = json.loads((tmp_path / "user" / "indexes" / "demo_pages" / "manifest.json").read_text())
+    assert len(manifest["pages"]) == 3
+    score_lines = [line for line in out.splitlines() if line.startswith("node 9: ")]
     report = json.loads(score_lines[0].removeprefix("node 9: "))
-    assert report[0]["rank"] == 1 and report[0]["source"].startswith("page_")
-    assert any(line.startswith("node 8: ") for line in completed.stdout.splitlines())  # the VLM's answer
+    assert len(report) == 1 and report[0]["rank"] == 1 and report[0]["source"].startswith("page_")
+    assert any(line.startswith("node 8: ") for line in out.splitlines())  # the VLM's answer about that page
+    code, out = run_workflow(tmp_path, vlm_models_dir, "visual_rag.json", capsys)  # a re-run embeds nothing new
+    assert code == 0 and len(json.loads((tmp_path / "user" / "indexes" / "demo_pages" / "manifest.json")
+                                        .read_text())["pages"]) == 3

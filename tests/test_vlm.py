@@ -77,7 +77,7 @@ def test_interrupt_stops_generation_within_one_token(vlm_env):
                 env.runner.interrupt.set()
 
     vlm_env.on_event = interrupt_after_third_token
-    record = vlm_env.run(_caption_prompt("tiny-llava", max_new_tokens=200))
+    record = vlm_env.run(_caption_prompt("tiny-llava", max_new_tokens=40))
     vlm_env.runner.interrupt.clear()
     assert record.result.status == "interrupted"
     assert len(seen) == 3  # no token after the one that saw the interrupt
@@ -94,11 +94,11 @@ def test_sampling_is_seeded_and_leaves_global_rng_alone(vlm_env):
     torch.manual_seed(123)
     expected_next = torch.rand(1)
     torch.manual_seed(123)
-    first = vlm_caption(vlm_env.context(), vlm, image, PROMPT, 12, 1.0, 0.9, 7)[0]
+    first = vlm_caption(vlm_env.context(), vlm, image, PROMPT, 6, 1.0, 0.9, 7)[0]
     assert torch.equal(torch.rand(1), expected_next)  # sampling used a private RNG
-    again = vlm_caption(vlm_env.context(), vlm, image, PROMPT, 12, 1.0, 0.9, 7)[0]
+    again = vlm_caption(vlm_env.context(), vlm, image, PROMPT, 6, 1.0, 0.9, 7)[0]
     assert first == again
-    others = {vlm_caption(vlm_env.context(), vlm, image, PROMPT, 12, 1.0, 0.9, seed)[0][0] for seed in range(8)}
+    others = {vlm_caption(vlm_env.context(), vlm, image, PROMPT, 6, 1.0, 0.9, seed)[0][0] for seed in range(4)}
     assert len(others) > 1  # different seeds sample different replies
 
 
@@ -108,12 +108,28 @@ def test_batch_gives_one_string_per_image_and_clamps_to_context(vlm_env):
     from nodes.vlm import vlm_caption, vlm_loader
 
     vlm = vlm_env.load(vlm_loader, "tiny-llava")
-    batch = torch.cat([random_image(5, 32, 32), random_image(6, 32, 32), random_image(7, 32, 32)])
+    batch = torch.cat([random_image(5, 32, 32), random_image(6, 32, 32)])
+    replies = vlm_caption(vlm_env.context(), vlm, batch, PROMPT, 4, 0.0, 1.0, 0)[0]
+    assert len(replies) == 2 and all(isinstance(r, str) and r for r in replies)
+
+    words = 1  # grow the prompt until only a few positions are left for the reply
+    picture = batch[:1]
+    from models.vlm_images import tensor_to_pil_images
+
+    def room(n_words: int) -> int:
+        return vlm.context_length - vlm.prepare(tensor_to_pil_images(picture)[0], "cat " * n_words)["input_ids"].shape[1]
+
+    low, high = 1, 2000
+    while low < high:  # the most words that leave at least 3 positions
+        words = (low + high + 1) // 2
+        low, high = (words, high) if room(words) >= 3 else (low, words - 1)
+    left = room(low)
     events: list = []
-    replies = vlm_caption(vlm_env.context(events), vlm, batch, PROMPT, 5000, 0.0, 1.0, 0)[0]
-    assert len(replies) == 3 and all(isinstance(r, str) for r in replies)
+    reply = vlm_caption(vlm_env.context(events), vlm, picture, "cat " * low, left + 100, 0.0, 1.0, 0)[0]
+    progress = [e for e in events if e.type == "progress"]
     warnings = [e.message for e in events if e.type == "warning"]
-    assert warnings and "context" in warnings[0]  # 5000 new tokens do not fit in 512 positions
+    assert len(reply) == 1 and warnings and "context" in warnings[0]
+    assert progress and all(p.max == left for p in progress) and len(progress) <= left
 
 
 def test_prompt_longer_than_context_fails_clearly_and_the_worker_goes_on(vlm_env):
