@@ -268,14 +268,19 @@ def test_runner_works_when_called_from_a_running_event_loop(plugin_env):
     """Regression: PromptRunner.run inside a running loop (async code, a sync Playwright session)
     used to raise 'Cannot run the event loop while another loop is running'."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     runner = plugin_env.runner()
 
     async def from_async_code():
         return runner.run({"1": const(5), "2": show("1")})
 
+    def in_a_fresh_thread():  # asyncio.run here would trip over a loop another test left running
+        return asyncio.run(from_async_code())
+
     try:
-        outcome = asyncio.run(from_async_code())
+        with ThreadPoolExecutor(1) as pool:
+            outcome = pool.submit(in_a_fresh_thread).result()
     finally:
         runner.close()
     assert outcome.result.status == "success" and outcome.result.outputs["2"]["value"] == [5]
