@@ -20,6 +20,7 @@ import { buildDefaultWorkflow, DEFAULT_WORKFLOW_NAME } from "./defaultgraph.js";
 export class PlexusApp {
   constructor() {
     this.api = new PlexusApi();
+    this.LiteGraph = LiteGraph; // for extensions and automation: the same module instance the editor uses
     this.extensions = new ExtensionRegistry();
     this.objectInfo = {};
     this.graph = null;

@@ -11,7 +11,11 @@ export class OverlayHost {
     this.overlays = new Set();
   }
 
-  beginFrame() { this.frame += 1; }
+  beginFrame() {
+    this.frame += 1;
+    // Read layout once per frame: reading it between style writes would force a layout per textarea.
+    this.pixelRatio = this.canvasElement.clientWidth / this.canvasElement.width || 1;
+  }
 
   endFrame() {
     for (const overlay of this.overlays) {
@@ -26,9 +30,13 @@ export class OverlayHost {
 
   /** Converts a point in the current canvas transform to CSS pixels inside the layer. */
   toLayer(ctx, x, y) {
-    const point = ctx.getTransform().transformPoint(new DOMPoint(x, y));
-    const ratio = this.canvasElement.clientWidth / this.canvasElement.width || 1;
-    return { left: point.x * ratio, top: point.y * ratio, scale: ctx.getTransform().a * ratio };
+    const transform = ctx.getTransform();
+    const ratio = this.pixelRatio ?? 1;
+    return {
+      left: (transform.a * x + transform.c * y + transform.e) * ratio,
+      top: (transform.b * x + transform.d * y + transform.f) * ratio,
+      scale: transform.a * ratio,
+    };
   }
 }
 
@@ -75,13 +83,16 @@ export class TextAreaOverlay {
       return;
     }
     if (!this.attached) { this.host.add(this); this.attached = true; }
+    // One transform per frame; size only when it changes (both avoid needless style work).
     const style = this.element.style;
-    style.display = "block";
-    style.left = `${left}px`;
-    style.top = `${top}px`;
-    style.width = `${width - MARGIN * 2}px`;
-    style.height = `${height}px`;
-    style.transform = `scale(${scale})`;
+    if (style.display !== "block") style.display = "block";
+    const size = `${width - MARGIN * 2}x${height}`;
+    if (size !== this.lastSize) {
+      style.width = `${width - MARGIN * 2}px`;
+      style.height = `${height}px`;
+      this.lastSize = size;
+    }
+    style.transform = `translate(${left.toFixed(1)}px, ${top.toFixed(1)}px) scale(${scale.toFixed(4)})`;
     this.drawnFrame = this.host.frame;
   }
 
