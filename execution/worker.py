@@ -106,6 +106,9 @@ class QueueWorker:
         self._stopping = False
         self._free_request: tuple[bool, bool] | None = None
         self._thread = threading.Thread(target=self._loop, name=f"plexus-worker-{self.worker_id}", daemon=True)
+        bind = getattr(backend, "bind_worker", None)  # a backend that hands jobs to its peers wakes them
+        if bind is not None:
+            bind(self)
 
     # -- control (any thread) --------------------------------------------------------------------
     def start(self) -> None:
