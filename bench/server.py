@@ -6,8 +6,8 @@ output node ``PxTestEcho``) with a keep-alive HTTP connection and a ``websocket-
 machine (shared/docs/anchors.md): 294 prompts/s back-to-back, 636/s draining a full queue,
 3.5-5.3 ms from POST /prompt to ``execution_start``, 10.6 s from launch to the first
 ``/object_info``. The server's CPU time per prompt is printed too: on a busy shared machine it is
-the figure that does not depend on the neighbours. Targets: >= 2x its throughput (>= 200/s at the least), latency <= 2 ms
-(< 10 ms at the least), start-up < 1.5 s. Min/median of N after a warm-up.
+the figure that does not depend on the neighbours. Targets: >= 2x its throughput (>= 200/s at
+the least), latency <= 2 ms (< 10 ms at the least), start-up < 1.5 s. Min/median of N after a warm-up.
 
 Run: python bench/server.py [--prompts 500] [--launches 5]
 """
@@ -104,7 +104,7 @@ def process_cpu_seconds(pid: int) -> float:
 
 def startup_times(launches: int) -> list[float]:
     times = []
-    for attempt in range(launches):
+    for _ in range(launches):
         with tempfile.TemporaryDirectory() as base:
             port = free_port()
             started = time.perf_counter()

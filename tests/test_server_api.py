@@ -337,7 +337,8 @@ def test_partial_execution_targets_and_extra_data(plexus_server):
     server = plexus_server
     prompt = {"1": {"class_type": "PxTestEcho", "inputs": {"value": 31}},
               "2": {"class_type": "PxTestEcho", "inputs": {"value": 32}}}
-    answer = server.post_json("/prompt", {"prompt": prompt, "prompt_id": "partial-1", "partial_execution_targets": ["2"],
+    answer = server.post_json("/prompt", {"prompt": prompt, "prompt_id": "partial-1",
+                                          "partial_execution_targets": ["2"],
                                           "extra_data": {"extra_pnginfo": {"workflow": {"id": "wf-1"}}},
                                           "client_id": "partial-client"})
     assert answer.status == 200
@@ -358,7 +359,8 @@ def test_broken_websocket_client_does_not_hurt_the_server(plexus_server):
     ws.send(json.dumps({"type": "feature_flags", "data": "not-a-dict"}))
     ws.send(json.dumps(["a list"]))
     ws.socket.close()  # vanish without a close frame
-    server.post_json("/prompt", {"prompt": echo_prompt(41), "prompt_id": "after-garbage", "client_id": "garbage-client"})
+    server.post_json("/prompt", {"prompt": echo_prompt(41), "prompt_id": "after-garbage",
+                                 "client_id": "garbage-client"})
     server.wait_idle()
     assert server.get_json("/history/after-garbage")["after-garbage"]["status"]["completed"] is True
     other = ws_connect(server, "fine-client")

@@ -112,7 +112,7 @@ def test_slow_client_does_not_block_others(plexus_server):
         dropped_before = server.get_json("/system_stats")["websocket"]["dropped_slow_clients"]
         ids = [f"flood-{i}" for i in range(100)]  # 40 MB, well past the 16 MB per-client backlog cap
         started = time.monotonic()
-        for index, prompt_id in enumerate(ids):  # no client_id: every event is broadcast
+        for prompt_id in ids:  # no client_id: every event is broadcast
             server.post_json("/prompt", {"prompt": slow_prompt(0.0, 1, text=big, tag=prompt_id),
                                          "prompt_id": prompt_id})
         collect_until(watcher, prompt_done(ids[-1]), timeout=60)
