@@ -255,3 +255,21 @@ def test_nodes_mappings_hold_plugin_v1_classes(plugin_env):
     cls = nodes.NODE_CLASS_MAPPINGS["TestRange"]
     assert cls.__name__ == "Range" and cls().make(2) == ([0, 1],)
     assert math.isnan(nodes.NODE_CLASS_MAPPINGS["TestChangedNaN"].IS_CHANGED(value=1))
+
+
+def test_sampler_names_come_from_the_builtin_ksampler(host):
+    import comfy.samplers
+
+    ksampler = host.registry.get("KSampler")
+    expected = ksampler.inputs()["sampler_name"].current_choices(host.services)
+    assert comfy.samplers.KSampler.SAMPLERS == expected and "euler" in expected
+    assert comfy.samplers.KSampler.SCHEDULERS == ksampler.inputs()["scheduler"].current_choices(host.services)
+    assert comfy.samplers.SAMPLER_NAMES == expected
+
+
+def test_custom_nodes_folders_are_listed(host):
+    import folder_paths
+
+    folders, _ = folder_paths.folder_names_and_paths["custom_nodes"]
+    assert folders == [str(p) for p in host.services.paths.custom_node_dirs]
+    assert "checkpoints" in folder_paths.folder_names_and_paths
