@@ -15,12 +15,13 @@ def _list_indexes(services: Any) -> list[str]:
     return list_indexes(services.paths.user_dir)
 
 
-def _index_fingerprint(services: Any, index_name: str = "", **_: Any) -> str:
-    """Changes when the index on disk is rewritten, so PageIndexLoad re-reads it."""
+def _index_fingerprint(services: Any, index_name: str = "", name: str = "", **_: Any) -> str:
+    """Changes when the index on disk is rewritten (or deleted), so a cached PAGE_INDEX is not
+    reused for an index that has changed since."""
     from models.retrieval_index import MANIFEST, index_root
 
     try:
-        manifest = index_root(services.paths.user_dir, index_name) / MANIFEST
+        manifest = index_root(services.paths.user_dir, index_name or name) / MANIFEST
         stat = manifest.stat()
     except (OSError, ValueError):
         return "missing"
@@ -44,7 +45,7 @@ def retriever_loader(ctx, retriever_name: str):
               Combo("mode", ["extend", "replace"], tooltip="extend keeps the pages already indexed"),
               Int("batch_size", 4, min=1, max=256),
               In("sources", "STRING", optional=True, tooltip="page names (e.g. from LoadImagesFromFolder)")],
-      outputs=[Out("PAGE_INDEX")])
+      outputs=[Out("PAGE_INDEX")], fingerprint=_index_fingerprint)
 def page_index_build(ctx, retriever: list, images: list, name: list, mode: list, batch_size: list,
                      sources: list | None = None):
     """Embed page images as multi-vectors (in batches, with progress) into the index ``name``.

@@ -54,6 +54,19 @@ def test_scores_and_rankings_match_score_retrieval(vlm_env, vlm_models_dir, name
     assert len(set(reference[0].tolist())) > 1  # the pages really score differently
 
 
+def test_ragged_colqwen2_pages_keep_only_their_own_tokens(vlm_env):
+    from models.vlm_images import tensor_to_pil_images
+    from nodes.retrieval import retriever_loader
+
+    retriever = vlm_env.load(retriever_loader, "tiny-colqwen2")
+    pictures = [tensor_to_pil_images(random_image(i, h, w))[0] for i, (h, w) in enumerate([(32, 32), (64, 48), (48, 96)])]
+    batched = retriever.embed_pages(pictures, batch_size=3)  # padded together in one batch
+    alone = [retriever.embed_pages([p])[0] for p in pictures]
+    assert len({v.shape[0] for v in batched}) == 3  # different token counts per page size
+    for together, single in zip(batched, alone):
+        assert together.shape == single.shape and (together - single).abs().max() < 1e-5
+
+
 def test_chunked_maxsim_equals_the_formula_for_ragged_pages():
     import torch
 
