@@ -192,8 +192,9 @@ def test_execution_blocker_inside_a_list_blocks_only_its_item(backend):
 def test_variadic_linked_inputs_arrive_through_kwargs(backend):
     prompt = {"1": {"class_type": "TestTextConstant", "inputs": {"text": "a"}}, "2": const(2),
               "3": {"class_type": "TestTextConstant", "inputs": {"text": "c"}},
+              "6": {"class_type": "TestPassAny", "inputs": {"value": ["2", 0]}},  # AnyType wildcard
               "4": {"class_type": "TestJoinAny", "inputs": {"separator": "-", "input_1": ["1", 0],
-                                                            "input_2": ["2", 0], "input_3": ["3", 0],
+                                                            "input_2": ["6", 0], "input_3": ["3", 0],
                                                             "ignored_constant": "zzz"}},
               "5": show("4")}
     assert backend.run(prompt).outputs["5"]["value"] == ["a-2-c"]

@@ -2,6 +2,16 @@
 from comfy_execution.graph import ExecutionBlocker
 
 
+class AnyType(str):
+    """The community's wildcard trick: a type name that is never 'not equal' to another."""
+
+    def __ne__(self, other):
+        return False
+
+
+any_type = AnyType("*")
+
+
 class Range:
     @classmethod
     def INPUT_TYPES(cls):
@@ -93,7 +103,21 @@ class JoinAny:
         return (separator.join(str(kwargs[k]) for k in sorted(kwargs)),)
 
 
+class PassAny:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": (any_type,)}}
+
+    RETURN_TYPES = (any_type,)
+    FUNCTION = "passthrough"
+    CATEGORY = "test/list"
+
+    def passthrough(self, value):
+        return (value,)
+
+
 NODE_CLASS_MAPPINGS = {
+    "TestPassAny": PassAny,
     "TestRange": Range,
     "TestScale": Scale,
     "TestListSum": ListSum,
