@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 FINISHED_STATES = ("success", "error", "interrupted")
 MAX_ATTEMPTS = 3  # a job that took the server down this many times is failed, not re-queued again
@@ -94,6 +94,7 @@ class JobQueue:
         self.db_path = Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self.history_max = history_max
+        self._owner_lock: Any = None
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(self.db_path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -114,6 +115,26 @@ class JobQueue:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._owner_lock is not None:
+            self._owner_lock.close()
+            self._owner_lock = None
+
+    def claim_ownership(self) -> bool:
+        """Make this process the database's only server (a lock the OS drops when the process
+        dies, even by ``kill -9``). False when another live server holds it: starting a second
+        one would hand that server's running job back as if it had crashed."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no guard
+            return True
+        handle = open(f"{self.db_path}.owner", "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._owner_lock = handle
+        return True
 
     # -- enqueue ---------------------------------------------------------------------------------
     def next_number(self, front: bool = False) -> int:

@@ -132,3 +132,11 @@ def test_history_max_flag(server_factory):
         server.post_json("/prompt", {"prompt": echo_prompt(index), "prompt_id": f"cap{index}"})
     server.wait_idle()
     assert list(server.get_json("/history")) == ["cap2", "cap3", "cap4"]
+
+
+def test_second_server_on_the_same_queue_is_refused(server_factory, tmp_path):
+    first = server_factory(base_dir=tmp_path / "shared")
+    second = subprocess.run([sys.executable, "main.py", "serve", "--port", str(free_port()), "--base-directory",
+                             str(tmp_path / "shared")], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1 and "another server is already using" in second.stderr
+    assert first.get_json("/prompt")["exec_info"]["queue_remaining"] == 0  # the first one is untouched

@@ -64,7 +64,11 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         targets = body.get("partial_execution_targets")
         if targets is not None and not isinstance(targets, list):
             return _bad_request(validation_error("invalid_prompt", "partial_execution_targets must be a list"))
-        result = validate_prompt(prompt, server.registry, server.services, targets)
+        try:
+            result = validate_prompt(prompt, server.registry, server.services, targets)
+        except Exception as exc:  # noqa: BLE001 - a plugin's validation bug is a bad prompt, not a 500
+            return _bad_request(validation_error("invalid_prompt", "Exception while validating the prompt",
+                                                 f"{type(exc).__name__}: {exc}"))
         if not result.ok:
             return web.json_response(result.response(), status=400)
         if client_id is not None:

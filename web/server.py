@@ -262,6 +262,11 @@ def serve_command(args: Any, services: Any, build_registry: Callable, build_cach
     registry, report = build_registry(args, services, server=server)
     queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
                      history_max=args.history_max)
+    if not queue.claim_ownership():
+        print(f"Plexus: another server is already using {queue.db_path}; stop it first or pass another "
+              f"--user-directory.", file=sys.stderr)
+        queue.close()
+        return 1
     recovered = queue.recover_running(args.on_crash, reason="the server stopped while it ran")
     factory, count = build_backend_factory(args, registry, services, build_cache)
     pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash)
