@@ -103,11 +103,12 @@ class AffinityScheduler:
             return set(slot.models) if slot else set()
 
     # -- the decision ----------------------------------------------------------------------------
-    def choose(self, slot_id: str, pending: list[Any]) -> Any | None:
+    def choose(self, slot_id: str, pending: list[Any], others: list[str] | None = None) -> Any | None:
         """The job of ``pending`` (queue order, each with ``.prompt``) this worker should claim.
 
         Marks the worker busy when it returns a job; the caller reports :meth:`finished` (or
-        :meth:`release` when the claim failed).
+        :meth:`release` when the claim failed). ``others`` receives the free workers the replay
+        gave a job to, so the caller can wake them.
         """
         now = time.monotonic()
         with self._lock:
@@ -144,6 +145,8 @@ class AffinityScheduler:
                 if chosen is me:
                     me.busy = True
                     return job
+                if others is not None:
+                    others.append(chosen.slot_id)
                 free.remove(chosen)
                 running_on[chosen.device_key] = running_on.get(chosen.device_key, 0) + 1
             if deferred is not None and me in free:

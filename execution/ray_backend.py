@@ -116,6 +116,7 @@ class RayCluster:
                        "temp": str(paths.temp_dir), "user": str(paths.user_dir)}
         self._free_specs: list[ActorSpec] = []
         self._lock = threading.Lock()
+        self.backends: dict[str, "RayBackend"] = {}
         self.specs = self._plan()
 
     def _plan(self) -> list[ActorSpec]:
@@ -136,6 +137,13 @@ class RayCluster:
         with self._lock:
             if spec not in self._free_specs:
                 self._free_specs.append(spec)
+
+    def wake(self, slot_ids: list[str]) -> None:
+        """Make these workers look at the queue now instead of at their next poll."""
+        for slot_id in slot_ids:
+            backend = self.backends.get(slot_id)
+            if backend is not None and backend.worker is not None:
+                backend.worker.wake()
 
     def actor_config(self, name: str) -> dict:
         args = {k: v for k, v in vars(self.args).items() if isinstance(v, (str, int, float, bool, list, type(None)))}
@@ -197,7 +205,13 @@ class RayBackend:
         self._ready_ref: Any = None
         self._ready = False
         self._retry_at = 0.0
+        self._tell_peers = False
+        self.worker: Any = None  # the QueueWorker driving this backend (bind_worker)
+        cluster.backends[self.slot_id] = self
         self._start_actor()
+
+    def bind_worker(self, worker: Any) -> None:
+        self.worker = worker
 
     # -- the actor's life ------------------------------------------------------------------------
     def _start_actor(self) -> None:
@@ -242,6 +256,7 @@ class RayBackend:
         self.cluster.scheduler.lost(self.slot_id)
         self._kill()  # an unreachable actor must not go on and finish the job unseen
         self.restarts += 1
+        self._tell_peers = True  # the job is re-queued after this returns; claim() wakes the others
         try:
             self._start_actor()
         except Exception:  # noqa: BLE001 - retried by ready()
@@ -252,8 +267,13 @@ class RayBackend:
     def claim(self, queue: JobQueue, worker_id: str, lease_seconds: float) -> QueuedJob | None:
         """The pending job this actor should run (affinity, then least busy), claimed with a lease."""
         if not self.ready():
+            if self._tell_peers:
+                self._tell_peers = False
+                self.cluster.wake([s for s in self.cluster.backends if s != self.slot_id])
             return None
-        job = self.cluster.scheduler.choose(self.slot_id, queue.pending(limit=self.cluster.scheduler.window))
+        others: list[str] = []
+        job = self.cluster.scheduler.choose(self.slot_id, queue.pending(limit=self.cluster.scheduler.window), others)
+        self.cluster.wake(others)
         if job is None:
             return None
         claimed = queue.claim(worker_id, lease_seconds, prompt_id=job.prompt_id)
@@ -328,6 +348,8 @@ class RayBackend:
 
     def close(self) -> None:
         self.cluster.scheduler.unregister(self.slot_id)
+        if self.cluster.backends.get(self.slot_id) is self:
+            del self.cluster.backends[self.slot_id]
         self._kill()
         self.cluster.return_spec(self.spec)
 

@@ -1,0 +1,194 @@
+"""Cluster benchmark: Ray actors behind the durable queue, against in-process execution.
+
+    python bench/cluster.py [--jobs 40] [--seconds 0.5] [--dispatch-jobs 60] [--rounds 5]
+
+Starts a private local Ray cluster (2 CPUs; needs ``pip install -r requirements-cluster.txt``)
+and reports, all measured in this one run:
+
+1. throughput on ``--jobs`` CPU jobs of fixed length (``PxClusterSleep``, ``--seconds`` each):
+   1 actor against 2 actors (target >= 1.8x);
+2. dispatch overhead per job: trivial jobs drained from the queue by one Ray actor against the
+   in-process backend (min of ``--rounds``, interleaved; target < 20 ms);
+3. recovery of a killed actor's job (SIGKILL mid-job): time from the kill until the job runs
+   again (``execution_restarted``) and until it is done, with a second actor idle and with
+   the only actor (a fresh actor must start).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"})
+NODES_DIR = ROOT / "tests" / "cluster_nodes"
+
+
+class Bench:
+    """A server core (queue + worker pool) with recorded events; Ray actors or in-process."""
+
+    def __init__(self, base: Path, backend_args: list[str]) -> None:
+        import main
+        from execution.queue import JobQueue
+        from execution.worker import LocalBackend, WorkerPool
+
+        base.mkdir(parents=True, exist_ok=True)
+        self.args = main.build_parser().parse_args(["--base-directory", str(base), "--cpu", "--custom-nodes-dir",
+                                                    str(NODES_DIR), *backend_args])
+        self.services = main.build_services(self.args)
+        self.registry, _ = main.build_registry(self.args, self.services)
+        self.queue = JobQueue(base / "queue.sqlite3")
+        self.events: dict[str, list[tuple[float, str]]] = {}
+        self.done = threading.Condition()
+        if self.args.cluster:
+            from execution.ray_backend import ray_backend_factory
+
+            factory, count = ray_backend_factory(self.args, self.registry, self.services)
+        else:
+            factory, count = (lambda: LocalBackend(self.registry, main.build_cache(self.args), self.services)), 1
+        self.pool = WorkerPool(self.queue, factory, self, count=count)
+        self.pool.start()
+        for worker in self.pool.workers:
+            ready = getattr(worker.backend, "ready", None)
+            if ready is not None:
+                assert ready(timeout=120), "actor did not start"
+
+    def job_started(self, job) -> None:
+        pass
+
+    def job_event(self, job, event) -> None:
+        self.events.setdefault(job.prompt_id, []).append((time.perf_counter(), event.type))
+
+    def job_finished(self, job, outcome) -> None:
+        with self.done:
+            self.done.notify_all()
+
+    def queue_changed(self) -> None:
+        with self.done:
+            self.done.notify_all()
+
+    def submit_many(self, prompts: list[dict]) -> list[str]:
+        from execution.validate import validate_prompt
+
+        ids = []
+        for prompt in prompts:
+            result = validate_prompt(prompt, self.registry, self.services)
+            assert result.ok, result.response()
+            ids.append(uuid.uuid4().hex)
+            self.queue.enqueue(ids[-1], result.prompt, {}, result.outputs)
+        self.pool.wake()
+        return ids
+
+    def wait(self, ids: list[str], timeout: float = 600.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.done:
+            while self.queue.remaining() and any(self.queue.state_of(i) in ("pending", "running") for i in ids):
+                assert time.monotonic() < deadline, "jobs did not finish"
+                self.done.wait(0.05)
+        bad = [i for i in ids if self.queue.state_of(i) != "success"]
+        assert not bad, f"{len(bad)} jobs failed: {self.queue.history(prompt_id=bad[0])}"
+
+    def close(self) -> None:
+        self.pool.stop()
+        self.queue.close()
+
+
+def sleep_prompt(seconds: float, steps: int, value: int = 0) -> dict:
+    return {"1": {"class_type": "PxClusterSleep", "inputs": {"seconds": seconds, "steps": steps, "value": value,
+                                                            "marker": ""}}}
+
+
+def drain(bench: Bench, prompts: list[dict]) -> float:
+    started = time.perf_counter()
+    bench.wait(bench.submit_many(prompts))
+    return time.perf_counter() - started
+
+
+def throughput(work: Path, jobs: int, seconds: float) -> tuple[float, float]:
+    prompts = [sleep_prompt(seconds, 5, i) for i in range(jobs)]
+    timings = []
+    for actors in (1, 2):
+        bench = Bench(work / f"tp{actors}", ["--cluster", "local", "--workers-per-gpu", "0",
+                                             "--cluster-cpu-workers", str(actors)])
+        drain(bench, [sleep_prompt(0.0, 1)] * actors)  # warm-up
+        timings.append(drain(bench, prompts))
+        bench.close()
+    return timings[0], timings[1]
+
+
+def dispatch_overhead(work: Path, jobs: int, rounds: int) -> tuple[float, float]:
+    local = Bench(work / "local", [])
+    ray_one = Bench(work / "ray1", ["--cluster", "local", "--workers-per-gpu", "0", "--cluster-cpu-workers", "1"])
+    prompts = [sleep_prompt(0.0, 1, i) for i in range(jobs)]
+    best = {"local": float("inf"), "ray": float("inf")}
+    try:
+        for bench in (local, ray_one):
+            drain(bench, prompts[:5])
+        for _ in range(rounds):
+            best["local"] = min(best["local"], drain(local, prompts) / jobs)
+            best["ray"] = min(best["ray"], drain(ray_one, prompts) / jobs)
+    finally:
+        local.close()
+        ray_one.close()
+    return best["local"], best["ray"]
+
+
+def recovery(work: Path, actors: int) -> tuple[float, float]:
+    bench = Bench(work / f"rec{actors}", ["--cluster", "local", "--workers-per-gpu", "0",
+                                          "--cluster-cpu-workers", str(actors)])
+    try:
+        [job] = bench.submit_many([sleep_prompt(1.0, 20)])
+        while sum(1 for _, kind in bench.events.get(job, []) if kind == "progress") < 2:
+            time.sleep(0.005)
+        worker = next(w for w in bench.pool.workers if w.current is not None)
+        killed_at = time.perf_counter()
+        os.kill(worker.backend.info["pid"], signal.SIGKILL)
+        bench.wait([job])
+        events = bench.events[job]
+        restarted = next(t for t, kind in events if kind == "execution_restarted")
+        return restarted - killed_at, events[-1][0] - killed_at
+    finally:
+        bench.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=0.5)
+    parser.add_argument("--dispatch-jobs", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args()
+    import ray
+
+    started = time.perf_counter()
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, namespace="plexus", configure_logging=False,
+             log_to_driver=False)
+    print(f"local Ray cluster up in {time.perf_counter() - started:.1f} s")
+    work = Path(tempfile.mkdtemp(prefix="plexus-bench-cluster-"))
+    try:
+        one, two = throughput(work, options.jobs, options.seconds)
+        ideal = options.jobs * options.seconds
+        print(f"throughput, {options.jobs} jobs x {options.seconds} s: 1 actor {one:.2f} s "
+              f"({options.jobs / one:.2f} jobs/s, ideal {ideal:.1f} s); 2 actors {two:.2f} s "
+              f"({options.jobs / two:.2f} jobs/s, ideal {ideal / 2:.1f} s); speed-up {one / two:.2f}x (target >= 1.8x)")
+        local, remote = dispatch_overhead(work, options.dispatch_jobs, options.rounds)
+        print(f"per trivial job, queue to history: in-process {local * 1000:.2f} ms, Ray actor {remote * 1000:.2f} ms; "
+              f"dispatch overhead {(remote - local) * 1000:.2f} ms/job (target < 20 ms)")
+        for actors in (2, 1):
+            rerun, done = recovery(work, actors)
+            print(f"killed actor's job, {actors} actor(s): running again {rerun * 1000:.0f} ms after the kill, "
+                  f"done {done:.2f} s after it (the job itself takes 1.0 s)")
+    finally:
+        ray.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
