@@ -365,3 +365,16 @@ def test_broken_websocket_client_does_not_hurt_the_server(plexus_server):
     assert server.get_json("/history/after-garbage")["after-garbage"]["status"]["completed"] is True
     other = ws_connect(server, "fine-client")
     other.close()
+
+
+def test_every_get_route_is_also_under_api(plexus_server):
+    server = plexus_server
+    server.wait_idle()
+    paths = ["/prompt", "/queue", "/history?max_items=3", "/object_info/PrimitiveInt", "/features", "/embeddings",
+             "/extensions", "/models", "/models/checkpoints", "/custom_nodes", "/settings", "/users",
+             "/jobs?limit=2", "/history/none", "/userdata?dir=none"]
+    for path in paths:
+        plain, api = server.request("GET", path), server.request("GET", "/api" + path)
+        assert plain.status == api.status and plain.body == api.body, path
+    assert server.request("GET", "/api/system_stats").status == 200
+    assert server.request("GET", "/api/object_info").body == server.request("GET", "/object_info").body
