@@ -140,3 +140,21 @@ def test_second_server_on_the_same_queue_is_refused(server_factory, tmp_path):
                              str(tmp_path / "shared")], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert second.returncode == 1 and "another server is already using" in second.stderr
     assert first.get_json("/prompt")["exec_info"]["queue_remaining"] == 0  # the first one is untouched
+
+
+def test_graceful_stop_requeues_the_running_job(tmp_path):
+    server = start_server(tmp_path / "srv")
+    server.post_json("/prompt", {"prompt": slow_prompt(60, 600, tag="g"), "prompt_id": "g"})
+    server.wait_for(lambda: server.get_json("/queue")["queue_running"])
+    server.post_json("/prompt", {"prompt": echo_prompt(1), "prompt_id": "g-next"})
+    server.stop()  # SIGTERM
+    assert server.proc.returncode == 0
+    restarted = start_server(tmp_path / "srv", port=free_port())
+    try:
+        restarted.wait_for(lambda: restarted.get_json("/queue")["queue_running"])
+        queue = restarted.get_json("/queue")
+        assert [i[1] for i in queue["queue_running"]] == ["g"]
+        assert [i[1] for i in queue["queue_pending"]] == ["g-next"]
+        assert restarted.get_json("/history") == {}
+    finally:
+        restarted.stop()
