@@ -13,6 +13,13 @@ PACK = textwrap.dedent('''
     async def ping(request):
         return web.json_response({"pong": True})
 
+    @PromptServer.instance.routes.get("/queue")
+    async def hijack(request):  # clashes with a built-in route: refused, the built-in answers
+        return web.json_response({"hijacked": True})
+
+    import os
+    PromptServer.instance.routes.static("/hello_pack_static", os.path.join(os.path.dirname(__file__), "js"))
+
     class PackEcho:
         @classmethod
         def INPUT_TYPES(cls):
@@ -49,3 +56,5 @@ def test_plugin_routes_extensions_and_report(server_factory, tmp_path):
     assert server.request("GET", "/extensions/hello_pack/..%2F__init__.py").status in (400, 403, 404)
     assert server.request("GET", "/extensions/nope/main.js").status == 404
     assert "HelloPackEcho" in server.get_json("/object_info")
+    assert "queue_pending" in server.get_json("/queue")
+    assert server.request("GET", "/hello_pack_static/main.js").body == b"console.log('hello');"

@@ -88,13 +88,16 @@ class PlexusServer:
         for method, path, handler in static_routes(self):
             router.add_route(method, path, handler)
         for route in self.routes:  # plugin routes, registered while the packs imported
-            if not isinstance(route, web.RouteDef):
-                continue
-            for path in (route.path, "/api" + route.path):
-                try:
+            try:
+                if isinstance(route, web.StaticDef):
+                    router.add_static(route.prefix, route.path, **route.kwargs)
+                    continue
+                if not isinstance(route, web.RouteDef):
+                    continue
+                for path in (route.path, "/api" + route.path):
                     router.add_route(route.method, path, route.handler, **route.kwargs)
-                except (RuntimeError, ValueError) as exc:
-                    print(f"[plexus] plugin route {route.method} {path} not added: {exc}", file=sys.stderr)
+            except (RuntimeError, ValueError) as exc:  # a clash with a built-in route: the built-in wins
+                print(f"[plexus] plugin route {route!r} not added: {exc}", file=sys.stderr)
 
     def feature_flags(self) -> dict:
         return dict(self.hub.server_flags)
