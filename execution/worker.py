@@ -35,7 +35,7 @@ import uuid
 from typing import Any, Callable, Protocol
 
 from execution.context import InterruptFlag
-from execution.events import Event, EventSink, Executing, ExecutionInterrupted
+from execution.events import Event, EventSink, Executing, ExecutionError, ExecutionInterrupted
 from execution.queue import JobOutcome, JobQueue, QueuedJob
 
 
@@ -189,11 +189,11 @@ class QueueWorker:
             self.hooks.queue_changed()
             return
         except Exception as exc:  # noqa: BLE001 - a backend bug fails this job, not the worker
-            outcome = JobOutcome("error", messages=[["execution_error", {
-                "prompt_id": job.prompt_id, "exception_message": str(exc),
-                "exception_type": type(exc).__name__}]], error={
-                "exception_message": str(exc), "exception_type": type(exc).__name__,
-                "traceback": traceback.format_exception(type(exc), exc, exc.__traceback__)})
+            failure = ExecutionError(job.prompt_id, exception_message=str(exc),
+                                     exception_type=f"{type(exc).__module__}.{type(exc).__name__}",
+                                     traceback=traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.hooks.job_event(job, failure)
+            outcome = JobOutcome("error", messages=[[failure.type, failure.data()]], error=failure.data())
         if self._stopping and outcome.status == "interrupted":  # shutting down: handled as a crash
             self.queue.recover_running(self.on_crash, worker_id=self.worker_id, reason="the server was stopped")
             self.current = None

@@ -184,6 +184,8 @@ def test_pool_restarts_dead_worker_and_handles_its_job(tmp_path):
         assert q.state_of("d") == "interrupted"  # the dead thread's job, handled as after a crash
         assert q.state_of("b") == "error"  # a backend exception fails only its job
         assert q.state_of("ok") == "success"
+        failures = [(p, e.exception_message) for p, e in hooks.events if e.type == "execution_error"]
+        assert failures == [("b", "backend bug")]  # the client hears about a backend failure too
         ends = [p for p, e in hooks.events if isinstance(e, Executing) and e.node is None]
         assert sorted(ends) == ["b", "d", "ok"]  # every client learns its prompt ended
     finally:
