@@ -50,6 +50,10 @@ export class PlexusApp {
     this.canvas = new LGraphCanvas(elements.canvas, this.graph, { skip_events: false });
     this.canvas.allow_searchbox = true;
     this.canvas.show_info = false;
+    // Draw the grid and links straight onto the visible canvas: copying a separate background
+    // canvas every frame (drawImage of the whole view) was the largest single cost of panning.
+    this.canvas.bgcanvas = this.canvas.canvas;
+    this.canvas.bgctx = this.canvas.ctx;
     this.canvas.render_canvas_border = false;
     this.canvas.low_quality_zoom_threshold = 0.45;
     applyTypeColors(this.canvas, LGraphCanvas, objectInfo);

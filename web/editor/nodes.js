@@ -81,6 +81,10 @@ export function registerServerNodes(objectInfo, env) {
         env.onNodeConfigured?.(this, info);
       }
 
+      onAdded() {
+        for (const widget of this.widgets ?? []) widget.attachTo?.(this);
+      }
+
       onRemoved() {
         for (const widget of this.widgets ?? []) widget.onRemove?.();
       }
@@ -110,6 +114,7 @@ export function registerVirtualNodes(env) {
         this.addCustomWidget(new TextAreaOverlay("text", "", env.overlayHost));
         this.setSize([400, 140]);
       }
+      onAdded() { for (const widget of this.widgets ?? []) widget.attachTo?.(this); }
       onRemoved() { for (const widget of this.widgets ?? []) widget.onRemove?.(); }
     }
     NoteNode.title = noteType;

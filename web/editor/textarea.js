@@ -96,6 +96,13 @@ export class TextAreaOverlay {
     this.drawnFrame = this.host.frame;
   }
 
+  /** Joins the overlay layer (hidden) when its node joins a graph, so that scrolling a node into
+   *  view never has to insert DOM. */
+  attachTo(node) {
+    this.node = node;
+    if (!this.attached && this.host) { this.host.add(this); this.attached = true; }
+  }
+
   hide() { if (this.element.style.display !== "none") this.element.style.display = "none"; }
 
   onRemove() { this.host?.remove(this); this.attached = false; }
