@@ -22,6 +22,7 @@ Imports no Ray and no torch at module level: it is plain Python run by Ray.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import socket
@@ -30,15 +31,51 @@ import tempfile
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from execution.cluster_files import OutputCollector, ShippedFile, place_inputs
 from execution.context import InterruptFlag
 from execution.events import Event, Executed, Progress
+from execution.plugin_host import OfflineServer
 
 _DONE = object()
 MAX_REMEMBERED_INTERRUPTS = 256
+
+
+@dataclass(slots=True)
+class PackMessage(Event):
+    """A custom node's ``PromptServer.instance.send_sync(name, data)`` inside an actor, forwarded."""
+
+    name: str = ""
+    payload: Any = None
+
+    @property
+    def type(self) -> str:  # the server sends it as ``{"type": name, "data": payload}``
+        return self.name
+
+    def data(self) -> Any:
+        return self.payload
+
+
+class ActorPromptServer(OfflineServer):
+    """``PromptServer.instance`` for the packs loaded in an actor: their JSON messages join the
+    running job's event stream (binary frames cannot travel as events and are only kept)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forward: Callable[[str, Any], None] | None = None
+
+    def send_sync(self, event: str, data: Any, sid: str | None = None) -> None:
+        super().send_sync(event, data, sid)
+        forward = self.forward
+        if forward is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+            try:
+                json.dumps(data)
+            except (TypeError, ValueError):
+                return
+            forward(event, data)
 
 
 class PlexusWorkerActor:
@@ -61,7 +98,8 @@ class PlexusWorkerActor:
             for kind in ("output", "input", "temp", "user"):
                 setattr(args, f"{kind}_directory", str(self.private_dir / kind))
         self.services = main.build_services(args)
-        self.registry, self.plugin_report = main.build_registry(args, self.services)
+        self.pack_server = ActorPromptServer()
+        self.registry, self.plugin_report = main.build_registry(args, self.services, server=self.pack_server)
         self.cache = main.build_cache(args)
         paths = self.services.paths
         self.roots = {"output": Path(paths.output_dir), "temp": Path(paths.temp_dir), "input": Path(paths.input_dir)}
@@ -91,6 +129,8 @@ class PlexusWorkerActor:
             place_inputs(inputs, self.roots)
             self.collector.mark_present(inputs)
         events: queue.SimpleQueue = queue.SimpleQueue()
+        self.pack_server.client_id = (job.get("extra_data") or {}).get("client_id")
+        self.pack_server.forward = lambda name, data: events.put(PackMessage(prompt_id, name=name, payload=data))
         future = self._job_thread.submit(self._run_job, job, events.put)
         try:
             finished = False
@@ -101,8 +141,8 @@ class PlexusWorkerActor:
                         batch.append(events.get_nowait())
                     except queue.Empty:
                         break
-                if batch[-1] is _DONE:
-                    batch.pop()
+                if any(item is _DONE for item in batch):
+                    batch = [item for item in batch if item is not _DONE]
                     finished = True
                 if batch:
                     yield ("events", self._pack(batch))
@@ -112,6 +152,7 @@ class PlexusWorkerActor:
             yield ("result", {"status": result.status, "outputs": result.outputs, "messages": result.messages,
                               "error": result.error, "files": files, "info": self.info()})
         finally:
+            self.pack_server.forward = None
             with self._state:
                 self._current = None
 

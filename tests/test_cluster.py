@@ -99,9 +99,12 @@ def test_killed_actor_job_is_rerun_once(make_cluster, tmp_path):
     assert restarted["attempt"] == 2 and restarted["prompt_id"] == slow
     assert worker.backend.restarts == 1
     assert worker.backend.ready(timeout=60) and worker.backend.info["pid"] != victim, "a fresh actor replaces it"
-    again = cluster.submit(sleep_prompt(0.0, 1, value=9))
+    again = cluster.submit({"1": {"class_type": "PxClusterNotify", "inputs": {"text": "still here"}}})
     cluster.wait_finished([again])
     assert cluster.queue.state_of(again) == "success"
+    messages = [e.data() for e in cluster.events[again] if e.type == "px.cluster.notify"]
+    assert [m["text"] for m in messages] == ["still here"], "a pack's send_sync reaches the clients"
+    assert "px.cluster.binary" not in cluster.types(again)
 
 
 def test_interrupt_reaches_the_actor_running_the_job(make_cluster, tmp_path):

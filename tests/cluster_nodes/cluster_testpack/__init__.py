@@ -4,6 +4,7 @@
 - ``PxClusterSleep``: an output node that sleeps in steps (progress and interrupt checks at
   each step) and reports the process that ran it; ``marker`` names a file it appends to when it
   *finishes*, so a test can count how often a job really completed.
+- ``PxClusterNotify``: sends a custom websocket message through ``PromptServer.instance``.
 - ``PxClusterLoadModel`` / ``PxClusterUseModel``: a fake model loader (kept warm in the model
   manager) and its consumer, for model-affinity tests.
 """
@@ -47,3 +48,13 @@ def px_cluster_load_model(ctx, model_name: str):
 def px_cluster_use_model(model, seed: int, seconds: float):
     time.sleep(seconds)
     return {"ui": {"model": [model["name"]], "pid": [os.getpid()], "seed": [seed]}}
+
+
+@node("PxClusterNotify", category="testing/cluster", output_node=True, inputs=[String("text", "hello")], outputs=[])
+def px_cluster_notify(text: str):
+    from server import PromptServer  # ComfyUI's host module, as V1 packs use it
+
+    server = PromptServer.instance
+    server.send_sync("px.cluster.notify", {"text": text, "pid": os.getpid()}, server.client_id)
+    server.send_sync("px.cluster.binary", b"not json", server.client_id)
+    return {"ui": {"text": [text]}}
