@@ -100,16 +100,23 @@ def _load_single_file(file: Path, dtype: torch.dtype) -> Any:
     except (SafetensorError, OSError, ValueError) as error:
         raise ControlNetFormatError(f"{file.name}: not a readable safetensors file ({error})") from error
     check_sd3_controlnet_keys(state_dict, file.name)
-    config = json.loads(metadata["config"]) if "config" in metadata else infer_sd3_controlnet_config(state_dict)
+    try:
+        config = json.loads(metadata["config"]) if "config" in metadata else infer_sd3_controlnet_config(state_dict)
+    except ControlNetFormatError as error:
+        raise ControlNetFormatError(f"{file.name}: {error}") from error
     config = {k: v for k, v in config.items() if not k.startswith("_")}
-    module = SD3ControlNetModel.from_config(config)
-    missing, unexpected = module.load_state_dict(state_dict, strict=False)
-    missing = [k for k in missing if not k.endswith("pos_embed.pos_embed")]
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():  # no random init of weights that are about to be replaced
+        module = SD3ControlNetModel.from_config(config)
+    missing, unexpected = module.load_state_dict(state_dict, strict=False, assign=True)
     if missing or unexpected:
         raise ControlNetFormatError(
             f"{file.name}: the weights do not match the SD3 ControlNet shape inferred from them "
             f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return module if dtype == torch.float32 else module.to(dtype)
+    if next(module.parameters()).dtype != dtype:  # assign=True kept the file's dtype
+        module = module.to(dtype)
+    return module
 
 
 def check_sd3_controlnet_keys(state_dict: dict, name: str) -> None:

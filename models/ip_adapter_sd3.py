@@ -11,7 +11,7 @@ features for the unconditional rows, as diffusers does).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -179,7 +179,6 @@ class IPAdapterPatch:
     weight: float = 1.0
     start_percent: float = 0.0
     end_percent: float = 1.0
-    _scaled: dict = field(default_factory=dict, repr=False, compare=False)
 
     def torch_modules(self) -> list:
         return self.adapter.torch_modules()
