@@ -108,7 +108,7 @@ def test_killed_actor_job_is_rerun_once(make_cluster, tmp_path):
 
 
 def test_interrupt_reaches_the_actor_running_the_job(make_cluster, tmp_path):
-    cluster = make_cluster()
+    cluster = make_cluster(["--cluster-outputs", "shared"])  # and: actors write the server's folders
     marker = tmp_path / "finished.log"
     busy = cluster.submit(sleep_prompt(1.0, 2, value=1))
     target = cluster.submit(sleep_prompt(20.0, 400, value=2, marker=str(marker)))
@@ -122,9 +122,13 @@ def test_interrupt_reaches_the_actor_running_the_job(make_cluster, tmp_path):
     assert not marker.exists()
     cluster.wait_finished([busy])
     assert cluster.queue.state_of(busy) == "success", "the other actor's job is not interrupted"
-    after = cluster.submit(sleep_prompt(0.0, 1, value=3))
+    after = cluster.submit({"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1,
+                                                                  "color": 0x00FF00}},
+                            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "shared"}}})
     cluster.wait_finished([after])
     assert cluster.queue.state_of(after) == "success"
+    [saved] = cluster.history(after)["outputs"]["2"]["images"]
+    assert pixels(Path(cluster.services.paths.output_dir) / saved["filename"])[0, 0].tolist() == [0, 255, 0]
 
 
 def use_model_prompt(model: str, seed: int, seconds: float = 0.3) -> dict:
@@ -146,6 +150,14 @@ def test_model_affinity_sends_jobs_to_the_actor_holding_their_model(make_cluster
     for model, prompt_id in jobs:
         outputs = cluster.history(prompt_id)["outputs"]["2"]
         assert outputs["pid"][0] == ran_on[model], f"{model} job ran away from the actor holding {model}"
+
+    source = np.random.default_rng(0).integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    Image.fromarray(source).save(Path(cluster.services.paths.input_dir) / "roundtrip.png")
+    roundtrip = cluster.submit({"1": {"class_type": "LoadImage", "inputs": {"image": "roundtrip.png"}},
+                                "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "rt"}}})
+    cluster.wait_finished([roundtrip])
+    [saved] = cluster.history(roundtrip)["outputs"]["2"]["images"]
+    assert np.array_equal(pixels(Path(cluster.services.paths.output_dir) / saved["filename"]), source)
 
     workers = {w["pid"]: w for w in cluster.pool.describe()}
     for model, pid in ran_on.items():
