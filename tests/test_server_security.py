@@ -110,6 +110,15 @@ def test_cross_site_requests_are_refused(plexus_server):
     assert refused.value.response.status_code == 403
 
 
+def test_dns_rebinding_host_is_refused(plexus_server):
+    server = plexus_server
+    rebound = {"Host": f"evil.example:{server.port}", "Origin": f"http://evil.example:{server.port}"}
+    assert server.request("GET", "/queue", headers=rebound).status == 403
+    assert server.request("GET", "/queue", headers={"Host": f"evil.example:{server.port}"}).status == 403
+    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}", "127.0.0.1"):
+        assert server.request("GET", "/queue", headers={"Host": host}).status == 200
+
+
 def test_cors_header_allows_cross_origin(server_factory):
     server = server_factory("--enable-cors-header", "http://app.example")
     evil = {"Origin": "http://app.example"}
@@ -142,6 +151,8 @@ def test_token_auth(server_factory):
 def test_listen_without_token_warns(server_factory, tmp_path):
     server = server_factory("--listen", "0.0.0.0")
     assert "without --auth-token" in server.log()
+    # listening beyond loopback: other host names are expected
+    assert server.request("GET", "/queue", headers={"Host": f"plexus.lan:{server.port}"}).status == 200
     quiet = server_factory("--listen", "0.0.0.0", "--auth-token", "t", token="t")
     assert "without --auth-token" not in quiet.log()
     local = server_factory()

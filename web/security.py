@@ -7,11 +7,15 @@
 - **Cross-site requests**: a request whose ``Origin`` does not match its ``Host`` is refused with
   403, websocket upgrades included (this stops a web page from driving a local server), unless
   ``--enable-cors-header [ORIGIN]`` is set, which instead answers with CORS headers.
+- **DNS rebinding**: a server bound to loopback only answers requests whose ``Host`` names a
+  loopback address (``localhost``, ``127.x.x.x``, ``[::1]``); otherwise 403. A page on a
+  hostile domain that re-resolves to 127.0.0.1 would pass the Origin check, but not this one.
 - **Paths**: :func:`confine` resolves symlinks and refuses anything that leaves its folder.
 """
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -85,6 +89,28 @@ def origin_middleware():
     return same_origin
 
 
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def loopback_host_middleware():
+    """Refuse requests whose Host is not a loopback name (DNS rebinding)."""
+
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        hostname = urlsplit(f"http://{request.headers.get('Host', '')}").hostname or ""
+        if not is_loopback_host(hostname):
+            return web.json_response({"error": "this server only answers to loopback host names"}, status=403)
+        return await handler(request)
+
+    return web.middleware(check)
+
+
 def cors_middleware(allowed_origin: str):
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -102,8 +128,9 @@ def cors_middleware(allowed_origin: str):
     return cors
 
 
-def security_middlewares(auth_token: str | None, cors_origin: str | None) -> list:
-    middlewares = [cors_middleware(cors_origin)] if cors_origin else [origin_middleware()]
+def security_middlewares(auth_token: str | None, cors_origin: str | None, loopback_only: bool = True) -> list:
+    middlewares = [loopback_host_middleware()] if loopback_only else []
+    middlewares.append(cors_middleware(cors_origin) if cors_origin else origin_middleware())
     if auth_token:
         middlewares.append(auth_middleware(auth_token))
     return middlewares

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import ipaddress
 import signal
 import struct
 import sys
@@ -37,7 +36,7 @@ from web.routes_info import info_routes
 from web.routes_queue import queue_routes
 from web.routes_static import static_routes
 from web.routes_user import user_routes
-from web.security import security_middlewares
+from web.security import is_loopback_host, security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
 
 QUEUE_DB_NAME = "plexus_queue.sqlite3"
@@ -51,12 +50,13 @@ class PlexusServer:
     """
 
     def __init__(self, services: Any, *, auth_token: str | None = None, cors_origin: str | None = None,
-                 max_upload_mb: float = 100.0, loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 max_upload_mb: float = 100.0, loop: asyncio.AbstractEventLoop | None = None,
+                 loopback_only: bool = True) -> None:
         self.services = services
         self.loop = loop or asyncio.new_event_loop()
         self.routes = web.RouteTableDef()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
-        self.app = web.Application(middlewares=security_middlewares(auth_token, cors_origin),
+        self.app = web.Application(middlewares=security_middlewares(auth_token, cors_origin, loopback_only),
                                    client_max_size=self.max_upload_bytes)
         self.hub = WebSocketHub(self.loop, server_flags={"max_upload_size": self.max_upload_bytes})
         self.client_id: str | None = None
@@ -226,15 +226,6 @@ def _progress_state(event: Progress) -> dict:
         "real_node_id": event.node}}}
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _listen_hosts(listen: str) -> list[str]:
     return [h.strip() for h in (listen or "127.0.0.1").split(",") if h.strip()]
 
@@ -256,12 +247,13 @@ def serve_command(args: Any, services: Any, build_registry: Callable, build_cach
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     hosts = _listen_hosts(args.listen)
-    if not all(_is_loopback(h) for h in hosts) and not args.auth_token:
+    loopback_only = all(is_loopback_host(h) for h in hosts)
+    if not loopback_only and not args.auth_token:
         print("WARNING: Plexus is listening on a non-loopback address without --auth-token: anyone who can "
               "reach this port can run workflows and read your files. Pass --auth-token TOKEN.",
               file=sys.stderr, flush=True)
     server = PlexusServer(services, auth_token=args.auth_token, cors_origin=args.enable_cors_header,
-                          max_upload_mb=args.max_upload_size, loop=loop)
+                          max_upload_mb=args.max_upload_size, loop=loop, loopback_only=loopback_only)
     registry, report = build_registry(args, services, server=server)
     queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
                      history_max=args.history_max)
