@@ -142,7 +142,7 @@ def _load_single_file(path: Path, dtype: Any) -> tuple[Any, Any]:
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
     state = load_file(str(path))
-    state = {k.removeprefix("clip_vision."): v for k, v in state.items()}  # some packs nest the tower
+    state = _with_tower_prefix({k.removeprefix("clip_vision."): v for k, v in state.items()})
     if "config" in metadata:
         raw = json.loads(metadata["config"])
         model_type = raw.get("model_type", "clip_vision_model")
@@ -150,6 +150,8 @@ def _load_single_file(path: Path, dtype: Any) -> tuple[Any, Any]:
     else:
         model_type, config = _infer_config(state, path.name)
     model = _vision_class(model_type)(config)
+    expected = set(model.state_dict())
+    state = {(k if k in expected else k.removeprefix("vision_model.")): v for k, v in state.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("position_ids")]
     if missing or unexpected:
@@ -158,6 +160,14 @@ def _load_single_file(path: Path, dtype: Any) -> tuple[Any, Any]:
     if dtype is not None:
         model = model.to(dtype)
     return model, _default_processor(model_type, config)
+
+
+_TOWER_PARTS = ("embeddings.", "encoder.", "pre_layrnorm.", "post_layernorm.", "head.")
+
+
+def _with_tower_prefix(state: dict) -> dict:
+    """Keys as ``vision_model.*`` whether the file was saved from the tower or from its wrapper."""
+    return {("vision_model." + k if k.startswith(_TOWER_PARTS) else k): v for k, v in state.items()}
 
 
 def _config_class(model_type: str) -> Any:

@@ -155,3 +155,31 @@ def test_clip_filter_and_caption_folder_workflows_run_headless(tmp_path, vlm_mod
     manifest = next((tmp_path / "output" / "captions").glob("manifest_*.jsonl")).read_text().splitlines()
     assert [json.loads(line)["name"] for line in manifest] == ["img_0.png", "img_1.png", "img_2.png"]
     assert [json.loads(line)["text"] for line in manifest] == [p.read_text() for p in captions]
+
+
+def test_siglip_single_file_with_config_metadata_matches_its_folder(vlm_env):
+    import json as json_module
+
+    import torch
+    from safetensors.torch import save_file
+    from transformers import SiglipImageProcessorPil, SiglipVisionConfig, SiglipVisionModel
+
+    from nodes.clip_vision import clip_vision_encode, clip_vision_loader
+
+    torch.manual_seed(0)
+    config = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                image_size=32, patch_size=8)
+    model = SiglipVisionModel(config).eval()
+    folder = vlm_env.base / "sig" / "siglip-folder"
+    model.save_pretrained(folder)
+    SiglipImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(folder)
+    single = folder.parent / "siglip.safetensors"  # tower keys without the vision_model. prefix
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(single),
+              metadata={"config": json_module.dumps(config.to_dict())})
+    vlm_env.services.paths.add_model_folder("clip_vision", folder.parent)
+    image = random_image(9, 40, 60)
+    from_folder = clip_vision_encode(vlm_env.load(clip_vision_loader, "siglip-folder"), image, "center")[0]
+    from_file = clip_vision_encode(vlm_env.load(clip_vision_loader, "siglip.safetensors"), image, "center")[0]
+    assert from_folder.image_embeds.shape == (1, 32)  # pooled output: SigLIP has no projection
+    assert torch.allclose(from_folder.image_embeds, from_file.image_embeds, atol=1e-6)
+    assert torch.allclose(from_folder.penultimate_hidden_states, from_file.penultimate_hidden_states, atol=1e-6)
