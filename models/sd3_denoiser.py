@@ -67,6 +67,8 @@ class SD3Denoiser:
         self.manager = manager
         self.device = manager.device
         self.dtype = next(model.transformer.parameters()).dtype
+        self._group_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._entry_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # entries live as long as self
 
     def prepare(self, latent_shape: tuple) -> None:
         """Before the first step: each ControlNet hint with a ``prepare`` checks that it fits the
@@ -118,6 +120,13 @@ class SD3Denoiser:
         uncond, cond = by_side[True], by_side[False]
         return uncond + self.cfg * (cond - uncond)
 
+    def _prepared(self, entry: list, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (id(entry), batch)
+        found = self._entry_cache.get(key)
+        if found is None:
+            found = self._entry_cache[key] = self._entry_tensors(entry, batch)
+        return found
+
     def _entry_tensors(self, entry: list, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings, extras = entry[0], entry[1]
         pooled = extras.get("pooled_output")
@@ -132,14 +141,13 @@ class SD3Denoiser:
                  rows: list) -> list[torch.Tensor]:
         """One velocity per row entry; entries with equal sequence shapes share a forward pass."""
         batch = x.shape[0]
-        prepared = [self._entry_tensors(entry, batch) for _, entry in rows]
+        prepared = [self._prepared(entry, batch) for _, entry in rows]
         groups: dict[tuple, list[int]] = {}
         for index, (embeddings, _) in enumerate(prepared):
             groups.setdefault(tuple(embeddings.shape[1:]), []).append(index)
         results: list[torch.Tensor | None] = [None] * len(rows)
         for indices in groups.values():
-            context = torch.cat([prepared[i][0] for i in indices]).to(self.device, self.dtype)
-            pooled = torch.cat([prepared[i][1] for i in indices]).to(self.device, self.dtype)
+            context, pooled = self._group_tensors(rows, indices, prepared)
             model_input = torch.cat([x] * len(indices)) if len(indices) > 1 else x
             model_input = model_input.to(self.device, self.dtype)
             timestep = (sigma * self.model.multiplier).expand(model_input.shape[0]).to(self.device)
@@ -150,6 +158,16 @@ class SD3Denoiser:
             for position, index in enumerate(indices):
                 results[index] = output[position * batch:(position + 1) * batch].to(x.device, torch.float32)
         return results  # type: ignore[return-value]
+
+    def _group_tensors(self, rows: list, indices: list[int], prepared: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batched context and pooled tensors on the device, built once per set of entries."""
+        key = tuple(id(rows[i][1]) for i in indices) + (prepared[indices[0]][0].shape[0],)
+        cached = self._group_cache.get(key)
+        if cached is None:
+            context = torch.cat([prepared[i][0] for i in indices]).to(self.device, self.dtype)
+            pooled = torch.cat([prepared[i][1] for i in indices]).to(self.device, self.dtype)
+            cached = self._group_cache[key] = (context, pooled)
+        return cached
 
     def _forward(self, step: DenoiseStep, extras_per_entry: list[dict], batch: int) -> torch.Tensor:
         residuals = self._control_residuals(step, extras_per_entry, batch)

@@ -1,0 +1,201 @@
+"""SD3 graph vs diffusers' StableDiffusion3Pipeline on the same tiny random weights.
+
+Measures, interleaved, min of N runs after a warm-up (4 steps, 64 px, CFG, euler/normal):
+
+- cold graph run: a fresh output cache (every node runs; the weights stay loaded, as the
+  pipeline's do) vs ``pipeline(...)``;
+- seed-only change: the same runner, only the seed differs, so the loader and both text
+  encodings come from the cache.
+
+Also checks that the two produce the same pixels, and reports each side's peak RSS, measured in
+its own subprocess. Targets: cold ratio <= 1.05; seed-only ratio < 1.
+Run: python bench/sd3.py [--runs N] [--preview]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PROMPT, NEGATIVE = "a photo of a red cat in the forest", "painting"
+STEPS, CFG, SIZE = 4, 5.0, 64
+
+
+def graph_prompt(ckpt: str, seed: int) -> dict:
+    return {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": PROMPT, "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": NEGATIVE, "clip": ["1", 1]}},
+        "4": {"class_type": "EmptySD3LatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": seed, "steps": STEPS, "cfg": CFG, "sampler_name": "euler",
+            "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0],
+            "denoise": 1.0}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "7": {"class_type": "BenchToPIL", "inputs": {"images": ["6", 0]}},
+    }
+
+
+class GraphSide:
+    """Registry, services and runner for the graph; ``BenchToPIL`` converts to PIL like the pipeline."""
+
+    def __init__(self, models_dir: Path, preview: bool):
+        from execution.cache import make_cache
+        from execution.declare import In, node
+        from execution.registry import NodeRegistry
+        from execution.runner import PromptRunner
+        from models.folders import FolderPaths
+        from models.services import Services
+        from nodes import register_builtin_nodes
+
+        self.last: list = []
+
+        @node("BenchToPIL", category="_bench", output_node=True, inputs=[In("images", "IMAGE")])
+        def to_pil(images):
+            from PIL import Image
+
+            arrays = (images * 255).round().clamp(0, 255).byte().numpy()
+            self.last = [Image.fromarray(a) for a in arrays]
+            self.last_tensor = images
+            return {"ui": {}}
+
+        base = Path(tempfile.mkdtemp(prefix="plexus-bench-"))
+        paths = FolderPaths.create(base, models_dir=models_dir)
+        paths.ensure_dirs()
+        self.services = Services(paths=paths, force_cpu=True, preview_method="latent2rgb" if preview else "none")
+        self.registry = NodeRegistry()
+        register_builtin_nodes(self.registry)
+        self.registry.add(to_pil.__node_schema__)
+        self.make_cache = make_cache
+        self.runner = PromptRunner(self.registry, make_cache("graph"), self.services)
+        self.count = 0
+
+    def run(self, prompt: dict, fresh_cache: bool) -> float:
+        from execution.validate import validate_prompt
+
+        if fresh_cache:
+            self.runner.cache = self.make_cache("graph")
+        started = time.perf_counter()
+        validation = validate_prompt(prompt, self.registry, self.services)
+        self.count += 1
+        result = self.runner.run(f"bench-{self.count}", validation.prompt, validation.outputs, lambda event: None)
+        elapsed = time.perf_counter() - started
+        assert result.status == "success", result.error
+        return elapsed
+
+
+def load_pipeline(folder: Path):
+    import torch
+    from diffusers import StableDiffusion3Pipeline
+
+    pipeline = StableDiffusion3Pipeline.from_pretrained(str(folder), torch_dtype=torch.float32)
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def run_pipeline(pipeline, seed: int, output_type: str = "pil"):
+    import torch
+
+    started = time.perf_counter()
+    result = pipeline(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=STEPS, guidance_scale=CFG, height=SIZE,
+                      width=SIZE, generator=torch.Generator("cpu").manual_seed(seed), output_type=output_type)
+    return time.perf_counter() - started, result.images
+
+
+def prepare_models() -> Path:
+    from models.demo_sd3 import write_demo_sd3
+
+    models_dir = Path(tempfile.mkdtemp(prefix="plexus-bench-models-")) / "models"
+    write_demo_sd3(models_dir)
+    return models_dir
+
+
+def peak_rss_child(side: str, models_dir: Path, runs: int) -> None:
+    """Child mode: warm up and run one side only, then print its peak RSS (MB)."""
+    from models.demo_sd3 import CHECKPOINT, DIFFUSERS_FOLDER
+
+    if side == "diffusers":
+        pipeline = load_pipeline(models_dir / "checkpoints" / DIFFUSERS_FOLDER)
+        for seed in range(runs):
+            run_pipeline(pipeline, seed)
+    else:
+        graph = GraphSide(models_dir, preview=False)
+        for seed in range(runs):
+            graph.run(graph_prompt(CHECKPOINT, seed), fresh_cache=(side == "graph-cold"))
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def measure_rss(side: str, models_dir: Path, runs: int) -> float:
+    output = subprocess.run([sys.executable, __file__, "--rss-child", side, "--models-dir", str(models_dir),
+                             "--runs", str(runs)], capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--preview", action="store_true", help="graph sends latent previews every step")
+    parser.add_argument("--rss-child", choices=["diffusers", "graph-cold", "graph-seed"], help=argparse.SUPPRESS)
+    parser.add_argument("--models-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
+    args = parser.parse_args()
+    if args.rss_child:
+        peak_rss_child(args.rss_child, args.models_dir, args.runs)
+        return 0
+
+    import numpy as np
+    import torch
+
+    from models.demo_sd3 import CHECKPOINT, DIFFUSERS_FOLDER
+
+    models_dir = prepare_models()
+    pipeline = load_pipeline(models_dir / "checkpoints" / DIFFUSERS_FOLDER)
+    graph = GraphSide(models_dir, preview=args.preview)
+    cold_prompt = graph_prompt(CHECKPOINT, 42)
+
+    # Warm-up (imports, first-call kernels, model loading) and a fidelity check.
+    for _ in range(2):
+        run_pipeline(pipeline, 42)
+        graph.run(cold_prompt, fresh_cache=True)
+    _, expected = run_pipeline(pipeline, 42, output_type="np")
+    graph.run(cold_prompt, fresh_cache=True)
+    max_diff = float(np.abs(graph.last_tensor.numpy() - expected).max())
+
+    times: dict[str, list[float]] = {"diffusers": [], "graph_cold": [], "graph_seed_only": []}
+    seed_runner_seed = 1000
+    graph.run(graph_prompt(CHECKPOINT, seed_runner_seed), fresh_cache=True)
+    for index in range(args.runs):
+        times["diffusers"].append(run_pipeline(pipeline, 42)[0])
+        times["graph_cold"].append(graph.run(cold_prompt, fresh_cache=True))
+        # the cold run above replaced the cache: re-prime encoders, then time a seed-only change
+        graph.run(graph_prompt(CHECKPOINT, seed_runner_seed + 2 * index), fresh_cache=False)
+        times["graph_seed_only"].append(graph.run(graph_prompt(CHECKPOINT, seed_runner_seed + 2 * index + 1),
+                                                  fresh_cache=False))
+    best = {k: min(v) for k, v in times.items()}
+    median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    print(f"SD3 tiny, {STEPS} steps, {SIZE}px, CFG {CFG}, euler/normal, torch threads {torch.get_num_threads()}, "
+          f"preview {'on' if args.preview else 'off'}, min of {args.runs} interleaved runs after warm-up")
+    print(f"  max |graph - diffusers| pixel difference: {max_diff:.2e}")
+    for key in times:
+        print(f"  {key:16s} min {best[key] * 1000:7.2f} ms   median {median[key] * 1000:7.2f} ms")
+    print(f"  ratio cold / diffusers      = {best['graph_cold'] / best['diffusers']:.3f}   (target <= 1.05)")
+    print(f"  ratio seed-only / diffusers = {best['graph_seed_only'] / best['diffusers']:.3f}   (target < 1)")
+    if not args.no_rss:
+        rss = {side: measure_rss(side, models_dir, max(3, args.runs // 2))
+               for side in ("diffusers", "graph-cold", "graph-seed")}
+        print("  peak RSS (own process each): " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
