@@ -16,6 +16,7 @@ import { clearRunState } from "./nodedraw.js";
 import { rememberWorkflow, recallWorkflow } from "./workflowio.js";
 import { applyTypeColors } from "./colors.js";
 import { buildDefaultWorkflow, DEFAULT_WORKFLOW_NAME } from "./defaultgraph.js";
+import { convertInputToWidget, convertWidgetToInput } from "./widgetinputs.js";
 
 export class PlexusApp {
   constructor() {
@@ -271,6 +272,10 @@ export class PlexusApp {
     this.changeTracker.check();
     return group;
   }
+
+  convertWidgetToInput(node, name) { const done = convertWidgetToInput(node, name); this.changeTracker.check(); return done; }
+
+  convertInputToWidget(node, name) { const done = convertInputToWidget(node, name); this.changeTracker.check(); return done; }
 
   /** Toggles mute (2) or bypass (4) on the selected nodes. */
   toggleMode(mode) {

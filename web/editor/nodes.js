@@ -5,6 +5,7 @@ import { LiteGraph, LGraphNode } from "../lib/litegraph/litegraph.es.js";
 import { addInputWidget, isWidgetType, parseInputSpec } from "./widgets.js";
 import { drawNodeRunState } from "./nodedraw.js";
 import { TextAreaOverlay } from "./textarea.js";
+import { applyConvertedWidgets, markConvertedInputs, widgetConversionMenu } from "./widgetinputs.js";
 
 export const VIRTUAL_NODE_TYPES = new Set(["Note", "MarkdownNote", "Reroute", "PrimitiveNode"]);
 
@@ -44,7 +45,7 @@ function buildNode(node, definition, env) {
  *  only listed converted inputs; slots are appended so saved link indices stay valid. */
 function reconcileWidgetSockets(node) {
   for (const widget of node.widgets ?? []) {
-    if (widget.isControlAfterGenerate || widget.isUploadButton) continue;
+    if (widget.isControlAfterGenerate || widget.isUploadButton || widget.convertedToInput) continue;
     if (node.inputs.some((slot) => slot.widget?.name === widget.name || slot.name === widget.name && slot.link != null)) {
       const slot = node.inputs.find((s) => s.name === widget.name);
       if (slot && !slot.widget) slot.widget = { name: widget.name };
@@ -73,13 +74,20 @@ export function registerServerNodes(objectInfo, env) {
         super(title ?? definition.display_name ?? name);
         this.comfyClass = name;
         buildNode(this, definition, env);
-        env.onNodeCreated?.(this);
       }
 
+      /** Called by LiteGraph.createNode once `type` is set: the extensions' nodeCreated hook. */
+      onNodeCreated() { env.onNodeCreated?.(this); }
+
       onConfigure(info) {
+        applyConvertedWidgets(this);
         reconcileWidgetSockets(this);
         env.onNodeConfigured?.(this, info);
       }
+
+      onSerialize(serialised) { markConvertedInputs(this, serialised); }
+
+      getExtraMenuOptions() { return widgetConversionMenu(this); }
 
       onAdded() {
         for (const widget of this.widgets ?? []) widget.attachTo?.(this);
@@ -159,7 +167,8 @@ export function registerVirtualNodes(env) {
       const link = linkId != null ? (this.graph?.links.get?.(linkId) ?? this.graph?.links[linkId]) : null;
       const target = link ? this.graph.getNodeById(link.target_id) : null;
       const slot = target?.inputs?.[link.target_slot];
-      const targetWidget = slot?.widget ? target.widgets?.find((w) => w.name === slot.widget.name) : null;
+      const widgetName = slot?.widget?.name ?? slot?.convertedWidget;
+      const targetWidget = widgetName ? target.widgets?.find((w) => w.name === widgetName) : null;
       if (!targetWidget || this.widgets?.length) return;
       this.outputs[0].type = slot.type;
       this.outputs[0].name = slot.type;

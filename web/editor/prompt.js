@@ -52,7 +52,9 @@ function widgetValueForPrompt(value) {
 
 /** Is this widget a real input, rather than a UI-only extra? */
 function isPromptWidget(widget) {
-  return !widget.isControlAfterGenerate && !widget.isUploadButton && widget.serializeToPrompt !== false && widget.name;
+  // A widget converted to an input gives its value only through a link (as in ComfyUI).
+  return !widget.isControlAfterGenerate && !widget.isUploadButton && !widget.convertedToInput
+    && widget.serializeToPrompt !== false && widget.name;
 }
 
 /** Builds the API prompt for the graph; `workflow` is the editor JSON saved alongside it. */

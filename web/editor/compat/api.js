@@ -1,0 +1,2 @@
+// ComfyUI-style extensions import `api` from "/scripts/api.js" (mapped here by index.html).
+export const api = window.app?.api;
