@@ -58,6 +58,12 @@ export class PlexusApp {
     this.canvas.render_canvas_border = false;
     this.canvas.low_quality_zoom_threshold = 0.45;
     applyTypeColors(this.canvas, LGraphCanvas, objectInfo);
+    // Subgraphs cannot be executed by the server yet: keep litegraph's "Convert to Subgraph" out of menus.
+    const withoutSubgraphs = (options) => options.filter((o) => !String(o?.content ?? "").startsWith("Convert to Subgraph"));
+    const nodeMenu = this.canvas.getNodeMenuOptions.bind(this.canvas);
+    const canvasMenu = this.canvas.getCanvasMenuOptions.bind(this.canvas);
+    this.canvas.getNodeMenuOptions = (node) => withoutSubgraphs(nodeMenu(node));
+    this.canvas.getCanvasMenuOptions = () => withoutSubgraphs(canvasMenu());
     this.overlayHost = new OverlayHost(elements.overlayLayer, elements.canvas);
     this.canvas.onRender = () => this.overlayHost.beginFrame();
     this.canvas.onDrawOverlay = () => this.overlayHost.endFrame();
