@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -125,18 +127,44 @@ def test_interrupt_reaches_a_plugin_node_through_model_management(plugin_server)
         ws.close()
 
 
+def in_browser_thread(check):
+    """Run ``check(browser)`` with a Chromium driven from its own thread: the sync Playwright
+    API leaves an event loop running in the thread that started it, which would break later
+    tests calling asyncio.run() on the main thread."""
+    from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (make install-dev installs it)")
+
+    def work():
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                return check(browser)
+            finally:
+                browser.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
 @pytest.mark.browser
-def test_example_pack_web_extension_registers_in_the_editor(chromium_browser, plugin_server):
+def test_example_pack_web_extension_registers_in_the_editor(plugin_server):
     """The example pack's script is imported by the real editor and its hooks run."""
     from tests.fixtures.browser import open_editor
 
-    editor = open_editor(chromium_browser, plugin_server)
-    try:
-        assert "plexus.example_pack" in editor.eval("window.app.extensions.extensions.map(e => e.name)")
-        editor.page.wait_for_function("window.plexusExamplePack !== undefined", timeout=10000)
-        assert editor.eval("window.plexusExamplePack.pack") == "example_pack"  # setup() called the pack's route
-        colour = "window.app.addNode(%r).renderingColor"
-        assert editor.eval(colour % "ExampleGradient") == "#2d4a3e"  # set by beforeRegisterNodeDef
-        assert editor.eval(colour % "TestRange") != "#2d4a3e"
-    finally:
-        editor.page.context.close()
+    def check(browser):
+        editor = open_editor(browser, plugin_server)
+        try:
+            assert "plexus.example_pack" in editor.eval("window.app.extensions.extensions.map(e => e.name)")
+            editor.page.wait_for_function("window.plexusExamplePack !== undefined", timeout=10000)
+            assert editor.eval("window.plexusExamplePack.pack") == "example_pack"  # setup() called the route
+            colour = "window.app.addNode(%r).renderingColor"
+            assert editor.eval(colour % "ExampleGradient") == "#2d4a3e"  # set by beforeRegisterNodeDef
+            assert editor.eval(colour % "TestRange") != "#2d4a3e"
+        finally:
+            editor.page.context.close()
+
+    in_browser_thread(check)
