@@ -1,4 +1,5 @@
-"""Ray actors as the execution backend (``--cluster ray://HOST:PORT | HOST:PORT | auto | local``).
+"""Ray actors as the execution backend (``--cluster ray://HOST:PORT | HOST:PORT | auto | local``;
+``ray://`` is the head's GCS address, see :func:`connect`).
 
 The durable SQLite queue stays the source of truth: one :class:`~execution.worker.QueueWorker`
 thread per actor claims jobs (with a lease, renewed by the pool while the worker lives) and
@@ -77,11 +78,18 @@ class ActorSpec:
 
 
 def connect(address: str) -> None:
-    """Join the Ray cluster (``local`` starts a private one), once per process."""
+    """Join the Ray cluster (``local`` starts a private one), once per process.
+
+    ``ray://HOST:PORT`` names the head's GCS port (``ray start --head --port``) and Plexus joins as a
+    regular driver: Ray Client (the ``ray[client]`` extra, port 10001) is not used, because the
+    server streams every job's events and must sit on the cluster's network anyway.
+    """
     import ray
 
     if ray.is_initialized():
         return
+    if address.startswith("ray://"):
+        address = address[len("ray://"):]
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     kwargs: dict[str, Any] = {"namespace": RAY_NAMESPACE, "log_to_driver": True}
     if address == "local":
