@@ -16,10 +16,11 @@ import importlib
 import inspect
 import sys
 import types
-from collections.abc import Mapping
-from typing import Any, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import _plexus_binding as binding
+
 from execution.context import InterruptFlag, NodeContext, current_node
 from execution.events import discard
 

@@ -25,7 +25,7 @@ COMPAT_MODULES = (
 
 _host: Any = None
 _lock = threading.Lock()
-_graph_indexes: "OrderedDict[tuple, int]" = OrderedDict()  # GraphBuilder prefixes per node call
+_graph_indexes: OrderedDict[tuple, int] = OrderedDict()  # GraphBuilder prefixes per node call
 _MAX_GRAPH_KEYS = 4096
 # Extension filters that packs registered per model kind (folder_paths.folder_names_and_paths).
 folder_extensions: dict[str, set[str]] = {}

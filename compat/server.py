@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import _plexus_binding as binding
+
 from execution.context import current_node
 
 

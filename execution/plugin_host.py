@@ -9,9 +9,10 @@ Stdlib only: the server object is duck-typed (``.routes``, ``.send_sync``, ``.cl
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from execution.context import current_node
 
@@ -116,5 +117,5 @@ class PluginHost:
         """A custom websocket message (``PromptServer.instance.send_sync``)."""
         try:
             self.server.send_sync(event, data, client_id)
-        except Exception:  # noqa: BLE001 - a plugin message must never fail the node
+        except Exception:  # a plugin message must never fail the node
             log.exception("sending plugin message %r failed", event)

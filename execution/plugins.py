@@ -41,10 +41,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote
 
 from execution.comfy_v1 import schema_from_v1
@@ -183,7 +184,7 @@ def install_compat(host: PluginHost) -> None:
     """Bind the host modules to ``host`` and import them (call inside :func:`compat_on_path`)."""
     try:
         importlib.import_module("_plexus_binding").install(host)
-    except Exception:  # noqa: BLE001 - packs that need no host module still load
+    except Exception:  # packs that need no host module still load
         log.exception("the host-module compatibility layer failed to install")
 
 

@@ -104,10 +104,9 @@ def test_folder_paths_annotated_names_and_save_paths(host):
 
 
 def test_load_torch_file_reads_safetensors_and_refuses_pickles(host, tmp_path):
+    import comfy.utils
     import torch
     from safetensors.torch import save_file
-
-    import comfy.utils
 
     save_file({"w": torch.ones(2, 3)}, str(tmp_path / "w.safetensors"), metadata={"k": "v"})
     state, metadata = comfy.utils.load_torch_file(str(tmp_path / "w.safetensors"), return_metadata=True)
@@ -119,9 +118,8 @@ def test_load_torch_file_reads_safetensors_and_refuses_pickles(host, tmp_path):
 
 
 def test_common_upscale_methods_and_center_crop(host):
-    import torch
-
     import comfy.utils
+    import torch
 
     samples = torch.rand(2, 3, 16, 32)
     for method in ("nearest-exact", "bilinear", "area", "bicubic", "bislerp", "lanczos"):
@@ -150,9 +148,8 @@ def test_progress_bar_reports_to_the_running_node(host):
 
 
 def test_model_management_interrupt_and_devices(host):
-    import torch
-
     import comfy.model_management as mm
+    import torch
 
     assert mm.InterruptProcessingException is InterruptedError_
     flag = InterruptFlag()

@@ -9,6 +9,7 @@ import gc
 from typing import Any
 
 import _plexus_binding as binding
+
 from execution.context import InterruptedError_, current_node
 
 InterruptProcessingException = InterruptedError_
@@ -60,7 +61,7 @@ def unet_offload_device() -> Any:
 
 
 text_encoder_offload_device = vae_offload_device = unet_offload_device
-text_encoder_device = vae_device = unet_inital_load_device = lambda *args, **kwargs: get_torch_device()  # noqa: E731
+text_encoder_device = vae_device = unet_inital_load_device = lambda *args, **kwargs: get_torch_device()
 
 
 def _dtype() -> Any:

@@ -21,11 +21,11 @@ def _ksampler_choices(input_name: str, fallback: list[str]) -> list[str]:
 
 class _Names(type):
     @property
-    def SAMPLERS(cls) -> list[str]:  # noqa: N802 - ComfyUI's name
+    def SAMPLERS(cls) -> list[str]:
         return _ksampler_choices("sampler_name", _DEFAULT_SAMPLERS)
 
     @property
-    def SCHEDULERS(cls) -> list[str]:  # noqa: N802
+    def SCHEDULERS(cls) -> list[str]:
         return _ksampler_choices("scheduler", _DEFAULT_SCHEDULERS)
 
 

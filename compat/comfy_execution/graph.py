@@ -1,4 +1,4 @@
 """ComfyUI's ``comfy_execution.graph``: the blocker value and the dynamic prompt, from Plexus's executor."""
-from execution.graph import DynamicPrompt, ExecutionBlocker  # noqa: F401
+from execution.graph import DynamicPrompt, ExecutionBlocker
 
-__all__ = ["ExecutionBlocker", "DynamicPrompt"]
+__all__ = ["DynamicPrompt", "ExecutionBlocker"]

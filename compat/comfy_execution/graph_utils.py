@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import _plexus_binding as binding
+
 from execution.context import current_node
 from execution.graph import ExecutionBlocker, is_link  # noqa: F401 - ComfyUI exports both here
 

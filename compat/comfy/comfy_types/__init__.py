@@ -1,5 +1,4 @@
 """ComfyUI's ``comfy.comfy_types``."""
-from comfy.comfy_types.node_typing import (CheckLazyMixin, ComfyNodeABC, FileLocator, InputTypeDict,  # noqa: F401
-                                           InputTypeOptions, IO)
+from comfy.comfy_types.node_typing import IO, CheckLazyMixin, ComfyNodeABC, FileLocator, InputTypeDict, InputTypeOptions
 
-__all__ = ["IO", "ComfyNodeABC", "InputTypeDict", "InputTypeOptions", "CheckLazyMixin", "FileLocator"]
+__all__ = ["IO", "CheckLazyMixin", "ComfyNodeABC", "FileLocator", "InputTypeDict", "InputTypeOptions"]

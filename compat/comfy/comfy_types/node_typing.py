@@ -107,7 +107,7 @@ class ComfyNodeABC(ABC):
 
     @classmethod
     @abstractmethod
-    def INPUT_TYPES(cls) -> InputTypeDict:  # noqa: N802 - ComfyUI's name
+    def INPUT_TYPES(cls) -> InputTypeDict:
         ...
 
 
