@@ -154,6 +154,9 @@ def infer_sd3_controlnet_config(state_dict: dict) -> dict:
         "extra_conditioning_channels": hint_channels - in_channels,
         "pooled_projection_dim": state_dict["time_text_embed.text_embedder.linear_1.weight"].shape[1],
         "use_pos_embed": pos_embed is not None,
+        # InstantX nets (own patch embedding) were trained on zero pooled projections; the official
+        # SD3.5 nets (sharing the transformer's patch embedding) read the real ones.
+        "force_zeros_for_pooled_projection": pos_embed is not None,
         "qk_norm": "rms_norm" if norm_q is not None else None,
         "dual_attention_layers": sorted({int(k.split(".")[1]) for k in state_dict
                                          if k.startswith("transformer_blocks.") and ".attn2." in k}),
