@@ -272,18 +272,26 @@ def test_interrupt_a_running_job(editor, editor_server):
             node.widgets.find((w) => w.name === "height").value = 32;
         }
     }""", sampler)
+    history_before = set(editor_server.get_json("/history"))
+    editor.page.fill("#batch-count", "2")  # one job runs, the second waits
+    editor.page.dispatch_event("#batch-count", "change")
     editor.page.click("#btn-queue")
     editor.page.wait_for_function(f"app.graph.getNodeById({sampler}).runState?.progress?.value > 0", timeout=120000)
-    editor.screenshot("07-running")
     editor.page.click('.tab-button[data-panel="queue-panel"]')
+    editor.page.click("#queue-panel .queue-refresh")
+    editor.page.wait_for_selector("#queue-panel .queue-row.pending .queue-cancel", timeout=10000)
+    editor.screenshot("07-running")
+    editor.page.click("#queue-panel .queue-row.pending .queue-cancel")
+    editor.page.wait_for_selector("#queue-panel .queue-row.pending", state="detached", timeout=10000)
     editor.page.wait_for_selector("#queue-panel .queue-row.running .queue-interrupt", timeout=10000)
     editor.page.click("#queue-panel .queue-row.running .queue-interrupt")
     editor.page.wait_for_function(f"!app.graph.getNodeById({sampler}).runState.executing", timeout=30000)
     editor_server.wait_idle(30)
     history = editor_server.get_json("/history")
-    last = max(history.values(), key=lambda item: item["prompt"][0])
-    assert last["status"]["status_str"] != "success"
-    assert any(message[0] == "execution_interrupted" for message in last["status"].get("messages", []))
+    new = [history[key] for key in set(history) - history_before]
+    assert len(new) == 1  # the cancelled job never ran
+    assert new[0]["status"]["status_str"] != "success"
+    assert any(message[0] == "execution_interrupted" for message in new[0]["status"].get("messages", []))
     editor.screenshot("07-interrupted")
 
 

@@ -46,6 +46,29 @@ def test_seed_control_after_generate_with_batch_count(editor, editor_server):
     workflow = new[0]["prompt"][3]["extra_pnginfo"]["workflow"]
     sampler_node = next(n for n in workflow["nodes"] if n["id"] == sampler)
     assert sampler_node["widgets_values"][1] == "increment"
+    # A past job's workflow can be loaded back from the history panel.
+    editor.new_workflow()
+    editor.page.click('.tab-button[data-panel="queue-panel"]')
+    editor.page.click("#queue-panel .queue-refresh")
+    editor.page.locator("#queue-panel .queue-row.history .history-load").first.click()
+    editor.page.wait_for_function("app.graph._nodes.some((n) => n.type === 'KSampler')")
+    assert widget_value(editor, sampler, "seed") in (5, 6)
+
+
+def test_palette_adds_nodes_by_click_and_by_drag(editor):
+    editor.new_workflow()
+    editor.page.fill("#palette .palette-filter", "EmptyImage")
+    editor.page.click('#palette .palette-item[data-type="EmptyImage"]')
+    editor.page.wait_for_function("app.graph._nodes.length === 1")
+    x, y = editor.empty_spot()
+    box = editor.page.locator("#graph-canvas").bounding_box()
+    editor.page.drag_and_drop('#palette .palette-item[data-type="EmptyImage"]', "#canvas-host",
+                              target_position={"x": x - box["x"], "y": y - box["y"]})
+    editor.page.wait_for_function("app.graph._nodes.length === 2")
+    dropped = editor.eval("app.graph._nodes[1].pos")
+    expected = editor.eval("""([x, y]) => { const r = app.canvas.canvas.getBoundingClientRect();
+        return app.canvas.ds.convertCanvasToOffset([x - r.left, y - r.top]); }""", [x, y])
+    assert abs(dropped[0] - expected[0]) < 2 and abs(dropped[1] - expected[1]) < 2
 
 
 def test_widget_converts_to_input_and_back(editor):
