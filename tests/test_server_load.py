@@ -11,7 +11,7 @@ import time
 import aiohttp
 import pytest
 
-from tests.fixtures.server import collect_until, echo_prompt, prompt_done, slow_prompt, ws_connect
+from tests.fixtures.server import collect_until, echo_prompt, prompt_done, run_async, slow_prompt, ws_connect
 
 
 async def _client_run(session: aiohttp.ClientSession, server, index: int) -> list[dict]:
@@ -44,7 +44,7 @@ def test_100_concurrent_websocket_clients(plexus_server):
                                          timeout=aiohttp.ClientTimeout(total=90)) as session:
             return await asyncio.gather(*(_client_run(session, plexus_server, i) for i in range(100)))
 
-    results = asyncio.run(main())
+    results = run_async(main)
     assert len(results) == 100
     for index, events in enumerate(results):
         executed = [e for e in events if e["type"] == "executed"]
@@ -73,7 +73,7 @@ def test_1000_queued_prompts(plexus_server):
 
             return await asyncio.gather(*(post(i) for i in range(1000)))
 
-    statuses = asyncio.run(submit())
+    statuses = run_async(submit)
     assert statuses == [200] * 1000
     queue = server.get_json("/queue")
     pending = [item[1] for item in queue["queue_pending"]]
