@@ -20,7 +20,7 @@ from execution.context import current_node  # noqa: F401 - re-exported for the c
 COMPAT_MODULES = (
     "folder_paths", "server", "comfy", "comfy.utils", "comfy.model_management", "comfy.comfy_types",
     "comfy.comfy_types.node_typing", "comfy.samplers", "comfy_execution", "comfy_execution.graph",
-    "comfy_execution.graph_utils", "_comfy_nodes",
+    "comfy_execution.graph_utils", "_comfy_nodes", "_frontend",
 )
 
 _host: Any = None
@@ -49,6 +49,7 @@ def install(plugin_host: Any) -> None:
         importlib.import_module(name)
     sys.modules["_comfy_nodes"].graft_onto_nodes_package()
     sys.modules["folder_paths"].register_comfy_folders()
+    sys.modules["_frontend"].add_routes(plugin_host.routes)
 
 
 def host() -> Any:

@@ -164,6 +164,33 @@ def test_example_pack_web_extension_registers_in_the_editor(plugin_server):
             colour = "window.app.addNode(%r).renderingColor"
             assert editor.eval(colour % "ExampleGradient") == "#2d4a3e"  # set by beforeRegisterNodeDef
             assert editor.eval(colour % "TestRange") != "#2d4a3e"
+            assert editor.console_errors == []  # every pack script (ComfyUI-style too) imported cleanly
+        finally:
+            editor.page.context.close()
+
+    in_browser_thread(check)
+
+
+@pytest.mark.browser
+def test_comfyui_style_extension_imports_app_and_api_and_hears_its_pack(plugin_server):
+    """A V1 pack's script doing ``import { app } from "../../scripts/app.js"`` loads unmodified,
+    and the pack's own websocket message reaches its ``api`` listener."""
+    from tests.fixtures.browser import open_editor
+
+    assert b"window.app" in plugin_server.request("GET", "/scripts/app.js").body
+
+    def check(browser):
+        editor = open_editor(browser, plugin_server)
+        try:
+            editor.page.wait_for_function("window.progressPackExtension === 'loaded'", timeout=10000)
+            assert editor.eval("window.app.addNode('TestCountWithProgress').renderingColor") == "#335"
+            client_id = editor.eval("window.app.api.clientId")
+            prompt = {"1": {"class_type": "TestCountWithProgress", "inputs": {"steps": 2, "delay": 0.0, "size": 64}}}
+            response = plugin_server.post_json("/prompt", {"prompt": prompt, "client_id": client_id})
+            assert response.status == 200, response.body
+            editor.page.wait_for_function("window.progressPackMessages.length > 0", timeout=20000)
+            assert editor.eval("window.progressPackMessages") == [{"steps": 2}]
+            assert not [e for e in editor.console_errors if "scripts/" in e or "progress_widget" in e]
         finally:
             editor.page.context.close()
 
