@@ -21,7 +21,8 @@ cannot be replaced: such nodes are refused and listed in the pack's ``clashes``.
 
 While packs import, ``compat/`` (ComfyUI's host modules: ``folder_paths``, ``comfy.*``, ``server``,
 ``comfy_execution.*``, and ComfyUI's names on the ``nodes`` package) is on ``sys.path`` and bound
-to the live registry, services and server. The host modules stay in ``sys.modules`` afterwards,
+to the live registry, services and server (it also adds ``/scripts/app.js`` and ``/scripts/api.js``
+to the server's plugin routes, for ComfyUI-style web extensions). The host modules stay in ``sys.modules`` afterwards,
 so packs that import them lazily inside their node functions find them at run time.
 
 The report (:class:`PluginReport`) is what the server shows: ``GET /custom_nodes`` is
