@@ -131,8 +131,9 @@ class OutputWriter:
         self.roots = roots  # kind -> the server's folder
         self._lock = threading.Lock()
 
-    def write(self, files: list[ShippedFile]) -> dict[tuple[str, str, str], str]:
-        """Write each file; returns ``{(kind, subfolder, old name): new name}`` for renamed ones."""
+    def write(self, files: list[ShippedFile], written: list[Path] | None = None) -> dict[tuple[str, str, str], str]:
+        """Write each file; returns ``{(kind, subfolder, old name): new name}`` for renamed ones.
+        ``written`` collects the paths, so an attempt that dies can take its files back."""
         renamed: dict[tuple[str, str, str], str] = {}
         for shipped in files:
             root = self.roots.get(shipped.kind)
@@ -141,6 +142,8 @@ class OutputWriter:
                 continue
             folder.mkdir(parents=True, exist_ok=True)
             name = self._write_new(folder, shipped.filename, shipped.data)
+            if written is not None:
+                written.append(folder / name)
             if name != shipped.filename:
                 renamed[shipped.key] = name
         return renamed

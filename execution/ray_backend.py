@@ -319,6 +319,7 @@ class RayBackend:
 
     def _stream(self, payload: dict, emit: EventSink) -> tuple[dict, dict]:
         renamed: dict = {}
+        written: list[Path] = []
         result = None
         try:
             stream = self.actor.run.options(num_returns="streaming").remote(payload)
@@ -329,13 +330,15 @@ class RayBackend:
                     continue
                 for event, files in value:
                     if files:
-                        renamed.update(self.cluster.writer.write(files))
+                        renamed.update(self.cluster.writer.write(files, written))
                     if isinstance(event, Executed):
                         rename_refs(event.output, renamed)
                     emit(event)
         except self.lost_errors as exc:
+            _take_back(written)
             raise self._lose(exc) from exc
         if result is None:
+            _take_back(written)
             raise self._lose(RuntimeError("the actor's stream ended without a result"))
         return result, renamed
 
@@ -367,6 +370,15 @@ class RayBackend:
                 "restarts": self.restarts, "running": self.current_prompt,
                 "model_keys": sorted(self.cluster.scheduler.models_of(self.slot_id)),
                 **{k: v for k, v in self.info.items() if k != "running"}}
+
+
+def _take_back(paths: list[Path]) -> None:
+    """Remove what a dead attempt already wrote: the re-run writes its own, and history names only those."""
+    for path in paths:
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def ray_backend_factory(args: Any, registry: Any, services: Any) -> tuple[Callable[[], RayBackend], int]:
