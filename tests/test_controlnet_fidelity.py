@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.fixtures.control import (CONTROLNET_FILE, CONTROLNET_FOLDER, CONTROLNET_WIDE, HINT_A, HINT_B, HINT_ODD,
-                                    sd3_graph)
+from tests.fixtures.control import (CONTROLNET_FILE, CONTROLNET_FOLDER, CONTROLNET_SD35, CONTROLNET_WIDE, HINT_A,
+                                    HINT_B, HINT_ODD, sd3_graph)
 
 STEPS, CFG, SEED, TEXT = 3, 4.0, 7, "a photo of a cat"
 TOLERANCE = 1e-4
@@ -60,7 +60,8 @@ def _graph(control_env, controls, **options):
 @pytest.mark.parametrize("controls", [
     [(CONTROLNET_FILE, HINT_A, 0.8, 0.0, 1.0)],
     [(CONTROLNET_FILE, HINT_A, 0.8, 0.0, 1.0), (CONTROLNET_FOLDER, HINT_B, 1.3, 0.0, 1.0)],
-], ids=["one", "two"])
+    [(CONTROLNET_SD35, HINT_A, 0.9, 0.0, 1.0)],
+], ids=["one", "two", "sd35-layout"])
 def test_graph_matches_diffusers_controlnet_pipeline(control_env, base_components, base_image, controls):
     graph = _graph(control_env, controls).images[0]
     reference = _reference(control_env, base_components, controls)
