@@ -152,7 +152,7 @@ def check_adapter_matches(adapter: SD3IPAdapter, transformer: Any) -> None:
             f"IP-Adapter '{adapter.name}' is for SD3 but the model is a {model_class}")
     config = transformer.config
     inner = int(config.num_attention_heads * config.attention_head_dim)
-    layers = len(transformer.transformer_blocks)
+    layers = len(transformer.attn_processors)  # diffusers maps ip_adapter.{i} onto these, in order
     processor = adapter.processors[0]
     adapter_hidden = processor.to_k_ip.weight.shape[0]
     if len(adapter.processors) != layers or adapter_hidden != inner or adapter.output_dim != inner:
