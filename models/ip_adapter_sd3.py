@@ -242,7 +242,8 @@ class IPAdapterPatch:
 
 @contextmanager
 def swapped_processors(transformer: Any, processors: dict | None) -> Iterator[None]:
-    """Install attention processors for one model call and restore the originals after it."""
+    """Install attention processors for the block (a sampling run) and restore the originals after it,
+    also on error or interrupt."""
     if not processors:
         yield
         return

@@ -2,8 +2,10 @@
 
 The hint rides in each conditioning entry's extras under ``"control"`` (a tuple: each apply adds
 its hint after those already there, so several ControlNets stack and their residuals add up). The
-sampler encodes the hint and runs the ControlNet inside its per-step model call, only on the
-steps within ``[start_percent, end_percent]`` of the schedule.
+sampler encodes the hint at the latent's size before the first step and runs the ControlNet inside
+its per-step model call, only while sampling is within ``[start_percent, end_percent]``. Like
+ComfyUI (and ``ConditioningSetTimestepRange``), the range is measured in sigma; diffusers'
+``control_guidance_start/end`` counts step indices instead, so partial ranges differ from it.
 """
 from __future__ import annotations
 
