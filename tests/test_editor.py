@@ -83,6 +83,12 @@ def test_page_loads_without_errors_and_palette_lists_server_nodes(editor, editor
     # The palette filter searches names and descriptions.
     editor.page.fill("#palette .palette-filter", "alpha channel")
     assert "LoadImage" in editor.eval("[...document.querySelectorAll('#palette .palette-item')].map((e) => e.dataset.type)")
+    # First start: the default SD3 text-to-image workflow, ready to queue.
+    default_types = set(editor.eval("app.graph._nodes.map((n) => n.type)"))
+    assert {"CheckpointLoaderSimple", "CLIPTextEncode", "EmptySD3LatentImage", "KSampler", "VAEDecode", "SaveImage"} <= default_types
+    default_prompt = editor.eval("app.graphToPrompt().then((r) => r.output)")
+    assert any(entry["class_type"] == "SaveImage" and entry["inputs"]["images"][0] in default_prompt
+               for entry in default_prompt.values())
     editor.screenshot("01-page-loaded")
     assert editor.console_errors == []
     assert editor.external_requests == []
@@ -198,8 +204,11 @@ def test_open_save_round_trip(editor, tmp_path):
     saved = json.loads(Path(download.value.path()).read_text())
     assert saved["version"] == 0.4 or saved.get("version") == 1
     assert _comparable(saved) == _comparable(original)
-    # Bypassed node: the API prompt routes around it.
+    # Bypassed node: the API prompt routes around it ("Export API" downloads the same prompt).
     prompt = editor.eval("app.graphToPrompt().then((r) => r.output)")
+    with editor.page.expect_download() as api_download:
+        editor.page.click("#btn-export-api")
+    assert json.loads(Path(api_download.value.path()).read_text()) == prompt
     assert "ImageInvert" not in {entry["class_type"] for entry in prompt.values()}
     save_entry = next(entry for entry in prompt.values() if entry["class_type"] == "SaveImage")
     assert prompt[save_entry["inputs"]["images"][0]]["class_type"] == "EmptyImage"
