@@ -74,9 +74,9 @@ def test_twenty_sd3_prompts_on_two_actors_match_single_machine(make_cluster, dem
 def test_killed_actor_job_is_rerun_once(make_cluster, tmp_path):
     cluster = make_cluster()
     marker = tmp_path / "finished.log"
-    slow_prompt = {"0": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 9}},
-                   "1": {"class_type": "SaveImage", "inputs": {"images": ["0", 0], "filename_prefix": "killed"}},
-                   **{"2": sleep_prompt(3.0, 30, value=7, marker=str(marker))["1"]}}
+    slow_prompt = {"1": {"class_type": "PxClusterSaveText", "inputs": {"text": "once", "filename_prefix": "killed"}},
+                   "2": sleep_prompt(3.0, 30, value=7, marker=str(marker))["1"]}
+    slow_prompt["2"]["inputs"]["after"] = ["1", 0]  # the file is shipped before the kill
     slow = cluster.submit(slow_prompt)
     others = [cluster.submit(sleep_prompt(0.2, 2, value=i, marker=str(marker))) for i in range(4)]
     cluster.wait_for(lambda: cluster.types(slow).count("progress") >= 4)
@@ -89,9 +89,9 @@ def test_killed_actor_job_is_rerun_once(make_cluster, tmp_path):
         assert cluster.queue.state_of(prompt_id) == "success"
         assert cluster.finished[prompt_id] == ["success"], "recorded exactly once"
     assert cluster.history(slow)["outputs"]["2"]["value"] == [7]
-    [image] = cluster.history(slow)["outputs"]["1"]["images"]
-    saved = sorted(p.name for p in Path(cluster.services.paths.output_dir).glob("killed_*.png"))
-    assert saved == [image["filename"]], "the dead attempt's saved image is taken back; one copy is left"
+    [text_file] = cluster.history(slow)["outputs"]["1"]["files"]
+    saved = sorted(p.name for p in Path(cluster.services.paths.output_dir).glob("killed_*"))
+    assert saved == [text_file["filename"]], "the dead attempt's file is taken back; one copy is left"
     finished = marker.read_text().split()
     assert finished[0::2].count(slow) == 1, "the killed attempt must not finish; the re-run must"
     assert sorted(finished[0::2]) == sorted([slow, *others])
@@ -101,7 +101,7 @@ def test_killed_actor_job_is_rerun_once(make_cluster, tmp_path):
     restart = types.index("execution_restarted")
     steps = [e.type == "progress" and e.node == "2" for e in cluster.events[slow]]
     assert 3 <= sum(steps[:restart]) < 30, "the dead attempt's progress comes first"
-    assert "executed" in types[:restart], "the dead attempt had shipped its image already"
+    assert "executed" in types[:restart], "the dead attempt had shipped its file already"
     assert types[restart + 1] == "execution_start" and sum(steps[restart + 1:]) == 30
     restarted = cluster.events[slow][restart].data()
     assert restarted["attempt"] == 2 and restarted["prompt_id"] == slow

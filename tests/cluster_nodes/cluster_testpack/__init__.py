@@ -4,6 +4,7 @@
 - ``PxClusterSleep``: an output node that sleeps in steps (progress and interrupt checks at
   each step) and reports the process that ran it; ``marker`` names a file it appends to when it
   *finishes*, so a test can count how often a job really completed.
+- ``PxClusterSaveText``: writes a text file into the output folder and names it in its ui.
 - ``PxClusterNotify``: sends a custom websocket message through ``PromptServer.instance``.
 - ``PxClusterLoadModel`` / ``PxClusterUseModel``: a fake model loader (kept warm in the model
   manager) and its consumer, for model-affinity tests.
@@ -18,9 +19,9 @@ from execution.declare import Float, In, Int, Out, String, node
 
 @node("PxClusterSleep", category="testing/cluster", output_node=True,
       inputs=[Float("seconds", 0.5, min=0.0, max=600.0), Int("steps", 5, min=1, max=100000),
-              Int("value", 0, min=-10**9, max=10**9), String("marker", "")],
+              Int("value", 0, min=-10**9, max=10**9), String("marker", ""), In("after", "*", optional=True)],
       outputs=[Out("INT")])
-def px_cluster_sleep(ctx, seconds: float, steps: int, value: int, marker: str):
+def px_cluster_sleep(ctx, seconds: float, steps: int, value: int, marker: str, after=None):
     """Sleeps ``seconds`` in ``steps`` steps, then reports its value and process."""
     for step in range(steps):
         time.sleep(seconds / steps)
@@ -58,3 +59,12 @@ def px_cluster_notify(text: str):
     server.send_sync("px.cluster.notify", {"text": text, "pid": os.getpid()}, server.client_id)
     server.send_sync("px.cluster.binary", b"not json", server.client_id)
     return {"ui": {"text": [text]}}
+
+
+@node("PxClusterSaveText", category="testing/cluster", output_node=True,
+      inputs=[String("text", "hello"), String("filename_prefix", "pxtext")], outputs=[Out("STRING")])
+def px_cluster_save_text(ctx, text: str, filename_prefix: str):
+    folder, stem, counter, subfolder = ctx.services.paths.save_path(filename_prefix)
+    name = f"{stem}_{counter:05d}_.txt"
+    (folder / name).write_text(text)
+    return {"ui": {"files": [{"filename": name, "subfolder": subfolder, "type": "output"}]}, "result": (name,)}
