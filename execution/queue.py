@@ -151,10 +151,9 @@ class JobQueue:
         outputs_json = json.dumps(outputs)
         with self._lock:
             counter = self._number
-            if number is None:
-                number = counter
-            if front:  # ComfyUI: the negative of the number (given or counted) goes first
-                number = -number
+            counted = number is None
+            if counted:  # ComfyUI: a given number is used as is; a counted one is negated by front
+                number = -counter if front else counter
             self._seq += 1
             try:  # one statement, one commit (autocommit mode)
                 self._db.execute(
@@ -164,7 +163,8 @@ class JobQueue:
                      time.time()))
             except sqlite3.IntegrityError as exc:
                 raise DuplicatePromptId(prompt_id) from exc
-            self._number = counter + 1
+            if counted:
+                self._number = counter + 1
             self._active += 1
             return number
 

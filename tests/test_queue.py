@@ -27,10 +27,12 @@ def test_order_number_and_front(queue):
     assert add(queue, "b") == 1
     assert add(queue, "c", front=True) == -2
     assert add(queue, "d", number=0.5) == 0.5
-    assert [j.prompt_id for j in queue.pending()] == ["c", "a", "d", "b"]
+    assert add(queue, "e", number=7, front=True) == 7  # a given number is used as is
+    assert add(queue, "f") == 3  # only counted numbers advance the counter
+    assert [j.prompt_id for j in queue.pending()] == ["c", "a", "d", "b", "f", "e"]
     assert queue.pending()[0].queue_item()[:2] == [-2, "c"]
     assert queue.claim("w").prompt_id == "c"
-    assert queue.remaining() == 4
+    assert queue.remaining() == 6
     assert [j.prompt_id for j in queue.running()] == ["c"]
 
 
