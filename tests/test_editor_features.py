@@ -206,3 +206,19 @@ def test_token_from_page_url_is_carried_to_requests(chromium_browser, editor_ser
         assert page.console_errors == []
     finally:
         page.page.context.close()
+
+
+def test_execution_error_is_shown_on_the_failing_node(editor, editor_server):
+    editor_server.input_dir.mkdir(parents=True, exist_ok=True)
+    (editor_server.input_dir / "broken_picture.png").write_bytes(b"this is not a PNG")
+    load, save = editor.eval(BUILD_GRAPH_JS, [["LoadImage", {}], ["SaveImage", {"filename_prefix": "never"}, [[0, 0, "images"]]]])
+    editor.eval("app.refreshComboValues()")
+    editor.page.wait_for_function(f"app.graph.getNodeById({load}).widgets[0].options.values.includes('broken_picture.png')")
+    set_widget(editor, load, "image", "broken_picture.png")
+    response = editor.eval("app.queuePrompt()")
+    assert response["node_errors"] == {}
+    editor.page.wait_for_function(f"app.graph.getNodeById({load}).has_errors === true", timeout=30000)
+    panel = editor.page.inner_text("#error-panel")
+    assert f"#{load}" in panel
+    assert editor.eval(f"app.graph.getNodeById({save}).has_errors") in (None, False)
+    editor.screenshot("features-execution-error")

@@ -2,9 +2,10 @@
 // streamed text, the executing highlight and error outlines. The state lives on the node
 // (`node.runState`) and is cleared when a new prompt starts.
 
+import { LiteGraph } from "../lib/litegraph/litegraph.es.js";
+
 const PROGRESS_COLOR = "#4caf50";
 const EXECUTING_COLOR = "#2e9bff";
-const ERROR_COLOR = "#ff3b3b";
 const TEXT_FONT = "12px monospace";
 
 export function runStateOf(node) {
@@ -97,7 +98,7 @@ export function drawNodeRunState(ctx) {
   const state = node.runState;
   if (!state) return;
   const [width, height] = node.size;
-  const title = globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30;
+  const title = LiteGraph.NODE_TITLE_HEIGHT;
   if (state.executing && !state.error) { // errors get litegraph's own outline (node.has_errors)
     ctx.save();
     ctx.lineWidth = 3;
@@ -107,15 +108,17 @@ export function drawNodeRunState(ctx) {
   }
   if (state.progress && state.progress.max > 0) {
     const fraction = Math.min(1, state.progress.value / state.progress.max);
+    ctx.fillStyle = "#00000080";
+    ctx.fillRect(0, 0, width, 4);
     ctx.fillStyle = PROGRESS_COLOR;
-    ctx.fillRect(0, -3, width * fraction, 3);
+    ctx.fillRect(0, 0, width * fraction, 4);
   }
+  if (state.error?.messages?.length) drawErrorMessage(ctx, state.error.messages[0], width, title);
   const area = imageArea(node);
   if (area.h < 8) return;
   if (state.text) drawWrappedText(ctx, state.text, area);
   else if (state.previewImage) drawFittedImage(ctx, state.previewImage, area);
   else if (state.images.length) drawFittedImage(ctx, state.images[state.images.length - 1], area);
-  if (state.error?.messages?.length) drawErrorMessage(ctx, state.error.messages[0], width, title);
 }
 
 /** Grows a node so that an image or text area of about `minHeight` px fits under its widgets. */
