@@ -158,3 +158,11 @@ def test_graceful_stop_requeues_the_running_job(tmp_path):
         assert restarted.get_json("/history") == {}
     finally:
         restarted.stop()
+
+
+def test_queue_database_lives_in_the_user_directory(server_factory, tmp_path):
+    server = server_factory("--user-directory", str(tmp_path / "elsewhere"))
+    server.post_json("/prompt", {"prompt": echo_prompt(1), "prompt_id": "where"})
+    server.wait_idle()
+    assert (tmp_path / "elsewhere" / "plexus_queue.sqlite3").is_file()
+    assert not (server.base_dir / "user" / "plexus_queue.sqlite3").exists()
