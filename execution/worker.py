@@ -6,8 +6,9 @@ is a drop-in that only supplies the second one:
 ``QueueWorker`` (one thread per execution slot, in the server process, shared by every backend)
     claims the first pending job from :class:`~execution.queue.JobQueue` with a lease, runs it on
     its backend, records the outcome in history, and reports to :class:`WorkerHooks`
-    (events, start, finish). The final ``executing {node: null}`` event is held back until the
-    history row is committed, so a client that fetches ``/history/{id}`` on it always finds it.
+    (events, start, finish). The prompt's ending (``execution_success|error|interrupted`` and
+    ``executing {node: null}``) is held back until the history row is committed, so a client
+    that fetches ``/history/{id}`` on either always finds it.
 
 ``ExecutionBackend`` (the part that differs)
     ``execute(job, emit) -> JobOutcome`` runs one job and blocks until it ends, calling
@@ -37,6 +38,9 @@ from typing import Any, Callable, Protocol
 from execution.context import InterruptFlag
 from execution.events import Event, EventSink, Executing, ExecutionError, ExecutionInterrupted
 from execution.queue import JobOutcome, JobQueue, QueuedJob
+
+
+_FINAL_EVENTS = frozenset({"execution_success", "execution_error", "execution_interrupted"})
 
 
 class WorkerLost(Exception):
@@ -172,8 +176,8 @@ class QueueWorker:
         held_end: list[Event] = []
 
         def emit(event: Event) -> None:
-            if isinstance(event, Executing) and event.node is None:
-                held_end.append(event)  # sent once history is committed
+            if held_end or event.type in _FINAL_EVENTS or (isinstance(event, Executing) and event.node is None):
+                held_end.append(event)  # the prompt's ending: sent once history is committed
                 return
             self.hooks.job_event(job, event)
 

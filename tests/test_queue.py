@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from execution.events import Executing, ExecutionStart
+from execution.events import Executing, ExecutionStart, ExecutionSuccess
 from execution.queue import MAX_ATTEMPTS, DuplicatePromptId, JobOutcome, JobQueue
 from execution.worker import WorkerLost, WorkerPool
 
@@ -125,14 +125,18 @@ def test_jobs_view(queue):
 
 
 class Hooks:
-    def __init__(self):
+    def __init__(self, queue=None):
         self.events, self.finished = [], []
+        self.queue = queue
+        self.states_at_end = []
 
     def job_started(self, job):
         pass
 
     def job_event(self, job, event):
         self.events.append((job.prompt_id, event))
+        if self.queue is not None and event.type in ("execution_success", "executing"):
+            self.states_at_end.append((job.prompt_id, event.type, self.queue.state_of(job.prompt_id)))
 
     def job_finished(self, job, outcome):
         self.finished.append((job.prompt_id, outcome.status))
@@ -156,6 +160,7 @@ class FakeBackend:
             raise WorkerLost("actor gone")
         if kind == "bug":
             raise RuntimeError("backend bug")
+        emit(ExecutionSuccess(job.prompt_id))
         emit(Executing(job.prompt_id, node=None))
         return JobOutcome("success", {"1": {"v": [1]}})
 
@@ -172,7 +177,7 @@ class FakeBackend:
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_pool_restarts_dead_worker_and_handles_its_job(tmp_path):
     q = JobQueue(tmp_path / "q.sqlite3")
-    hooks = Hooks()
+    hooks = Hooks(q)
     pool = WorkerPool(q, FakeBackend, hooks, on_crash="fail", supervise_every=0.05)
     pool.start()
     try:
@@ -190,6 +195,9 @@ def test_pool_restarts_dead_worker_and_handles_its_job(tmp_path):
         assert failures == [("b", "backend bug")]  # the client hears about a backend failure too
         ends = [p for p, e in hooks.events if isinstance(e, Executing) and e.node is None]
         assert sorted(ends) == ["b", "d", "ok"]  # every client learns its prompt ended
+        # the ending is only sent once the history row is committed
+        assert [s for s in hooks.states_at_end if s[0] == "ok"] == [
+            ("ok", "execution_success", "success"), ("ok", "executing", "success")]
     finally:
         pool.stop()
         q.close()
