@@ -78,16 +78,20 @@ def main() -> int:
     node_text, node_tokens = node()
     assert direct_text == node_text, (direct_text, node_text)
     best = {"direct": float("inf"), "node": float("inf")}
+    best_cpu = dict(best)  # CPU seconds: robust when other processes share the cores
     for _ in range(args.repeats):
         for name, fn in (("direct", direct), ("node", node)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
             best[name] = min(best[name], time.perf_counter() - start)
-    direct_rate, node_rate = direct_tokens / best["direct"], node_tokens / best["node"]
-    print(f"{args.model}: {direct_tokens} tokens per caption (identical text), threads {torch.get_num_threads()}")
-    print(f"direct processor + model.generate: {best['direct'] * 1000:7.1f} ms  {direct_rate:8.1f} tokens/s")
-    print(f"VLMCaption node (streaming):       {best['node'] * 1000:7.1f} ms  {node_rate:8.1f} tokens/s")
-    print(f"ratio node/direct tokens/s: {node_rate / direct_rate:.3f} (target >= 0.95)")
+            best_cpu[name] = min(best_cpu[name], time.process_time() - start_cpu)
+    print(f"{args.model}: {direct_tokens} tokens per caption (identical text), threads {torch.get_num_threads()}, "
+          f"min of {args.repeats} interleaved runs")
+    for label, table in (("wall", best), ("cpu", best_cpu)):
+        direct_rate, node_rate = direct_tokens / table["direct"], node_tokens / table["node"]
+        print(f"[{label}] direct processor + model.generate: {table['direct'] * 1000:7.1f} ms {direct_rate:8.1f} tok/s"
+              f" | VLMCaption node: {table['node'] * 1000:7.1f} ms {node_rate:8.1f} tok/s"
+              f" | ratio {node_rate / direct_rate:.3f} (target >= 0.95)")
     return 0
 
 

@@ -40,6 +40,7 @@ class VisionLanguageModel:
         self.family = family
         self.name = name
         self.manager = manager
+        self._chat_texts: dict[str, str] = {}  # prompt -> rendered chat template (rendering costs ~0.1 ms)
 
     def torch_modules(self) -> list:
         return [self.model]
@@ -60,10 +61,18 @@ class VisionLanguageModel:
         image_token = getattr(self.processor, "image_token", "<image>")
         if image_token in prompt:
             return prompt
+        cached = self._chat_texts.get(prompt)
+        if cached is not None:
+            return cached
         if getattr(self.processor, "chat_template", None):
             conversation = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
-            return self.processor.apply_chat_template(conversation, add_generation_prompt=True)
-        return FALLBACK_PROMPT.format(prompt=prompt)
+            text = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
+        else:
+            text = FALLBACK_PROMPT.format(prompt=prompt)
+        if len(self._chat_texts) >= 64:
+            self._chat_texts.clear()
+        self._chat_texts[prompt] = text
+        return text
 
     def prepare(self, picture: Any, prompt: str) -> Any:
         """Processor outputs (``input_ids``, ``pixel_values``...) for one PIL image."""
@@ -71,8 +80,8 @@ class VisionLanguageModel:
 
     def generate(self, inputs: Any, settings: GenerationSettings, on_text: Callable[[str, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> str:
-        """Decode a reply; ``on_text(text_so_far, n_tokens)`` after each token; ``should_stop()``
-        ends generation before the next token."""
+        """Decode a reply; ``on_text(new_piece, n_tokens)`` after each token (the piece may be
+        empty); ``should_stop()`` ends generation before the next token."""
         import torch
 
         streamer = _TokenStreamer(self.tokenizer, on_text) if on_text is not None else None
@@ -98,14 +107,20 @@ class VisionLanguageModel:
 
 
 class _TokenStreamer:
-    """A transformers streamer (``put``/``end``) that reports the decoded reply after each token.
+    """A transformers streamer (``put``/``end``) that reports each new piece of the reply's text.
 
-    ``generate`` first puts the prompt; that first call is skipped."""
+    Incremental detokenisation: each step decodes only a short window, from the start of the
+    previous piece, twice (without and with the new tokens) and sends the difference. Decoding
+    the same window start both times keeps word-leading spaces right; a piece that ends in an
+    incomplete character waits for the next token. ``generate`` first puts the prompt; skipped.
+    """
 
-    def __init__(self, tokenizer: Any, on_text: Callable[[str, int], None]):
+    def __init__(self, tokenizer: Any, on_piece: Callable[[str, int], None]):
         self.tokenizer = tokenizer
-        self.on_text = on_text
+        self.on_piece = on_piece
         self.tokens: list[int] = []
+        self.prefix_offset = 0  # window start
+        self.read_offset = 0  # tokens already turned into text
         self.prompt_seen = False
 
     def put(self, value: Any) -> None:
@@ -113,7 +128,16 @@ class _TokenStreamer:
             self.prompt_seen = True
             return
         self.tokens.extend(int(t) for t in value.reshape(-1).tolist())
-        self.on_text(self.tokenizer.decode(self.tokens, skip_special_tokens=True), len(self.tokens))
+        self.on_piece(self._next_piece(), len(self.tokens))
+
+    def _next_piece(self) -> str:
+        decode = self.tokenizer.decode
+        before = decode(self.tokens[self.prefix_offset:self.read_offset], skip_special_tokens=True)
+        after = decode(self.tokens[self.prefix_offset:], skip_special_tokens=True)
+        if len(after) <= len(before) or after.endswith("\ufffd"):
+            return ""
+        self.prefix_offset, self.read_offset = self.read_offset, len(self.tokens)
+        return after[len(before):]
 
     def end(self) -> None:
         pass

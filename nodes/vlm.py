@@ -41,39 +41,19 @@ def vlm_caption(ctx, vlm, image, prompt: str, max_new_tokens: int = 64, temperat
         budget = _token_budget(ctx, vlm, inputs["input_ids"].shape[1], max_new_tokens)
         settings = GenerationSettings(budget, temperature, top_p, seed + index)
         # one line per reply, also across the calls of a list-mapped node (one image per call)
-        stream = _TextStream(ctx, separator="\n" if index or getattr(ctx, "call_index", 0) else "")
+        separator = ["\n" if index or getattr(ctx, "call_index", 0) else ""]
 
-        def on_text(text: str, n_tokens: int, total: int = budget, stream: _TextStream = stream) -> None:
-            if not ctx.interrupted:  # the stop check ends generation; raise after it returns
-                stream.update(text)
-                ctx.progress(n_tokens, total)
+        def on_piece(piece: str, n_tokens: int, total: int = budget, separator: list = separator) -> None:
+            if ctx.interrupted:  # the stop check ends generation; the interrupt is raised after it
+                return
+            if piece:  # text frames are appended to what the node shows
+                ctx.send_text(separator.pop() + piece if separator else piece)
+            ctx.progress(n_tokens, total)
 
-        reply = vlm.generate(inputs, settings, on_text, should_stop=lambda: ctx.interrupted)
+        reply = vlm.generate(inputs, settings, on_piece, should_stop=lambda: ctx.interrupted)
         ctx.check_interrupt()
-        stream.update(reply)
         replies.append(reply.strip())
     return (replies,)
-
-
-class _TextStream:
-    """Sends the reply as it grows, as appended pieces (text frames add to what the node shows).
-
-    A decoded prefix can still change while a multi-byte character or a merge is incomplete, so
-    a piece goes out only when the new text extends what was sent."""
-
-    def __init__(self, ctx, separator: str = ""):
-        self.ctx = ctx
-        self.sent = ""
-        self.separator = separator  # between the replies of a batch
-
-    def update(self, text: str) -> None:
-        if text.endswith("\ufffd") or not text.startswith(self.sent) or len(text) == len(self.sent):
-            return
-        piece = text[len(self.sent):]
-        if not self.sent and self.separator:
-            piece = self.separator + piece
-        self.sent = text
-        self.ctx.send_text(piece)
 
 
 def _token_budget(ctx, vlm, prompt_tokens: int, max_new_tokens: int) -> int:
