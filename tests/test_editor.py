@@ -83,12 +83,15 @@ def test_page_loads_without_errors_and_palette_lists_server_nodes(editor, editor
     # The palette filter searches names and descriptions.
     editor.page.fill("#palette .palette-filter", "alpha channel")
     assert "LoadImage" in editor.eval("[...document.querySelectorAll('#palette .palette-item')].map((e) => e.dataset.type)")
-    # First start: the default SD3 text-to-image workflow, ready to queue.
+    # First start: the default SD3 text-to-image workflow (workflows/sd3_text_to_image.json through
+    # the user's workflow storage), ready to queue.
     default_types = set(editor.eval("app.graph._nodes.map((n) => n.type)"))
     assert {"CheckpointLoaderSimple", "CLIPTextEncode", "EmptySD3LatentImage", "KSampler", "VAEDecode", "SaveImage"} <= default_types
     default_prompt = editor.eval("app.graphToPrompt().then((r) => r.output)")
     assert any(entry["class_type"] == "SaveImage" and entry["inputs"]["images"][0] in default_prompt
                for entry in default_prompt.values())
+    shipped = json.loads((Path(__file__).parents[1] / "workflows" / "sd3_text_to_image.json").read_text())
+    assert sorted(n["type"] for n in shipped["nodes"]) == sorted(editor.eval("app.graph._nodes.map((n) => n.type)"))
     editor.screenshot("01-page-loaded")
     assert editor.console_errors == []
     assert editor.external_requests == []
