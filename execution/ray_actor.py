@@ -206,8 +206,8 @@ class PlexusWorkerActor:
             self.services.models.free()
         return self.info()
 
-    def info(self) -> dict:
-        """Where this worker runs and what it holds (``/system_stats``)."""
+    def info(self, with_node_names: bool = False) -> dict:
+        """Where this worker runs and what it holds (``/system_stats``); its node types if asked."""
         import ray
 
         context = ray.get_runtime_context()
@@ -219,11 +219,14 @@ class PlexusWorkerActor:
                 loaded = self.services.models.loaded_models()
             except Exception as exc:  # noqa: BLE001 - stats must not fail
                 loaded = [{"error": str(exc)}]
-        return {"name": self.name, "hostname": socket.gethostname(), "pid": os.getpid(),
+        info = {"name": self.name, "hostname": socket.gethostname(), "pid": os.getpid(),
                 "node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
                 "gpu_ids": gpu_ids, "device": device or (f"gpu:{','.join(gpu_ids)}" if gpu_ids else "cpu"),
                 "loaded_models": loaded, "jobs_run": self.jobs_run, "nodes": len(self.registry),
                 "outputs": self.outputs_mode, "running": self._current}
+        if with_node_names:
+            info["node_names"] = self.registry.names()
+        return info
 
     def shutdown(self) -> None:
         self.flag.set()

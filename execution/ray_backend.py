@@ -106,10 +106,12 @@ def _server_key(user_dir: str) -> str:
 class RayCluster:
     """What the backends of one server share: the connection, specs, scheduler and output writer."""
 
-    def __init__(self, args: Any, services: Any) -> None:
+    def __init__(self, args: Any, services: Any, server_nodes: list[str] | None = None) -> None:
         import ray
 
         self.ray = ray
+        self.server_nodes = set(server_nodes or [])
+        self._actor_class: Any = None
         self.args = args
         paths = services.paths
         self.server_roots = {"output": Path(paths.output_dir), "temp": Path(paths.temp_dir),
@@ -163,8 +165,9 @@ class RayCluster:
 
         name = f"plexus-{self.server_key}-{self.session}-{spec.slot_id}-g{generation}"
         python_path = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-        actor_class = self.ray.remote(PlexusWorkerActor)
-        actor = actor_class.options(
+        if self._actor_class is None:
+            self._actor_class = self.ray.remote(PlexusWorkerActor)
+        actor = self._actor_class.options(
             name=name, namespace=RAY_NAMESPACE, num_gpus=spec.num_gpus, num_cpus=spec.num_cpus,
             max_concurrency=ACTOR_CONCURRENCY, max_restarts=0,
             runtime_env={"env_vars": {"PYTHONPATH": python_path, "HF_HUB_OFFLINE": "1",
@@ -209,6 +212,7 @@ class RayBackend:
         self.info: dict = {}
         self.current_prompt: str | None = None
         self.restarts = 0
+        self.missing_nodes: list[str] = []
         self._generation = 0
         self._ready_ref: Any = None
         self._ready = False
@@ -226,7 +230,7 @@ class RayBackend:
         self._generation += 1
         self._ready = False
         self.actor, self.actor_name = self.cluster.create_actor(self.spec, self._generation)
-        self._ready_ref = self.actor.info.remote()
+        self._ready_ref = self.actor.info.remote(True)
 
     def ready(self, timeout: float = 0.0) -> bool:
         """Whether the actor is up (built its registry); restarts a failed one after a pause."""
@@ -247,6 +251,12 @@ class RayBackend:
             self._retry_at = time.monotonic() + RETRY_SECONDS
             return False
         self._ready = True
+        missing = sorted(self.cluster.server_nodes - set(self.info.pop("node_names", [])))
+        self.missing_nodes = missing
+        if missing:
+            print(f"[plexus] cluster worker {self.actor_name} on {self.info.get('hostname')} lacks {len(missing)} node "
+                  f"type(s) the server has ({', '.join(missing[:8])}...): install the same custom nodes on every host",
+                  file=sys.stderr, flush=True)
         device_key = f"{self.info.get('node_id')}:{','.join(self.info.get('gpu_ids') or []) or self.slot_id}"
         self.cluster.scheduler.register(self.slot_id, device_key)
         return True
@@ -368,6 +378,7 @@ class RayBackend:
         """For ``/system_stats`` and ``/queue``: where this worker runs and what it holds."""
         return {"backend": "ray", "slot": self.slot_id, "actor": self.actor_name, "ready": self._ready,
                 "restarts": self.restarts, "running": self.current_prompt,
+                "missing_nodes": self.missing_nodes,
                 "model_keys": sorted(self.cluster.scheduler.models_of(self.slot_id)),
                 **{k: v for k, v in self.info.items() if k != "running"}}
 
@@ -384,7 +395,7 @@ def _take_back(paths: list[Path]) -> None:
 def ray_backend_factory(args: Any, registry: Any, services: Any) -> tuple[Callable[[], RayBackend], int]:
     """Connect to the cluster and plan one actor per GPU share (plus CPU actors); for ``WorkerPool``."""
     connect(args.cluster)
-    cluster = RayCluster(args, services)
+    cluster = RayCluster(args, services, registry.names() if registry is not None else None)
     killed = cluster.kill_leftovers()
     if killed:
         print(f"[plexus] stopped {len(killed)} cluster worker(s) left running by a previous server",

@@ -169,5 +169,5 @@ def test_model_affinity_sends_jobs_to_the_actor_holding_their_model(make_cluster
 
     workers = {w["pid"]: w for w in cluster.pool.describe()}
     for model, pid in ran_on.items():
-        assert f"model_name={model}" in workers[pid]["model_keys"]
+        assert f"model_name={model}" in workers[pid]["model_keys"] and workers[pid]["missing_nodes"] == []
         assert [m["name"] for m in workers[pid]["loaded_models"]] == [f"pxtest:{model}"]

@@ -35,6 +35,8 @@ def test_server_killed_mid_job_leaves_no_orphan_and_reruns_it_once(ray_cluster, 
         workers = first.get_json("/system_stats")["workers"]
         assert len(workers) == 2 and {w["gpu_ids"][0] for w in workers} == {"0", "1"}
         assert all(w["backend"] == "ray" and w["hostname"] and w["device"] for w in workers)
+        # the test launcher registers server-only nodes: the actors' registries are compared and lack them
+        assert all("PxTestEcho" in w["missing_nodes"] and "PxClusterSleep" not in w["missing_nodes"] for w in workers)
         answer = first.post_json("/prompt", {"prompt": sleep_prompt(4.0, 40, 5, str(marker)), "prompt_id": "orphan"})
         assert answer.status == 200, answer.body
         first.wait_for(lambda: "orphan" in first.get_json("/queue")["running_on"], timeout=30)
