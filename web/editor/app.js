@@ -109,6 +109,8 @@ export class PlexusApp {
     if (stored.includes(DEFAULT_WORKFLOW_NAME)) workflow = await this.api.getUserWorkflow(DEFAULT_WORKFLOW_NAME);
     workflow ??= buildDefaultWorkflow(this.objectInfo);
     await this.loadGraphData(workflow);
+    this.fitView(); // the saved view was made for some other screen
+    this.canvas.setDirty(true, true);
   }
 
   currentViewport() {
@@ -148,7 +150,7 @@ export class PlexusApp {
     const maxX = Math.max(...nodes.map((n) => n.pos[0] + n.size[0]));
     const maxY = Math.max(...nodes.map((n) => n.pos[1] + n.size[1]));
     const { clientWidth, clientHeight } = this.elements.canvas;
-    const scale = Math.min(1.2, Math.max(0.1, Math.min(clientWidth / (maxX - minX + 80), clientHeight / (maxY - minY + 80))));
+    const scale = Math.min(1.2, Math.max(0.1, Math.min(clientWidth / (maxX - minX + 160), clientHeight / (maxY - minY + 120))));
     this.canvas.ds.scale = scale;
     this.canvas.ds.offset = [-minX + 40 / scale, -minY + 40 / scale];
   }

@@ -76,6 +76,14 @@ export function registerServerNodes(objectInfo, env) {
         buildNode(this, definition, env);
       }
 
+      /** Saved slot lists replace the constructor's (litegraph would merge them index by index,
+       *  which scrambles workflows that list only linked inputs). */
+      configure(info) {
+        if (Array.isArray(info.inputs)) this.inputs = [];
+        if (Array.isArray(info.outputs)) this.outputs = [];
+        super.configure(info);
+      }
+
       /** Called by LiteGraph.createNode once `type` is set: the extensions' nodeCreated hook. */
       onNodeCreated() { env.onNodeCreated?.(this); }
 
