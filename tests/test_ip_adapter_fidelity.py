@@ -91,3 +91,29 @@ def test_adapter_for_another_variant_fails_before_sampling(control_env):
     assert run.error["node_type"] == "IPAdapterApply"
     assert "does not fit this SD3 model" in run.error["exception_message"]
     assert run.progress == 0
+
+
+def test_interrupt_mid_sampling_puts_the_base_processors_back(control_env):
+    from execution.validate import validate_prompt
+    from nodes.loaders import load_checkpoint_cached
+    from tests.fixtures.control import SD3_FOLDER
+
+    transformer = load_checkpoint_cached(control_env.services, SD3_FOLDER)[0].transformer
+    before = {name: type(p).__name__ for name, p in transformer.attn_processors.items()}
+    during: list[set] = []
+    runner = control_env.runner
+
+    def interrupt_on_first_step(event):
+        if event.type == "progress":
+            during.append({type(p).__name__ for p in transformer.attn_processors.values()})
+            runner.interrupt.set()
+
+    prompt = sd3_graph(ip_adapter=_ip(weight=0.8), seed=SEED, steps=STEPS, cfg=CFG, text=TEXT)
+    validation = validate_prompt(prompt, control_env.registry, control_env.services)
+    try:
+        result = runner.run("p", validation.prompt, validation.outputs, interrupt_on_first_step, {})
+    finally:
+        runner.interrupt.clear()
+    assert result.status == "interrupted"
+    assert during == [{"SD3IPAdapterJointAttnProcessor2_0"}], "the adapter is installed while sampling"
+    assert {name: type(p).__name__ for name, p in transformer.attn_processors.items()} == before
