@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 FINISHED_STATES = ("success", "error", "interrupted")
+AUTO_CHECKPOINT_PAGES = 10000
 MAX_ATTEMPTS = 3  # a job that took the server down this many times is failed, not re-queued again
 
 _SCHEMA = """
@@ -100,6 +101,12 @@ class JobQueue:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # WAL checkpoints (the only fsyncs in NORMAL mode) run from checkpoint(), off the request
+        # path; the automatic one stays as a safety net for a queue used without a supervisor.
+        self._db.execute(f"PRAGMA wal_autocheckpoint={AUTO_CHECKPOINT_PAGES}")
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
+        self._closed = False
         self._db.executescript(_SCHEMA)
         # Counters are derived from the rows (no extra writes per job): numbers keep growing past
         # every stored job, so new prompts never jump ahead of jobs queued before a restart.
@@ -112,8 +119,23 @@ class JobQueue:
         self._active = self._db.execute(
             "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')").fetchone()[0]
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database on a second connection: writers are not blocked."""
+        with self._checkpoint_lock:
+            if self._closed:
+                return
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(str(self.db_path), check_same_thread=False,
+                                                     isolation_level=None)
+                self._checkpointer.execute("PRAGMA busy_timeout=1000")
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
-        with self._lock:
+        with self._checkpoint_lock, self._lock:  # never close a connection another thread is using
+            self._closed = True
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
             self._db.close()
         if self._owner_lock is not None:
             self._owner_lock.close()

@@ -240,6 +240,8 @@ class WorkerPool:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._supervisor.is_alive():
+            self._supervisor.join(5.0)
         for worker in self.workers:
             worker.stop()
         for worker in self.workers:
@@ -278,10 +280,13 @@ class WorkerPool:
         return workers
 
     def _supervise(self) -> None:
-        renew_at = 0.0
+        renew_at = checkpoint_at = 0.0
         while not self._stopping.wait(self.supervise_every):
             try:
                 self.check_workers()
+                if time.monotonic() >= checkpoint_at:  # the database's fsyncs happen here, not in requests
+                    checkpoint_at = time.monotonic() + 2.0
+                    self.queue.checkpoint()
                 if time.monotonic() >= renew_at:
                     renew_at = time.monotonic() + self.lease_seconds / 4
                     for worker in self.workers:

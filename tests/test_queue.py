@@ -218,3 +218,16 @@ def test_worker_lost_requeues(tmp_path):
     finally:
         pool.stop()
         q.close()
+
+
+def test_checkpoint_moves_the_wal_into_the_database(tmp_path):
+    q = JobQueue(tmp_path / "q.sqlite3")
+    for index in range(200):
+        add(q, f"c{index}")
+    wal = tmp_path / "q.sqlite3-wal"
+    assert wal.stat().st_size > 0
+    q.checkpoint()
+    reader = JobQueue(tmp_path / "q.sqlite3")  # a fresh connection sees everything
+    assert len(reader.pending()) == 200 and reader.integrity_ok()
+    reader.close()
+    q.close()
