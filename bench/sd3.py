@@ -201,7 +201,7 @@ def main() -> int:
     if not args.no_rss:
         rss = {side: measure_rss(side, models_dir, max(3, args.runs // 2))
                for side in ("diffusers", "graph-cold", "graph-seed")}
-        print("  peak RSS (own process each): " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items()))
+        print("  peak RSS (own process each): " + ", ".join(f"{k} {v:.1f} MB" for k, v in rss.items()))
     return 0
 
 

@@ -159,3 +159,41 @@ def test_diffusers_folder_without_model_index_is_explained(tmp_path, demo_models
     (copy / "model_index.json").write_text("{}")
     with pytest.raises(ModelFileError, match="broken-pipeline: not an SD3 diffusers folder"):
         load_checkpoint(copy, torch.float32)
+
+
+def test_single_files_in_diffusers_layout(tmp_path):
+    from safetensors.torch import save_file
+
+    components = build_tiny_sd3()
+    transformer_file, vae_file = tmp_path / "mmdit-diffusers.safetensors", tmp_path / "vae-diffusers.safetensors"
+    save_file({k: v.contiguous() for k, v in components["transformer"].state_dict().items()}, str(transformer_file),
+              metadata={"plexus.config": '{"transformer": {"attention_head_dim": 8}}'})
+    save_file({k: v.contiguous() for k, v in components["vae"].state_dict().items()}, str(vae_file),
+              metadata={"plexus.config": '{"vae": {"norm_num_groups": 4}}'})
+    model = load_diffusion_model(transformer_file, torch.float32)
+    vae = load_vae(vae_file, torch.float32)
+    for loaded, original in ((model.transformer, components["transformer"]), (vae.vae, components["vae"])):
+        reference = original.state_dict()
+        assert all(torch.equal(v, reference[k]) for k, v in loaded.state_dict().items())
+
+
+def test_tokenizers_found_in_folders_when_not_embedded(tmp_path):
+    """Files without embedded tokenizers (real downloads) use tokenizer folders; without any, the
+    error says where to put them."""
+    from safetensors.torch import save_file
+
+    from models.demo_sd3 import _encoder_state
+
+    components = build_tiny_sd3()
+    encoders = tmp_path / "text_encoders"
+    encoders.mkdir()
+    clip_file = encoders / "clip_l.safetensors"
+    save_file(_encoder_state(components["text_encoder"]), str(clip_file),
+              metadata={"plexus.config": '{"clip_l": {"num_attention_heads": 2, "hidden_act": "quick_gelu"}}'})
+    with pytest.raises(ModelFileError, match="no tokenizer found for the clip_l .*models/text_encoders/tokenizers/clip_l"):
+        load_text_encoders([clip_file], torch.float32, [encoders])
+    components["tokenizer"].save_pretrained(str(encoders / "tokenizers" / "clip_l"))
+    clip = load_text_encoders([clip_file], torch.float32, [encoders])
+    assert clip.clip_l is not None and clip.clip_l.model.config.num_attention_heads == 2
+    ids = clip.clip_l.tokenizer("a photo of a cat").input_ids
+    assert ids == components["tokenizer"]("a photo of a cat").input_ids
