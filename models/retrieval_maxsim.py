@@ -35,6 +35,9 @@ def maxsim_scores(query: Any, flat_pages: Any, offsets: Any, *, chunk_tokens: in
     offsets_list = offsets.tolist()
     lengths = [offsets_list[i + 1] - offsets_list[i] for i in range(n_pages)]
     start_page = 0
+    # One similarity buffer for every chunk: fresh multi-MB allocations would page-fault each time.
+    buffer_rows = min(max(chunk_tokens, max(lengths, default=0)), int(offsets_list[-1]))
+    buffer = torch.empty(buffer_rows, query_matrix.shape[1], dtype=compute_dtype, device=device)
     with torch.inference_mode():
         while start_page < n_pages:
             end_page = _chunk_end(offsets_list, start_page, chunk_tokens)
@@ -42,7 +45,7 @@ def maxsim_scores(query: Any, flat_pages: Any, offsets: Any, *, chunk_tokens: in
             chunk = flat_pages[first:last]
             if chunk.dtype != compute_dtype:
                 chunk = chunk.to(compute_dtype)
-            similarity = chunk @ query_matrix  # [tokens, nq*qt]
+            similarity = torch.matmul(chunk, query_matrix, out=buffer[:last - first])  # [tokens, nq*qt]
             page_lengths = lengths[start_page:end_page]
             if min(page_lengths) == max(page_lengths) and page_lengths[0] > 0:
                 # max over each page's tokens; reducing the last (transposed) dim is ~2x faster on CPU
