@@ -9,7 +9,8 @@ and reports, all measured in this one run:
    1 actor against 2 actors (target >= 1.8x);
 2. dispatch overhead per job: trivial jobs drained from the queue by one Ray actor against the
    in-process backend (min of ``--rounds``, interleaved; target < 20 ms);
-3. recovery of a killed actor's job (SIGKILL mid-job): time from the kill until the job runs
+3. cost per progress event streamed back from an actor (batched by the actor's generator);
+4. recovery of a killed actor's job (SIGKILL mid-job): time from the kill until the job runs
    again (``execution_restarted``) and until it is done, with a second actor idle and with
    the only actor (a fresh actor must start).
 """
@@ -140,6 +141,25 @@ def dispatch_overhead(work: Path, jobs: int, rounds: int) -> tuple[float, float]
     return best["local"], best["ray"]
 
 
+def event_overhead(work: Path, steps: int, rounds: int) -> tuple[float, float]:
+    """Seconds per progress event (a job of ``steps`` zero-length steps), in-process and on an actor."""
+    local = Bench(work / "ev-local", [])
+    ray_one = Bench(work / "ev-ray", ["--cluster", "local", "--workers-per-gpu", "0", "--cluster-cpu-workers", "1"])
+    best = {"local": float("inf"), "ray": float("inf")}
+    try:
+        for round_index in range(rounds):
+            for name, bench in (("local", local), ("ray", ray_one)):
+                took = drain(bench, [sleep_prompt(0.0, steps, round_index)])  # a new value: never cached
+                forwarded = sum(1 for events in bench.events.values() for _, kind in events if kind == "progress")
+                assert forwarded >= steps, "every progress event reaches the hooks"
+                bench.events.clear()
+                best[name] = min(best[name], took / steps)
+    finally:
+        local.close()
+        ray_one.close()
+    return best["local"], best["ray"]
+
+
 def recovery(work: Path, actors: int) -> tuple[float, float]:
     bench = Bench(work / f"rec{actors}", ["--cluster", "local", "--workers-per-gpu", "0",
                                           "--cluster-cpu-workers", str(actors)])
@@ -181,6 +201,9 @@ def main() -> int:
         local, remote = dispatch_overhead(work, options.dispatch_jobs, options.rounds)
         print(f"per trivial job, queue to history: in-process {local * 1000:.2f} ms, Ray actor {remote * 1000:.2f} ms; "
               f"dispatch overhead {(remote - local) * 1000:.2f} ms/job (target < 20 ms)")
+        local, remote = event_overhead(work, 2000, options.rounds)
+        print(f"per progress event (2000 steps, streamed to the server's hooks): in-process {local * 1e6:.0f} us, "
+              f"Ray actor {remote * 1e6:.0f} us")
         for actors in (2, 1):
             rerun, done = recovery(work, actors)
             print(f"killed actor's job, {actors} actor(s): running again {rerun * 1000:.0f} ms after the kill, "
