@@ -143,6 +143,14 @@ def test_undo_redo_copy_paste(editor):
     editor.page.keyboard.press("Control+c")
     editor.page.keyboard.press("Control+v")
     editor.page.wait_for_function("app.graph._nodes.filter((n) => n.type === 'EmptyImage').length === 2")
+    # Ctrl+G groups the selection; the group is saved with the workflow.
+    editor.eval("app.canvas.selectItems(app.graph._nodes)")
+    editor.page.keyboard.press("Control+g")
+    workflow = editor.eval("app.graphToPrompt().then((r) => r.workflow)")
+    assert len(workflow["groups"]) == 1
+    x, y, w, h = workflow["groups"][0]["bounding"]
+    for node in workflow["nodes"]:
+        assert x <= node["pos"][0] and node["pos"][0] + node["size"][0] <= x + w
 
 
 def test_user_storage_and_restore_on_reload(editor, editor_server, chromium_browser):

@@ -1,7 +1,7 @@
 // The editor application and its page API (`window.app`): graph, canvas, loadGraphData,
 // graphToPrompt, queuePrompt, registerExtension. UI wiring lives in ui.js.
 
-import { LGraph, LGraphCanvas, LGraphGroup, LiteGraph } from "../lib/litegraph/litegraph.es.js";
+import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LiteGraph } from "../lib/litegraph/litegraph.es.js";
 import { PlexusApi } from "./api.js";
 import { registerServerNodes, registerVirtualNodes } from "./nodes.js";
 import { graphToPrompt as buildPrompt } from "./prompt.js";
@@ -270,9 +270,14 @@ export class PlexusApp {
     this.canvas.setDirty(true, true);
   }
 
+  selectedNodes() {
+    const items = this.canvas.selectedItems ? [...this.canvas.selectedItems] : Object.values(this.canvas.selected_nodes ?? {});
+    return items.filter((item) => item instanceof LGraphNode);
+  }
+
   /** Wraps the selected nodes in a new group. */
   groupSelected() {
-    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    const selected = this.selectedNodes();
     if (!selected.length) return null;
     const group = new LGraphGroup("Group");
     this.graph.add(group);
@@ -287,7 +292,7 @@ export class PlexusApp {
 
   /** Toggles mute (2) or bypass (4) on the selected nodes. */
   toggleMode(mode) {
-    const selected = Object.values(this.canvas.selected_nodes ?? {});
+    const selected = this.selectedNodes();
     const allSet = selected.every((node) => node.mode === mode);
     for (const node of selected) node.mode = allSet ? 0 : mode;
     this.canvas.setDirty(true, true);

@@ -1,6 +1,5 @@
 // Page wiring: toolbar, side panels, canvas sizing, search box, drag-and-drop and shortcuts.
 
-import { LiteGraph } from "../lib/litegraph/litegraph.es.js";
 import { describeNodeTypes, NODE_DRAG_MIME, PaletteSidebar, SearchBox } from "./palette.js";
 import { Gallery, QueuePanel } from "./queuepanel.js";
 import { chooseFile, downloadJson, readWorkflowFile } from "./workflowio.js";
@@ -186,5 +185,4 @@ export async function setupUi(app) {
   app.canvas.startRendering?.();
   app.setStatusText("Idle");
   document.body.dataset.ready = "true";
-  LiteGraph.debug = false;
 }
