@@ -103,7 +103,9 @@ class PageIndex:
 
     # -- building -------------------------------------------------------------------------------
     def check_model(self, model_id: str, embedding_dim: int) -> None:
-        if model_id != self.model_id or embedding_dim != self.embedding_dim:
+        """Model ids are ``<folder>@<weights hash>``: the same weights under another folder name match."""
+        same_weights = model_id.rpartition("@")[2] == self.model_id.rpartition("@")[2]
+        if not same_weights or embedding_dim != self.embedding_dim:
             raise IndexModelMismatch(
                 f"page index {self.name!r} was built by {self.model_id} ({self.embedding_dim}-dim vectors), "
                 f"not by {model_id} ({embedding_dim}-dim); use the same retriever, or build a new index")

@@ -54,10 +54,12 @@ class CLIPScorer:
         text_embeds = _normalised(output.text_embeds)
         return (image_embeds @ text_embeds.T).float().cpu()
 
-    def pair_cosine(self, images: list, texts: list[str]) -> list[float]:
+    def pair_cosine(self, images: list, texts: list[str], on_batch: Any = None) -> list[float]:
         """Cosine similarity of each (image, text) pair, in batches of 32 pairs."""
         scores: list[float] = []
         for start in range(0, len(images), 32):
+            if on_batch is not None:
+                on_batch(start, len(images))
             pictures = [tensor_to_pil_images(image)[0] for image in images[start:start + 32]]
             output = self._run("__call__", self._inputs(pictures, texts[start:start + 32]))
             similarity = (_normalised(output.image_embeds) * _normalised(output.text_embeds)).sum(dim=-1)

@@ -75,7 +75,7 @@ def clip_score_filter(ctx, clip_model: list, images: list, texts: list, threshol
     if len(captions) > len(pictures):
         ctx.warn(f"{len(captions)} texts for {len(pictures)} images; the extra texts are ignored")
     captions = [captions[min(i, len(captions) - 1)] for i in range(len(pictures))]
-    scores = clip_model[0].pair_cosine(pictures, captions)
+    scores = clip_model[0].pair_cosine(pictures, captions, on_batch=ctx.progress)
     limit = float(threshold[0])
     kept = [i for i, score in enumerate(scores) if score >= limit]
     report = {"threshold": limit, "total": len(pictures), "kept": len(kept),
