@@ -9,7 +9,7 @@ Each ratio is graph / diffusers, min of N interleaved runs after a warm-up (targ
 printed for the record: the seed-only re-run of the graph with the default output cache (text,
 hint and image encodings come from the cache).
 
-    python bench/control.py [--size 64] [--steps 4] [--repeats 9] [--threads 0]
+    python bench/control.py [--size 64] [--steps 4] [--repeats 9] [--threads 1]
 """
 from __future__ import annotations
 
@@ -175,7 +175,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=9, help="interleaved timed runs (>= 7)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (0: torch's default). One by default: on a busy 2-core machine, "
+                             "OpenMP scheduling noise otherwise dominates runs of a few hundred ms")
     args = parser.parse_args()
     import torch
 
