@@ -212,6 +212,8 @@ def test_settings_users_and_userdata(plexus_server):
     assert server.get_json("/settings") == {"Comfy.A": 1, "Comfy.B": "x", "Comfy.C": [1, 2]}
     assert server.get_json("/api/settings/Comfy.B") == "x"
     assert server.get_json("/settings/Missing") is None
+    assert server.request("POST", "/settings", "{broken").status == 400
+    assert server.request("POST", "/users", "{broken").status == 400
     assert server.get_json("/users")["storage"] == "server"
     user_id = server.post_json("/users", {"username": "Ada L"}).json()
     assert user_id == "Ada-L" and server.get_json("/users")["users"] == {"Ada-L": "Ada L"}

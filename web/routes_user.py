@@ -25,6 +25,13 @@ SETTINGS_FILE = "comfy.settings.json"
 USER_ID_PATTERN = re.compile(r"[^A-Za-z0-9_-]+")
 
 
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=f"invalid JSON body: {exc}") from exc
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -64,7 +71,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response(load_settings(request)[1])
 
     async def post_settings(request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await _json_body(request)
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="expected an object")
         path, settings = load_settings(request)
@@ -76,7 +83,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response(load_settings(request)[1].get(request.match_info["setting_id"]))
 
     async def post_setting(request: web.Request) -> web.Response:
-        value = await request.json()
+        value = await _json_body(request)
         path, settings = load_settings(request)
         settings[request.match_info["setting_id"]] = value
         _write_atomic(path, json.dumps(settings, indent=2).encode())
@@ -89,7 +96,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response({"storage": "server", "users": users})
 
     async def post_users(request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await _json_body(request)
         name = str(body.get("username", "")).strip() if isinstance(body, dict) else ""
         if not name:
             raise web.HTTPBadRequest(text="username is required")
