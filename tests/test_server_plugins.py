@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import textwrap
 
+from tests.fixtures.server import collect_until, prompt_done, ws_connect
+
 PACK = textwrap.dedent('''
     from aiohttp import web
     from server import PromptServer
@@ -58,3 +60,22 @@ def test_plugin_routes_extensions_and_report(server_factory, tmp_path):
     assert "HelloPackEcho" in server.get_json("/object_info")
     assert "queue_pending" in server.get_json("/queue")
     assert server.request("GET", "/hello_pack_static/main.js").body == b"console.log('hello');"
+
+
+def test_plugin_send_sync_reaches_the_client_in_order(server_factory, tmp_path):
+    pack = tmp_path / "custom" / "hello_pack"
+    (pack / "js").mkdir(parents=True)
+    (pack / "__init__.py").write_text(PACK)
+    server = server_factory("--custom-nodes-dir", str(tmp_path / "custom"))
+    ws = ws_connect(server, "plugin-client")
+    try:
+        server.post_json("/prompt", {"prompt": {"1": {"class_type": "HelloPackEcho", "inputs": {"value": 5}}},
+                                     "prompt_id": "plug-1", "client_id": "plugin-client"})
+        messages = collect_until(ws, prompt_done("plug-1"))
+    finally:
+        ws.close()
+    kinds = [m["type"] for m in messages]
+    assert "hello_pack.event" in kinds
+    custom = next(m for m in messages if m["type"] == "hello_pack.event")
+    assert custom["data"] == {"value": 5}
+    assert kinds.index("execution_start") < kinds.index("hello_pack.event") < kinds.index("executed")

@@ -124,7 +124,7 @@ class PlexusServer:
             if frame is not None:
                 self.post(self.hub.send_bytes, frame, sid)
             return
-        self.hub.send_sync(event_type, data, sid)
+        self.post(self.hub.send_json, event_type, data, sid)  # in order with the prompt's own events
 
     def post(self, fn: Callable, *args: Any) -> None:
         """Run ``fn(*args)`` on the loop, in order; callable from any thread. Calls posted while a
