@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_WORKFLOWS = ("sd3_text_to_image.json", "sd3_text_to_image_api.json")
+DEMO_WORKFLOWS = ("sd3_text_to_image.json", "sd3_text_to_image_api.json", "sd3_controlnet_canny.json",
+                  "sd3_ip_adapter.json", "sd3_controlnet_ip_adapter.json")
 OPTIONAL_WRITERS = (("models.demo_control", "write_demo_control"), ("models.demo_vlm", "write_demo_vlm"))
 
 
