@@ -10,7 +10,7 @@ Measures, interleaved, min of N runs after a warm-up (4 steps, 64 px, CFG, euler
 Also checks that the two produce the same pixels, and reports each side's peak RSS, measured in
 its own subprocess. Wall and CPU (process) time are both reported: on a shared, loaded machine the
 CPU-time ratio is the steadier one. Targets: cold ratio <= 1.05; seed-only ratio < 1.
-Run: python bench/sd3.py [--runs N] [--preview] [--threads N]
+Run: python bench/sd3.py [--runs N] [--preview] [--threads N]   (on a GPU also: --sd3-shaped)
 """
 from __future__ import annotations
 
@@ -32,14 +32,16 @@ PROMPT, NEGATIVE = "a photo of a red cat in the forest", "painting"
 STEPS, CFG, SIZE = 4, 5.0, 64
 
 
-def graph_prompt(ckpt: str, seed: int) -> dict:
+def graph_prompt(ckpt: str, seed: int, size: int = SIZE, steps: int = STEPS, loader: str | None = None) -> dict:
+    first = {"class_type": loader, "inputs": {}} if loader else \
+        {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}}
     return {
-        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "1": first,
         "2": {"class_type": "CLIPTextEncode", "inputs": {"text": PROMPT, "clip": ["1", 1]}},
         "3": {"class_type": "CLIPTextEncode", "inputs": {"text": NEGATIVE, "clip": ["1", 1]}},
-        "4": {"class_type": "EmptySD3LatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": 1}},
+        "4": {"class_type": "EmptySD3LatentImage", "inputs": {"width": size, "height": size, "batch_size": 1}},
         "5": {"class_type": "KSampler", "inputs": {
-            "model": ["1", 0], "seed": seed, "steps": STEPS, "cfg": CFG, "sampler_name": "euler",
+            "model": ["1", 0], "seed": seed, "steps": steps, "cfg": CFG, "sampler_name": "euler",
             "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0],
             "denoise": 1.0}},
         "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
@@ -105,13 +107,80 @@ def load_pipeline(folder: Path):
     return pipeline
 
 
-def run_pipeline(pipeline, seed: int, output_type: str = "pil"):
+def run_pipeline(pipeline, seed: int, output_type: str = "pil", size: int = SIZE, steps: int = STEPS):
     import torch
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    result = pipeline(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=STEPS, guidance_scale=CFG, height=SIZE,
-                      width=SIZE, generator=torch.Generator("cpu").manual_seed(seed), output_type=output_type)
+    result = pipeline(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=steps, guidance_scale=CFG, height=size,
+                      width=size, generator=torch.Generator("cpu").manual_seed(seed), output_type=output_type)
     return (time.perf_counter() - started, time.process_time() - cpu_started), result.images
+
+
+def sd3_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None = None,
+                   allow_cpu: bool = False) -> None:
+    """On an accelerator: random weights in SD3 Medium's shapes (all three text encoders at full
+    size, tiny tokenizers), shared by the pipeline and the graph; prints the same ratios at 1024².
+    The graph gets the modules through a bench-only loader node (nothing written to disk)."""
+    import torch
+    from diffusers import (AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel,
+                           StableDiffusion3Pipeline)
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
+
+    from execution.declare import Out, node
+    from models.demo_sd3 import build_clip_tokenizer, build_t5_tokenizer
+    from models.manager import ModelManager
+    from models.sd3_configs import family_config
+    from models.sd3_wrappers import SD3Clip, SD3Model, SD3Vae, TextEncoder
+
+    manager = ModelManager()
+    if manager.device.type == "cpu" and not allow_cpu:
+        raise SystemExit("--sd3-shaped needs an accelerator")
+    family = family or family_config("sd3_medium")
+    torch.manual_seed(0)
+    with torch.device(manager.device):
+        transformer = SD3Transformer2DModel(**family["transformer"]).to(manager.dtype).eval()
+        vae = AutoencoderKL(**family["vae"]).to(manager.dtype).eval()
+        clip_l = CLIPTextModelWithProjection(CLIPTextConfig(**family["clip_l"])).to(manager.dtype).eval()
+        clip_g = CLIPTextModelWithProjection(CLIPTextConfig(**family["clip_g"])).to(manager.dtype).eval()
+        t5 = T5EncoderModel(T5Config(**family["t5xxl"])).to(manager.dtype).eval()
+    clip_tokenizer, t5_tokenizer = build_clip_tokenizer(), build_t5_tokenizer()
+    pipeline = StableDiffusion3Pipeline(transformer=transformer, vae=vae, text_encoder=clip_l, text_encoder_2=clip_g,
+                                        text_encoder_3=t5, tokenizer=clip_tokenizer, tokenizer_2=clip_tokenizer,
+                                        tokenizer_3=t5_tokenizer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0))
+    pipeline.set_progress_bar_config(disable=True)
+    wrappers = (SD3Model(transformer, name="sd3-shaped"),
+                SD3Clip(TextEncoder(clip_l, clip_tokenizer, "clip_l"), TextEncoder(clip_g, clip_tokenizer, "clip_g"),
+                        TextEncoder(t5, t5_tokenizer, "t5xxl"), joint_dim=4096),
+                SD3Vae(vae))
+
+    @node("BenchSD3Shaped", category="_bench", outputs=[Out("MODEL"), Out("CLIP"), Out("VAE")])
+    def shaped_loader():
+        return wrappers
+
+    graph = GraphSide(prepare_models(), preview=False)
+    graph.services.force_cpu = False
+    graph.services.__dict__["models"] = manager  # the same manager (device, dtype) as the modules
+    graph.registry.add(shaped_loader.__node_schema__)
+    prompt = graph_prompt("", 42, size=size, steps=steps, loader="BenchSD3Shaped")
+    for _ in range(2):
+        run_pipeline(pipeline, 42, size=size, steps=steps)
+        graph.run(prompt, fresh_cache=True)
+    walls: dict[str, list[float]] = {"diffusers": [], "graph_cold": [], "graph_seed_only": []}
+    for index in range(runs):
+        walls["diffusers"].append(run_pipeline(pipeline, 42, size=size, steps=steps)[0][0])
+        walls["graph_cold"].append(graph.run(prompt, fresh_cache=True)[0])
+        graph.run(graph_prompt("", 100 + 2 * index, size, steps, "BenchSD3Shaped"), fresh_cache=False)
+        walls["graph_seed_only"].append(
+            graph.run(graph_prompt("", 101 + 2 * index, size, steps, "BenchSD3Shaped"), fresh_cache=False)[0])
+    best = {k: min(v) for k, v in walls.items()}
+    print(f"SD3-Medium-shaped random weights on {manager.device} ({manager.dtype}), {size}², {steps} steps, CFG {CFG}, "
+          f"min of {runs}:")
+    for key, value in best.items():
+        print(f"  {key:16s} {value * 1000:8.1f} ms")
+    print(f"  ratio cold / diffusers = {best['graph_cold'] / best['diffusers']:.3f}; "
+          f"seed-only / diffusers = {best['graph_seed_only'] / best['diffusers']:.3f}; "
+          f"peak accelerator memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+          if manager.device.type == "cuda" else "")
 
 
 def prepare_models() -> Path:
@@ -151,6 +220,9 @@ def main() -> int:
     parser.add_argument("--models-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--sd3-shaped", action="store_true",
+                        help="on a GPU: SD3-Medium-shaped random weights at 1024² instead of the tiny model")
+    parser.add_argument("--steps", type=int, default=20, help="steps for --sd3-shaped")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -158,6 +230,9 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     if args.rss_child:
         peak_rss_child(args.rss_child, args.models_dir, args.runs)
+        return 0
+    if args.sd3_shaped:
+        sd3_shaped_run(args.runs, args.steps)
         return 0
 
     import numpy as np

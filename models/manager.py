@@ -155,7 +155,8 @@ class ModelManager:
         if self.device == self.offload_device:
             return  # computing where the weights live (CPU): nothing to move or track
         key = id(module)
-        if _module_device(module) != self.device:
+        current = _module_device(module)
+        if current.type != self.device.type or (self.device.index is not None and current.index != self.device.index):
             module.to(self.device)
         self._resident[key] = weakref.ref(module)
         self._resident.move_to_end(key)
