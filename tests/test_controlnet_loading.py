@@ -114,6 +114,11 @@ def test_apply_stacks_hints_without_touching_the_input(control_models):
     assert [h.strength for h in hints] == [0.7, 1.2] and (hints[1].start_percent, hints[1].end_percent) == (0.2, 0.9)
     assert len(pos1[0][1][CONTROL_KEY]) == 1
 
+    from nodes.controlnet import controlnet_apply_sd3
+
+    pos3, _ = controlnet_apply_sd3(pos2, neg2, net_a, vae, image, 0.5, 0.1, 0.6)
+    assert [h.strength for h in pos3[0][1][CONTROL_KEY]] == [0.7, 1.2, 0.5]
+
 
 def test_apply_refuses_missing_or_foreign_vae_and_bad_ranges(control_models):
     from models.controlnet_sd3 import load_sd3_controlnet
