@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import struct
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
-from tests.fixtures.browser import open_editor
+from tests.fixtures.browser import launch_server, open_editor
 from tests.test_editor import BUILD_GRAPH_JS, wait_for
 
 pytestmark = pytest.mark.browser
@@ -202,18 +204,29 @@ def test_text_outputs_and_streamed_text_are_shown(editor, editor_server):
     editor.screenshot("features-text")
 
 
-def test_token_from_page_url_is_carried_to_requests(chromium_browser, editor_server):
-    page = open_editor(chromium_browser, editor_server, query="?token=sesame")
+def test_editor_works_behind_an_auth_token(chromium_browser, tmp_path):
+    """With --auth-token, the page opened as /?token=... carries the token to every request
+    (HTTP and websocket) and works; without it the API refuses."""
+    server = launch_server(tmp_path, ["--auth-token", "sesame"])
     try:
-        seen = []
-        page.page.on("request", lambda request: seen.append(request.url))
-        page.eval("app.api.getQueue()")
-        wait_for(lambda: any("/queue" in url for url in seen), timeout=5)
-        assert all("token=sesame" in url for url in seen if "/queue" in url)
-        assert "token=sesame" in page.eval("app.api.socket.url")
-        assert page.console_errors == []
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(server.url + "/object_info", timeout=5)
+        assert refused.value.code == 401
+        page = open_editor(chromium_browser, server, query="?token=sesame")
+        try:
+            seen = []
+            page.page.on("request", lambda request: seen.append(request.url))
+            page.eval("app.api.getQueue()")
+            wait_for(lambda: any("/queue" in url for url in seen), timeout=5)
+            assert all("token=sesame" in url for url in seen if "/queue" in url)
+            assert "token=sesame" in page.eval("app.api.socket.url")
+            page.page.wait_for_function("app.api.socket.readyState === WebSocket.OPEN")
+            assert page.eval("Object.keys(app.objectInfo).length") > 10
+            assert page.console_errors == []
+        finally:
+            page.page.context.close()
     finally:
-        page.page.context.close()
+        server.stop()
 
 
 def test_execution_error_is_shown_on_the_failing_node(editor, editor_server):
