@@ -189,18 +189,25 @@ def load_checkpoint(path: Path, dtype: torch.dtype, tokenizer_dirs: Iterable[Pat
     if "transformer" not in found:
         raise ModelFileError(f"{path.name}: not an SD3 checkpoint; expected tensors under "
                              f"'{TRANSFORMER_PREFIX}' (original SAI layout), found e.g. {list(header)[:3]}")
-    tensors = load_tensors(path)
     hints = configs.embedded_configs(metadata)
-    transformer, family = build_transformer(strip_prefix(tensors, TRANSFORMER_PREFIX) or tensors, path, dtype,
-                                            hints.get("transformer"))
+    # One component at a time, cast while reading: peak memory stays near one component's size.
+    if any(k.startswith(TRANSFORMER_PREFIX) for k in header):
+        raw = strip_prefix(load_tensors(path, (TRANSFORMER_PREFIX,), dtype), TRANSFORMER_PREFIX)
+    else:  # a bare MMDiT file
+        raw = load_tensors(path, dtype=dtype)
+    transformer, family = build_transformer(raw, path, dtype, hints.get("transformer"))
+    del raw
     model = SD3Model(transformer, name=path.name, shift=_shift_from(metadata, family))
     vae = None
     if "vae" in found:
-        vae = SD3Vae(build_vae(strip_prefix(tensors, VAE_PREFIX), path, dtype, hints.get("vae")), name=path.name)
+        raw = strip_prefix(load_tensors(path, (VAE_PREFIX,), dtype), VAE_PREFIX)
+        vae = SD3Vae(build_vae(raw, path, dtype, hints.get("vae")), name=path.name)
+        del raw
     roles = [r for r in ("clip_l", "clip_g", "t5xxl") if r in found]
     clip = None
     if roles:
-        clip = _clip_from_tensors(tensors, metadata, path, dtype, roles, tokenizer_dirs, hints,
+        raw = load_tensors(path, tuple(TEXT_ENCODER_PREFIXES[r] for r in roles), dtype)
+        clip = _clip_from_tensors(raw, metadata, path, dtype, roles, tokenizer_dirs, hints,
                                   joint_dim=model.joint_attention_dim)
     return model, clip, vae
 
