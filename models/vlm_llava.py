@@ -109,26 +109,40 @@ class VisionLanguageModel:
 class _TokenStreamer:
     """A transformers streamer (``put``/``end``) that reports each new piece of the reply's text.
 
-    Incremental detokenisation: each step decodes only a short window, from the start of the
-    previous piece, twice (without and with the new tokens) and sends the difference. Decoding
-    the same window start both times keeps word-leading spaces right; a piece that ends in an
-    incomplete character waits for the next token. ``generate`` first puts the prompt; skipped.
+    Incremental detokenisation with the tokenizers library's ``DecodeStream`` (a couple of
+    microseconds per token). Without a fast tokenizer, each step decodes a short window twice
+    (without and with the new tokens, from the same start, so word-leading spaces come out
+    right) and sends the difference. ``generate`` first puts the prompt; that call is skipped.
     """
 
     def __init__(self, tokenizer: Any, on_piece: Callable[[str, int], None]):
         self.tokenizer = tokenizer
         self.on_piece = on_piece
         self.tokens: list[int] = []
-        self.prefix_offset = 0  # window start
-        self.read_offset = 0  # tokens already turned into text
+        self.prefix_offset = 0  # window start (fallback path)
+        self.read_offset = 0  # tokens already turned into text (fallback path)
         self.prompt_seen = False
+        self.backend = getattr(tokenizer, "backend_tokenizer", None)
+        self.stream = None
+        if self.backend is not None:
+            try:
+                from tokenizers.decoders import DecodeStream
+
+                self.stream = DecodeStream(skip_special_tokens=True)
+            except ImportError:
+                self.stream = None
 
     def put(self, value: Any) -> None:
         if not self.prompt_seen:
             self.prompt_seen = True
             return
-        self.tokens.extend(int(t) for t in value.reshape(-1).tolist())
-        self.on_piece(self._next_piece(), len(self.tokens))
+        new_tokens = [int(t) for t in value.reshape(-1).tolist()]
+        self.tokens.extend(new_tokens)
+        if self.stream is not None:
+            piece = "".join(self.stream.step(self.backend, token) or "" for token in new_tokens)
+        else:
+            piece = self._next_piece()
+        self.on_piece(piece, len(self.tokens))
 
     def _next_piece(self) -> str:
         decode = self.tokenizer.decode
