@@ -243,3 +243,25 @@ def test_execution_error_is_shown_on_the_failing_node(editor, editor_server):
     assert f"#{load}" in panel
     assert editor.eval(f"app.graph.getNodeById({save}).has_errors") in (None, False)
     editor.screenshot("features-execution-error")
+
+
+def test_vlm_caption_streams_text_onto_the_node(editor, editor_server):
+    """A real VLM node (tiny demo LLaVA) streams its tokens (binary type-3 frames) onto itself;
+    the final caption lands on PreviewText."""
+    choices = editor_server.get_json("/object_info/VLMLoader")["VLMLoader"]["input"]["required"]["vlm_name"][0]
+    assert choices, "no demo VLM model"
+    loader, image, caption, preview = editor.eval(BUILD_GRAPH_JS, [
+        ["VLMLoader", {"vlm_name": choices[0]}], ["EmptyImage", {"width": 32, "height": 32, "color": 16711680}],
+        ["VLMCaption", {"max_new_tokens": 8, "control_after_generate": "fixed"}, [[0, 0, "vlm"], [1, 0, "image"]]],
+        ["PreviewText", {}, [[2, 0, "text"]]]])
+    frames = []
+    editor.page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+    editor.eval("app.api.socket.close()")  # reconnect so that Playwright sees the socket's frames
+    editor.page.wait_for_function("app.api.socket.readyState === WebSocket.OPEN")
+    editor.eval("app.queuePrompt()")
+    editor.page.wait_for_function(f"app.graph.getNodeById({preview}).runState?.text?.length > 0", timeout=120000)
+    final = editor.eval(f"app.graph.getNodeById({preview}).runState.text")
+    streamed = editor.eval(f"app.graph.getNodeById({caption}).runState.text")
+    assert any(isinstance(frame, bytes) and frame[:4] == b"\x00\x00\x00\x03" for frame in frames)
+    assert streamed.strip() and final.strip().startswith(streamed.strip()[:5])
+    editor.screenshot("features-vlm-stream")
