@@ -260,3 +260,14 @@ def test_interrupt_mid_sampling(sd3_env):
     steps = [e.value for e in sd3_env.events if isinstance(e, Progress) and e.node == "5"]
     assert steps == [1, 2]
     assert "6" not in result.executed and "5" not in result.executed
+
+
+def test_noise_mask_keeps_the_unmasked_latent(sd3_env, parts):
+    start = torch.randn(1, 16, 8, 8, generator=torch.Generator().manual_seed(1))
+    kept = _ksampler(sd3_env, parts, latent_image={"samples": start, "noise_mask": torch.zeros(1, 64, 64)}, steps=2)
+    assert torch.allclose(kept, start, atol=1e-6)
+    mask = torch.zeros(1, 64, 64)
+    mask[:, :, 32:] = 1.0
+    half = _ksampler(sd3_env, parts, latent_image={"samples": start, "noise_mask": mask}, steps=2)
+    assert torch.allclose(half[..., :3], start[..., :3], atol=1e-6)
+    assert (half[..., 5:] - start[..., 5:]).abs().mean() > 0.1
