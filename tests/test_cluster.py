@@ -39,7 +39,19 @@ def pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-def test_twenty_sd3_prompts_on_two_actors_match_single_machine(make_cluster, demo_models_dir, sd3_env):
+@pytest.fixture
+def one_torch_thread():
+    """Like a Ray actor (OMP_NUM_THREADS=1); also, 2 threads on a busy 2-core machine run ~10x slower."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_twenty_sd3_prompts_on_two_actors_match_single_machine(make_cluster, demo_models_dir, sd3_env,
+                                                               one_torch_thread):
     cluster = make_cluster(models_dir=demo_models_dir)
     seeds = list(range(20))
     ids = [cluster.submit(sd3_prompt(seed)) for seed in seeds]
