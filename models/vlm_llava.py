@@ -164,11 +164,20 @@ def _stopping_criteria(should_stop: Callable[[], bool] | None) -> Any:
         return None
 
     class StopWhenAsked(StoppingCriteria):
+        """Asked before every next token; answers with one reused tensor (no per-token allocation)."""
+
+        def __init__(self) -> None:
+            self.answers: dict[bool, Any] = {}
+
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             import torch
 
-            return torch.full((input_ids.shape[0],), bool(should_stop()), dtype=torch.bool,
-                              device=input_ids.device)
+            stop = bool(should_stop())
+            answer = self.answers.get(stop)
+            if answer is None or answer.shape[0] != input_ids.shape[0] or answer.device != input_ids.device:
+                answer = self.answers[stop] = torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
+                                                         device=input_ids.device)
+            return answer
 
     return StoppingCriteriaList([StopWhenAsked()])
 
