@@ -281,6 +281,7 @@ export class PlexusApp {
     if (!selected.length) return null;
     const group = new LGraphGroup("Group");
     this.graph.add(group);
+    for (const node of selected) node.updateArea(this.canvas.ctx); // nodes not drawn yet have no bounds
     group.resizeTo(selected, 10);
     this.changeTracker.check();
     return group;
