@@ -143,6 +143,8 @@ def vae_to_diffusers(original: dict[str, torch.Tensor], config: dict) -> dict[st
     return convert_ldm_vae_checkpoint(prefixed, config)
 
 
+_BLOCK_KEY = re.compile(
+    r"(encoder|decoder)\.(down_blocks|up_blocks)\.(\d+)\.(resnets|downsamplers|upsamplers)\.(\d+)\.(.*)")
 _VAE_RESNET_PARTS = {"conv_shortcut": "nin_shortcut"}
 _VAE_ATTENTION_PARTS = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
 
@@ -152,8 +154,7 @@ def vae_from_diffusers(state: dict[str, torch.Tensor], num_blocks: int) -> dict[
     out: dict[str, torch.Tensor] = {}
     for name, tensor in state.items():
         renamed = name
-        match = re.match(r"(encoder|decoder)\.(down_blocks|up_blocks)\.(\d+)\.(resnets|downsamplers|upsamplers)\.(\d+)\.(.*)",
-                         name)
+        match = _BLOCK_KEY.match(name)
         if match:
             side, blocks, index, kind, inner, rest = match.groups()
             block = int(index) if blocks == "down_blocks" else num_blocks - 1 - int(index)

@@ -20,7 +20,8 @@ def _listing(kind: str):
 def _resolve(services, kind: str, name: str) -> Path:
     path = services.paths.model_path(kind, name)
     if path is None:
-        raise FileNotFoundError(f"{kind} model {name!r} not found in {', '.join(str(p) for p in services.paths.model_folders.get(kind, []))}")
+        folders = ", ".join(str(p) for p in services.paths.model_folders.get(kind, []))
+        raise FileNotFoundError(f"{kind} model {name!r} not found in {folders}")
     return path
 
 
