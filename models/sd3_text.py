@@ -4,6 +4,8 @@ CLIP widths zero-padded to T5's, CLIP tokens then T5 tokens; zeros for a missing
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from models.sd3_wrappers import SD3Clip, TextEncoder
@@ -46,6 +48,18 @@ def _pooled_width(encoder: TextEncoder | None, role: str) -> int:
     return int(getattr(encoder.model.config, "projection_dim", encoder.model.config.hidden_size))
 
 
+@contextlib.contextmanager
+def _placement(clip: SD3Clip, manager):
+    if not clip.run_on_cpu:
+        with manager.on_device(clip) as device:
+            yield device
+        return
+    cpu = torch.device("cpu")
+    for module in clip.torch_modules():
+        module.to(cpu)  # the manager moves it back when a device user next asks for it
+    yield cpu
+
+
 def encode_sd3(clip: SD3Clip, manager, clip_l_text: str, clip_g_text: str, t5_text: str,
                pad_empty: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(embeddings [1, 77 + 256, width], pooled [1, l + g]) on the CPU in float32.
@@ -55,7 +69,7 @@ def encode_sd3(clip: SD3Clip, manager, clip_l_text: str, clip_g_text: str, t5_te
     """
     clip_length = _clip_max_length(clip.clip_l or clip.clip_g, clip.clip_max_length)
     hidden_parts, pooled_parts = [], []
-    with manager.on_device(clip) as device:
+    with _placement(clip, manager) as device:
         for role, text in (("clip_l", clip_l_text), ("clip_g", clip_g_text)):
             encoder = getattr(clip, role)
             if encoder is None or (not pad_empty and text == ""):

@@ -70,6 +70,7 @@ class SD3Clip:
     joint_dim: int | None = None
     t5_max_length: int = 256
     clip_max_length: int = 77
+    run_on_cpu: bool = False  # CLIPLoader(device="cpu"): encode on the CPU, keeping accelerator memory free
 
     def clone(self, **changes: Any) -> "SD3Clip":
         return dataclasses.replace(self, **changes)

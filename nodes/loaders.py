@@ -88,7 +88,7 @@ def vae_loader(ctx, vae_name):
     return (manager.get_or_load(_cache_key("vae", manager, path), lambda: load_vae(path, manager.dtype)),)
 
 
-def _load_clip(ctx, names: list[str], clip_type: str):
+def _load_clip(ctx, names: list[str], clip_type: str, device: str = "default"):
     from models.sd3_loading import load_text_encoders
 
     if clip_type != "sd3":
@@ -96,8 +96,9 @@ def _load_clip(ctx, names: list[str], clip_type: str):
                          f"(CLIP-L, CLIP-G and T5-XXL text encoders)")
     manager = ctx.services.models
     paths = [_resolve(ctx.services, "text_encoders", name) for name in names]
-    return (manager.get_or_load(_cache_key("text_encoders", manager, *paths),
-                                lambda: load_text_encoders(paths, manager.dtype, tokenizer_search_dirs(ctx.services))),)
+    clip = manager.get_or_load(_cache_key("text_encoders", manager, *paths),
+                               lambda: load_text_encoders(paths, manager.dtype, tokenizer_search_dirs(ctx.services)))
+    return (clip.clone(run_on_cpu=True) if device == "cpu" else clip,)
 
 
 @node("CLIPLoader", category="advanced/loaders", display_name="Load CLIP",
@@ -105,7 +106,7 @@ def _load_clip(ctx, names: list[str], clip_type: str):
               Combo("device", ("default", "cpu"), optional=True)],
       outputs=[Out("CLIP")], description="One SD3 text encoder (clip_l, clip_g or t5xxl); the others are zeros.")
 def clip_loader(ctx, clip_name, type="sd3", device="default"):
-    return _load_clip(ctx, [clip_name], type)
+    return _load_clip(ctx, [clip_name], type, device)
 
 
 @node("DualCLIPLoader", category="advanced/loaders", display_name="DualCLIPLoader",
@@ -113,7 +114,7 @@ def clip_loader(ctx, clip_name, type="sd3", device="default"):
               Combo("type", CLIP_TYPES), Combo("device", ("default", "cpu"), optional=True)],
       outputs=[Out("CLIP")], description="Two SD3 text encoders, e.g. clip_l + clip_g (no T5).")
 def dual_clip_loader(ctx, clip_name1, clip_name2, type="sd3", device="default"):
-    return _load_clip(ctx, [clip_name1, clip_name2], type)
+    return _load_clip(ctx, [clip_name1, clip_name2], type, device)
 
 
 @node("TripleCLIPLoader", category="advanced/loaders", display_name="TripleCLIPLoader",

@@ -271,3 +271,29 @@ def test_noise_mask_keeps_the_unmasked_latent(sd3_env, parts):
     half = _ksampler(sd3_env, parts, latent_image={"samples": start, "noise_mask": mask}, steps=2)
     assert torch.allclose(half[..., :3], start[..., :3], atol=1e-6)
     assert (half[..., 5:] - start[..., 5:]).abs().mean() > 0.1
+
+
+def test_clip_loader_device_cpu_encodes_the_same(sd3_env, parts):
+    on_cpu = call(sd3_env, "DualCLIPLoader", clip_name1=TEXT_ENCODERS["clip_l"], clip_name2=TEXT_ENCODERS["clip_g"],
+                  type="sd3", device="cpu")[0]
+    default = call(sd3_env, "DualCLIPLoader", clip_name1=TEXT_ENCODERS["clip_l"], clip_name2=TEXT_ENCODERS["clip_g"],
+                   type="sd3")[0]
+    assert on_cpu.run_on_cpu and not default.run_on_cpu and on_cpu.clip_l.model is default.clip_l.model
+    assert torch.equal(encode(sd3_env, on_cpu, "a cat")[0][0], encode(sd3_env, default, "a cat")[0][0])
+
+
+def test_models_from_extra_model_paths(tmp_path, demo_models_dir):
+    """A ComfyUI-style extra_model_paths.yaml pointing at another models folder feeds the loaders."""
+    from tests.fixtures.zoo import SD3Env
+
+    env = SD3Env(tmp_path / "plexus", tmp_path / "empty-models")
+    config = tmp_path / "extra_model_paths.yaml"
+    config.write_text(f"comfyui:\n  base_path: {demo_models_dir}\n  checkpoints: checkpoints\n"
+                      f"  text_encoders: text_encoders\n")
+    env.services.paths.load_extra_model_paths(config)
+    try:
+        assert CHECKPOINT in env.services.paths.list_models("checkpoints")
+        model, clip, vae = call(env, "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+        assert model.transformer is not None and clip is not None and vae is not None
+    finally:
+        env.close()
