@@ -22,6 +22,9 @@ from models.sd3_wrappers import SD3Clip, SD3Model, SD3Vae, TextEncoder
 
 TOKENIZER_SUBFOLDERS = {"clip_l": "tokenizer", "clip_g": "tokenizer_2", "t5xxl": "tokenizer_3"}
 ENCODER_SUBFOLDERS = {"clip_l": "text_encoder", "clip_g": "text_encoder_2", "t5xxl": "text_encoder_3"}
+# Inside a ComfyUI install (found through extra_model_paths.yaml), the tokenizers it ships.
+COMFYUI_TOKENIZERS = {"clip_l": ("comfy/sd1_tokenizer",), "clip_g": ("comfy/sd1_tokenizer",),
+                      "t5xxl": ("comfy/text_encoders/t5_tokenizer", "comfy/t5_tokenizer")}
 # Where real tokenizers may sit in the Hugging Face cache (used only if already downloaded).
 HUB_TOKENIZERS = {
     "clip_l": [("stabilityai/stable-diffusion-3.5-medium", "tokenizer"), ("openai/clip-vit-large-patch14", None)],
@@ -137,7 +140,9 @@ def find_tokenizer(role: str, metadata: dict, search_dirs: Iterable[Path]):
         payload = json.loads(embedded)
         return _tokenizer_from_files(payload["files"], payload["class"])
     for base in search_dirs:
-        for candidate in (base / role, base / "tokenizers" / role, base / TOKENIZER_SUBFOLDERS[role]):
+        candidates = [base / role, base / "tokenizers" / role, base / TOKENIZER_SUBFOLDERS[role]]
+        candidates += [base / relative for relative in COMFYUI_TOKENIZERS[role]]
+        for candidate in candidates:
             if candidate.is_dir() and ((candidate / "tokenizer_config.json").is_file()
                                        or (candidate / "vocab.json").is_file()
                                        or (candidate / "spiece.model").is_file()):
@@ -152,8 +157,8 @@ def find_tokenizer(role: str, metadata: dict, search_dirs: Iterable[Path]):
     raise ModelFileError(
         f"no tokenizer found for the {role} text encoder. Put the tokenizer files (tokenizer.json or "
         f"vocab.json+merges.txt for CLIP, spiece.model/tokenizer.json for T5) in models/text_encoders/"
-        f"tokenizers/{role}/, or place an SD3 diffusers folder (with {TOKENIZER_SUBFOLDERS[role]}/) in "
-        f"models/checkpoints/")
+        f"tokenizers/{role}/, place an SD3 diffusers folder (with {TOKENIZER_SUBFOLDERS[role]}/) in "
+        f"models/checkpoints/, or point extra_model_paths.yaml at a ComfyUI install (its tokenizers are used)")
 
 
 # -- public loaders ---------------------------------------------------------------------------------

@@ -28,6 +28,11 @@ def _resolve(services, kind: str, name: str) -> Path:
 def tokenizer_search_dirs(services) -> list[Path]:
     """Folders where SD3 tokenizers may be found for files that do not embed them."""
     dirs = list(services.paths.model_folders.get("text_encoders", []))
+    for folders in services.paths.model_folders.values():  # ComfyUI installs: <root>/models/<kind>
+        for folder in folders:
+            root = folder.parent.parent
+            if (root / "comfy").is_dir() and root not in dirs:
+                dirs.append(root)
     for name in services.paths.list_models("checkpoints"):
         path = services.paths.model_path("checkpoints", name)
         if path is not None and (path / "model_index.json").is_file():

@@ -197,3 +197,21 @@ def test_tokenizers_found_in_folders_when_not_embedded(tmp_path):
     assert clip.clip_l is not None and clip.clip_l.model.config.num_attention_heads == 2
     ids = clip.clip_l.tokenizer("a photo of a cat").input_ids
     assert ids == components["tokenizer"]("a photo of a cat").input_ids
+
+
+def test_tokenizers_of_a_comfyui_install_are_used(tmp_path):
+    from safetensors.torch import save_file
+
+    from models.demo_sd3 import _encoder_state
+    from models.sd3_loading import find_tokenizer
+
+    components = build_tiny_sd3()
+    comfy_root = tmp_path / "ComfyUI"
+    components["tokenizer"].save_pretrained(str(comfy_root / "comfy" / "sd1_tokenizer"))
+    components["tokenizer_3"].save_pretrained(str(comfy_root / "comfy" / "text_encoders" / "t5_tokenizer"))
+    assert find_tokenizer("clip_g", {}, [comfy_root]).convert_tokens_to_ids("<|endoftext|>") == \
+        components["tokenizer"].convert_tokens_to_ids("<|endoftext|>")
+    t5_file = tmp_path / "t5xxl.safetensors"
+    save_file(_encoder_state(components["text_encoder_3"]), str(t5_file))
+    clip = load_text_encoders([t5_file], torch.float32, [comfy_root])
+    assert clip.t5xxl.tokenizer("a cat").input_ids == components["tokenizer_3"]("a cat").input_ids
