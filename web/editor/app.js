@@ -1,7 +1,7 @@
 // The editor application and its page API (`window.app`): graph, canvas, loadGraphData,
 // graphToPrompt, queuePrompt, registerExtension. UI wiring lives in ui.js.
 
-import { LGraph, LGraphCanvas, LGraphGroup, LGraphNode, LiteGraph } from "../lib/litegraph/litegraph.es.js";
+import { LGraph, LGraphGroup, LGraphNode, LiteGraph } from "../lib/litegraph/litegraph.es.js";
 import { PlexusApi } from "./api.js";
 import { registerServerNodes, registerVirtualNodes } from "./nodes.js";
 import { graphToPrompt as buildPrompt } from "./prompt.js";
@@ -14,7 +14,7 @@ import { ErrorDisplay } from "./errors.js";
 import { ExecutionView } from "./progress.js";
 import { clearRunState } from "./nodedraw.js";
 import { rememberWorkflow, recallWorkflow } from "./workflowio.js";
-import { applyTypeColors } from "./colors.js";
+import { createCanvas } from "./canvas.js";
 import { buildDefaultWorkflow, DEFAULT_WORKFLOW_NAME } from "./defaultgraph.js";
 import { convertInputToWidget, convertWidgetToInput } from "./widgetinputs.js";
 
@@ -40,33 +40,13 @@ export class PlexusApp {
 
   async setup(elements) {
     this.elements = elements;
-    LiteGraph.release_link_on_empty_shows_menu = true;
-    LiteGraph.alwaysSnapToGrid = false;
-    LiteGraph.catch_exceptions = true;
     const [objectInfo] = await Promise.all([this.api.getObjectInfo(), loadExtensionModules(this.api)]);
     this.objectInfo = objectInfo;
     await this.extensions.invoke("init", this);
 
     this.graph = new LGraph();
-    this.canvas = new LGraphCanvas(elements.canvas, this.graph, { skip_events: false });
-    this.canvas.allow_searchbox = true;
-    this.canvas.show_info = false;
-    // Draw the grid and links straight onto the visible canvas: copying a separate background
-    // canvas every frame (drawImage of the whole view) was the largest single cost of panning.
-    this.canvas.bgcanvas = this.canvas.canvas;
-    this.canvas.bgctx = this.canvas.ctx;
-    this.canvas.render_canvas_border = false;
-    this.canvas.low_quality_zoom_threshold = 0.45;
-    applyTypeColors(this.canvas, LGraphCanvas, objectInfo);
-    // Subgraphs cannot be executed by the server yet: keep litegraph's "Convert to Subgraph" out of menus.
-    const withoutSubgraphs = (options) => options.filter((o) => !String(o?.content ?? "").startsWith("Convert to Subgraph"));
-    const nodeMenu = this.canvas.getNodeMenuOptions.bind(this.canvas);
-    const canvasMenu = this.canvas.getCanvasMenuOptions.bind(this.canvas);
-    this.canvas.getNodeMenuOptions = (node) => withoutSubgraphs(nodeMenu(node));
-    this.canvas.getCanvasMenuOptions = () => withoutSubgraphs(canvasMenu());
     this.overlayHost = new OverlayHost(elements.overlayLayer, elements.canvas);
-    this.canvas.onRender = () => this.overlayHost.beginFrame();
-    this.canvas.onDrawOverlay = () => this.overlayHost.endFrame();
+    this.canvas = createCanvas(elements.canvas, this.graph, objectInfo, this.overlayHost);
 
     const nodeEnv = {
       overlayHost: this.overlayHost,

@@ -1,0 +1,34 @@
+// The litegraph canvas as the editor configures it.
+
+import { LGraphCanvas, LiteGraph } from "../lib/litegraph/litegraph.es.js";
+import { applyTypeColors } from "./colors.js";
+
+/** Subgraphs cannot be executed by the server yet: keeps "Convert to Subgraph" out of menus. */
+function hideSubgraphConversion(canvas) {
+  const withoutSubgraphs = (options) => options.filter((o) => !String(o?.content ?? "").startsWith("Convert to Subgraph"));
+  const nodeMenu = canvas.getNodeMenuOptions.bind(canvas);
+  const canvasMenu = canvas.getCanvasMenuOptions.bind(canvas);
+  canvas.getNodeMenuOptions = (node) => withoutSubgraphs(nodeMenu(node));
+  canvas.getCanvasMenuOptions = () => withoutSubgraphs(canvasMenu());
+}
+
+/** Creates the canvas for `graph` on `canvasElement`; `overlayHost` follows its frames. */
+export function createCanvas(canvasElement, graph, objectInfo, overlayHost) {
+  LiteGraph.release_link_on_empty_shows_menu = true;
+  LiteGraph.alwaysSnapToGrid = false;
+  LiteGraph.catch_exceptions = true;
+  const canvas = new LGraphCanvas(canvasElement, graph, { skip_events: false });
+  canvas.allow_searchbox = true;
+  canvas.show_info = false;
+  canvas.render_canvas_border = false;
+  canvas.low_quality_zoom_threshold = 0.45;
+  // Draw the grid and links straight onto the visible canvas: copying a separate background
+  // canvas every frame (drawImage of the whole view) was the largest single cost of panning.
+  canvas.bgcanvas = canvas.canvas;
+  canvas.bgctx = canvas.ctx;
+  applyTypeColors(canvas, LGraphCanvas, objectInfo);
+  hideSubgraphConversion(canvas);
+  canvas.onRender = () => overlayHost.beginFrame();
+  canvas.onDrawOverlay = () => overlayHost.endFrame();
+  return canvas;
+}
