@@ -135,6 +135,13 @@ def _tokenizer_from_folder(folder: Path, role: str):
 def find_tokenizer(role: str, metadata: dict, search_dirs: Iterable[Path]):
     """A tokenizer for ``role``: embedded in the file, next to it, in a tokenizer folder, in an SD3
     diffusers folder, or in the local Hugging Face cache. Never downloads."""
+    tokenizer = _find_tokenizer(role, metadata, search_dirs)
+    if role == "clip_g" and len(tokenizer) == 49408 and getattr(tokenizer, "pad_token", None) != "!":
+        tokenizer.pad_token = "!"  # SD3 pads CLIP-G's prompt with "!" (id 0), not with the end token
+    return tokenizer
+
+
+def _find_tokenizer(role: str, metadata: dict, search_dirs: Iterable[Path]):
     embedded = metadata.get(f"plexus.tokenizer.{role}")
     if embedded:
         payload = json.loads(embedded)
