@@ -24,7 +24,10 @@ CFG in one forward pass and, per step,
 - gathers ControlNet residuals from the conditioning extras: each conditioning entry's
   ``extras["control"]`` (one object or a list) is asked ``residuals(step)`` -> list of tensors
   (``block_controlnet_hidden_states``) or None, only while ``step.percent`` lies in the object's
-  ``[start_percent, end_percent]`` (when it has those attributes);
+  ``[start_percent, end_percent]`` (when it has those attributes). When every entry of a batch
+  carries the same hints (ControlNet applied to positive and negative), one call serves the whole
+  CFG batch. A hint may also define ``prepare(transformer, latent_shape, device, dtype, warn,
+  manager)``, called once before the first step (fit checks, encoding the hint image);
 - passes ``joint_attention_kwargs`` from the MODEL's patches: each patch in ``model.patches`` may
   define ``joint_attention_kwargs(step) -> dict`` and ``apply(transformer)``, a context manager
   held for the whole sampling run (e.g. to install attention processors on the transformer).
