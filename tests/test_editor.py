@@ -219,6 +219,12 @@ def test_open_save_round_trip(editor, tmp_path):
     assert "ImageInvert" not in {entry["class_type"] for entry in prompt.values()}
     save_entry = next(entry for entry in prompt.values() if entry["class_type"] == "SaveImage")
     assert prompt[save_entry["inputs"]["images"][0]]["class_type"] == "EmptyImage"
+    # The version-1 format (links as objects, `state`) loads to the same graph.
+    version_1 = editor.eval("JSON.parse(JSON.stringify(app.graph.asSerialisable()))")
+    assert version_1["version"] == 1 and isinstance(version_1["links"][0], dict)
+    editor.new_workflow()
+    editor.load_workflow(version_1)
+    assert editor.eval("app.graphToPrompt().then((r) => r.output)") == prompt
     editor.screenshot("04-round-trip")
 
 
