@@ -2,15 +2,18 @@
 
 Pages are stored flat: one ``[total_tokens, dim]`` tensor plus per-page token offsets, so pages of
 different lengths need no padding. Scoring walks the pages in chunks of about ``chunk_tokens``
-document tokens: one matrix product ``[chunk_tokens, dim] @ [dim, query_tokens]`` and a max per page.
-Peak extra memory is the chunk's similarity matrix (plus an upcast copy of the chunk when the
-storage dtype is not the compute dtype), independent of the index size.
+document tokens: one product ``[query_tokens, dim] @ [dim, chunk_tokens]`` into a reused buffer,
+then a max over each page's columns. Query-major output keeps that max a contiguous reduction
+(about 2x faster on CPU than the token-major layout). Peak extra memory is the buffer (capped at
+``MAX_BUFFER_BYTES``) plus an upcast copy of a chunk when the storage dtype is not the compute
+dtype, independent of the index size.
 """
 from __future__ import annotations
 
 from typing import Any
 
-DEFAULT_CHUNK_TOKENS = 1 << 18  # 262,144 document tokens: ~21 MB of fp32 similarities for a 20-token query
+DEFAULT_CHUNK_TOKENS = 1 << 20  # ~1,000 pages of 1,030 tokens per product
+MAX_BUFFER_BYTES = 64 << 20
 
 
 def maxsim_scores(query: Any, flat_pages: Any, offsets: Any, *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
@@ -30,14 +33,17 @@ def maxsim_scores(query: Any, flat_pages: Any, offsets: Any, *, chunk_tokens: in
     n_pages = int(offsets.numel()) - 1
     compute_dtype = compute_dtype or _compute_dtype(flat_pages)
     device = flat_pages.device
-    query_matrix = queries.reshape(-1, dim).to(device, compute_dtype).T.contiguous()  # [dim, nq*qt]
-    scores = torch.empty(n_pages, n_queries, dtype=torch.float32, device=device)
+    query_rows = queries.reshape(-1, dim).to(device, compute_dtype).contiguous()  # [nq*qt, dim]
+    rows = query_rows.shape[0]
+    element = torch.empty(0, dtype=compute_dtype).element_size()
+    chunk_tokens = max(1, min(chunk_tokens, MAX_BUFFER_BYTES // (rows * element)))
+    scores = torch.empty(n_queries, n_pages, dtype=torch.float32, device=device)
     offsets_list = offsets.tolist()
     lengths = [offsets_list[i + 1] - offsets_list[i] for i in range(n_pages)]
+    # One buffer for every chunk: fresh multi-MB allocations would page-fault each time.
+    buffer_tokens = min(max(chunk_tokens, max(lengths, default=0)), int(offsets_list[-1]))
+    buffer = torch.empty(rows * buffer_tokens, dtype=compute_dtype, device=device)
     start_page = 0
-    # One similarity buffer for every chunk: fresh multi-MB allocations would page-fault each time.
-    buffer_rows = min(max(chunk_tokens, max(lengths, default=0)), int(offsets_list[-1]))
-    buffer = torch.empty(buffer_rows, query_matrix.shape[1], dtype=compute_dtype, device=device)
     with torch.inference_mode():
         while start_page < n_pages:
             end_page = _chunk_end(offsets_list, start_page, chunk_tokens)
@@ -45,16 +51,16 @@ def maxsim_scores(query: Any, flat_pages: Any, offsets: Any, *, chunk_tokens: in
             chunk = flat_pages[first:last]
             if chunk.dtype != compute_dtype:
                 chunk = chunk.to(compute_dtype)
-            similarity = torch.matmul(chunk, query_matrix, out=buffer[:last - first])  # [tokens, nq*qt]
+            similarity = buffer[:rows * (last - first)].view(rows, last - first)
+            torch.matmul(query_rows, chunk.T, out=similarity)  # [nq*qt, tokens]
             page_lengths = lengths[start_page:end_page]
             if min(page_lengths) == max(page_lengths) and page_lengths[0] > 0:
-                # max over each page's tokens; reducing the last (transposed) dim is ~2x faster on CPU
-                best = similarity.view(end_page - start_page, page_lengths[0], -1).transpose(1, 2).amax(dim=-1)
+                best = similarity.view(rows, end_page - start_page, page_lengths[0]).amax(dim=-1)
             else:
                 best = _segment_max(similarity, page_lengths)
-            scores[start_page:end_page] = best.float().view(-1, n_queries, query_tokens).sum(dim=2)
+            scores[:, start_page:end_page] = best.float().view(n_queries, query_tokens, -1).sum(dim=1)
             start_page = end_page
-    return scores.T.contiguous()
+    return scores
 
 
 def _compute_dtype(flat_pages: Any) -> Any:
@@ -75,15 +81,15 @@ def _chunk_end(offsets: list[int], start_page: int, chunk_tokens: int) -> int:
 
 
 def _segment_max(similarity: Any, lengths: list[int]) -> Any:
-    """Per-page max over rows for pages of different lengths (an empty page scores 0)."""
+    """Per-page max over columns for pages of different lengths (an empty page scores 0)."""
     import torch
 
     n_pages = len(lengths)
     lengths_tensor = torch.tensor(lengths, device=similarity.device)
-    page_of_row = torch.repeat_interleave(torch.arange(n_pages, device=similarity.device), lengths_tensor)
-    best = torch.full((n_pages, similarity.shape[1]), float("-inf"), dtype=similarity.dtype,
+    page_of_column = torch.repeat_interleave(torch.arange(n_pages, device=similarity.device), lengths_tensor)
+    best = torch.full((similarity.shape[0], n_pages), float("-inf"), dtype=similarity.dtype,
                       device=similarity.device)
-    best.scatter_reduce_(0, page_of_row[:, None].expand_as(similarity), similarity, "amax", include_self=True)
+    best.scatter_reduce_(1, page_of_column.expand_as(similarity), similarity, "amax", include_self=True)
     return torch.where(torch.isinf(best), torch.zeros_like(best), best)
 
 
