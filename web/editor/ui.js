@@ -184,5 +184,6 @@ export async function setupUi(app) {
   app.workflowsPanel.refresh();
   app.canvas.startRendering?.();
   app.setStatusText("Idle");
+  app.startupMs = performance.now(); // since navigation start: modules, /object_info, first workflow
   document.body.dataset.ready = "true";
 }
