@@ -77,6 +77,17 @@ def copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 3) -> float:
     return 2 * nbytes / best
 
 
+def matmul_rate(dtype, size: int = 2048, repeats: int = 3) -> float:
+    """Multiply-add flops per second of a large square matrix product in ``dtype`` (best of ``repeats``)."""
+    import torch
+
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size ** 3 / best
+
+
 def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -121,6 +132,10 @@ def main() -> int:
     print(f"copy bandwidth (read+write): {bandwidth / 1e9:.1f} GB/s -> bound for one pass over the index: "
           f"{bound_s * 1000:.0f} ms")
 
+    flops = 2 * args.pages * args.tokens * args.dim * query.shape[1]
+    compute_bound_s = flops / matmul_rate(dtype)
+    print(f"large {args.dtype} matmul: {flops / compute_bound_s / 1e9:.0f} GFLOP/s -> compute bound for the "
+          f"{flops / 1e9:.0f} GFLOP of one query: {compute_bound_s * 1000:.0f} ms")
     flat = index.view(-1, args.dim)  # the flat page store is a view: no copy
     offsets = torch.arange(args.pages + 1, dtype=torch.int64) * args.tokens
     ours_best, ours, ours_extra = measure(lambda: maxsim_scores(query[0], flat, offsets), args.repeats)
@@ -137,6 +152,7 @@ def main() -> int:
     print(f"speed ratio (score_retrieval / chunked): {reference_best / ours_best:.1f}x")
     print(f"fraction of the memory-bandwidth bound: chunked {bound_s / ours_best:.1%}, "
           f"score_retrieval {bound_s / reference_best:.1%}")
+    print(f"fraction of the compute bound (large-matmul rate): chunked {compute_bound_s / ours_best:.1%}")
     print(f"agreement: max |diff| {float((ours - reference).abs().max()):.4f} "
           f"(reference accumulates in {args.dtype}), top-10 overlap {len(set(ours_top) & set(reference_top))}/10")
     print(f"total bench time {time.perf_counter() - started:.0f} s")
