@@ -126,7 +126,8 @@ def main() -> int:
     index, query = synthetic_index(args.pages, args.tokens, args.dim, dtype)
     index_bytes = index.numel() * index.element_size()
     print(f"index: {args.pages} pages x {args.tokens} tokens x {args.dim} dims, {args.dtype}, "
-          f"{index_bytes / 1e9:.2f} GB (built in {time.perf_counter() - started:.1f} s); threads {torch.get_num_threads()}")
+          f"{index_bytes / 1e9:.2f} GB (built in {time.perf_counter() - started:.1f} s); "
+          f"threads {torch.get_num_threads()}")
     bandwidth = copy_bandwidth()
     bound_s = index_bytes / bandwidth
     print(f"copy bandwidth (read+write): {bandwidth / 1e9:.1f} GB/s -> bound for one pass over the index: "

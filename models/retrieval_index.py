@@ -95,7 +95,8 @@ class PageIndex:
         os.replace(temporary, self.root / EMBEDDINGS)
         manifest = {"format": FORMAT_VERSION, "name": self.name, "model_id": self.model_id,
                     "model_family": self.model_family, "embedding_dim": self.embedding_dim,
-                    "dtype": str(self.embeddings.dtype).removeprefix("torch."), "pages": [asdict(p) for p in self.pages],
+                    "dtype": str(self.embeddings.dtype).removeprefix("torch."),
+                    "pages": [asdict(p) for p in self.pages],
                     "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         temporary = self.root / f".{MANIFEST}.tmp"
         temporary.write_text(json.dumps(manifest, indent=1))
@@ -155,8 +156,7 @@ class PageIndex:
         """MaxSim scores ``[pages]`` of one query ``[tokens, dim]``."""
         from models.retrieval_maxsim import maxsim_scores
 
-        query = query_vectors.to(self.embeddings.dtype) if query_vectors.dtype != self.embeddings.dtype else query_vectors
-        return maxsim_scores(query, self.embeddings, self.offsets)[0]
+        return maxsim_scores(query_vectors.to(self.embeddings.dtype), self.embeddings, self.offsets)[0]
 
 
 def index_root(user_dir: Path, name: str) -> Path:

@@ -93,7 +93,8 @@ def load_retriever(path: str | Path, dtype: Any = None, manager: Any = None) -> 
 
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise ValueError(f"{path.name}: a retriever must be a transformers folder (config.json, safetensors, processor)")
+        raise ValueError(f"{path.name}: a retriever must be a transformers folder "
+                         "(config.json, safetensors, processor)")
     config = AutoConfig.from_pretrained(path)
     if config.model_type not in RETRIEVER_ARCHITECTURES:
         raise ValueError(f"{path.name}: unsupported retriever type {config.model_type!r}; "

@@ -81,7 +81,8 @@ def load_clip_model(path: str | Path, dtype: Any = None, manager: Any = None) ->
 
     path = Path(path)
     if not (path / "config.json").is_file():
-        raise ValueError(f"{path.name}: a CLIP model must be a transformers folder (config.json, safetensors, processor)")
+        raise ValueError(f"{path.name}: a CLIP model must be a transformers folder "
+                         "(config.json, safetensors, processor)")
     config = AutoConfig.from_pretrained(path)
     if config.model_type != "clip":
         raise ValueError(f"{path.name}: expected a full CLIP model (model_type 'clip'), got {config.model_type!r}")

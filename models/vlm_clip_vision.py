@@ -135,7 +135,6 @@ def _default_processor(model_type: str, config: Any) -> Any:
 
 
 def _load_single_file(path: Path, dtype: Any) -> tuple[Any, Any]:
-    import transformers
     from safetensors import safe_open
     from safetensors.torch import load_file
 

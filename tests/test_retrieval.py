@@ -59,7 +59,8 @@ def test_ragged_colqwen2_pages_keep_only_their_own_tokens(vlm_env):
     from nodes.retrieval import retriever_loader
 
     retriever = vlm_env.load(retriever_loader, "tiny-colqwen2")
-    pictures = [tensor_to_pil_images(random_image(i, h, w))[0] for i, (h, w) in enumerate([(32, 32), (64, 48), (48, 96)])]
+    sizes = [(32, 32), (64, 48), (48, 96)]
+    pictures = [tensor_to_pil_images(random_image(i, h, w))[0] for i, (h, w) in enumerate(sizes)]
     batched = retriever.embed_pages(pictures, batch_size=3)  # padded together in one batch
     alone = [retriever.embed_pages([p])[0] for p in pictures]
     assert len({v.shape[0] for v in batched}) == 3  # different token counts per page size
@@ -110,7 +111,8 @@ def test_index_persists_dedups_extends_and_reloads(vlm_env):
         assert manifest["model_id"] == retriever.model_id and manifest["embedding_dim"] == 16
         assert [p["source"] for p in manifest["pages"]] == ["a.png", "b.png", "c.png"]
         stored = load_file(str(root / "embeddings.safetensors"))
-        assert stored["offsets"].tolist()[-1] == stored["embeddings"].shape[0] == sum(p["tokens"] for p in manifest["pages"])
+        total_tokens = sum(p["tokens"] for p in manifest["pages"])
+        assert stored["offsets"].tolist()[-1] == stored["embeddings"].shape[0] == total_tokens
         assert len(list((root / "pages").glob("*.png"))) == 3
 
         again = build([torch.cat(pages)])  # same pixels, one batch: nothing is embedded again

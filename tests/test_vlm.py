@@ -107,6 +107,7 @@ def test_sampling_is_seeded_and_leaves_global_rng_alone(vlm_env):
 def test_batch_gives_one_string_per_image_and_clamps_to_context(vlm_env):
     import torch
 
+    from models.vlm_images import tensor_to_pil_images
     from nodes.vlm import vlm_caption, vlm_loader
 
     vlm = vlm_env.load(vlm_loader, "tiny-llava")
@@ -114,12 +115,11 @@ def test_batch_gives_one_string_per_image_and_clamps_to_context(vlm_env):
     replies = vlm_caption(vlm_env.context(), vlm, batch, PROMPT, 4, 0.0, 1.0, 0)[0]
     assert len(replies) == 2 and all(isinstance(r, str) and r for r in replies)
 
-    words = 1  # grow the prompt until only a few positions are left for the reply
-    picture = batch[:1]
-    from models.vlm_images import tensor_to_pil_images
+    picture = batch[:1]  # now grow the prompt until only a few positions are left for the reply
 
     def room(n_words: int) -> int:
-        return vlm.context_length - vlm.prepare(tensor_to_pil_images(picture)[0], "cat " * n_words)["input_ids"].shape[1]
+        prompt_tokens = vlm.prepare(tensor_to_pil_images(picture)[0], "cat " * n_words)["input_ids"].shape[1]
+        return vlm.context_length - prompt_tokens
 
     low, high = 1, 2000
     while low < high:  # the most words that leave at least 3 positions
