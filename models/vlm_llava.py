@@ -84,15 +84,14 @@ class VisionLanguageModel:
         empty); ``should_stop()`` ends generation before the next token."""
         import torch
 
-        streamer = _TokenStreamer(self.tokenizer, on_text) if on_text is not None else None
-        criteria = _stopping_criteria(should_stop)
+        hooks = _token_hooks(self.tokenizer, on_text, should_stop)
         with self._placed() as device, torch.inference_mode(), _seeded(settings, device):
             dtype = next(self.model.parameters()).dtype
             model_inputs = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device))
                             for k, v in inputs.items()}
             output = self.model.generate(**model_inputs, max_new_tokens=settings.max_new_tokens,
-                                         streamer=streamer, stopping_criteria=criteria,
-                                         pad_token_id=self._pad_token_id(), **settings.generate_kwargs())
+                                         stopping_criteria=hooks, pad_token_id=self._pad_token_id(),
+                                         **settings.generate_kwargs())
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
@@ -106,22 +105,20 @@ class VisionLanguageModel:
         return contextlib.nullcontext(next(self.model.parameters()).device)
 
 
-class _TokenStreamer:
-    """A transformers streamer (``put``/``end``) that reports each new piece of the reply's text.
+class _IncrementalText:
+    """Turns generated token ids into new pieces of text, one token at a time.
 
-    Incremental detokenisation with the tokenizers library's ``DecodeStream`` (a couple of
-    microseconds per token). Without a fast tokenizer, each step decodes a short window twice
-    (without and with the new tokens, from the same start, so word-leading spaces come out
-    right) and sends the difference. ``generate`` first puts the prompt; that call is skipped.
+    Uses the tokenizers library's ``DecodeStream`` (a couple of microseconds per token). Without a
+    fast tokenizer, each step decodes a short window twice (without and with the new token, from
+    the same start, so word-leading spaces come out right) and returns the difference; a piece
+    ending in an incomplete character waits for the next token.
     """
 
-    def __init__(self, tokenizer: Any, on_piece: Callable[[str, int], None]):
+    def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
-        self.on_piece = on_piece
         self.tokens: list[int] = []
         self.prefix_offset = 0  # window start (fallback path)
         self.read_offset = 0  # tokens already turned into text (fallback path)
-        self.prompt_seen = False
         self.backend = getattr(tokenizer, "backend_tokenizer", None)
         self.stream = None
         if self.backend is not None:
@@ -132,19 +129,10 @@ class _TokenStreamer:
             except ImportError:
                 self.stream = None
 
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:
-            self.prompt_seen = True
-            return
-        new_tokens = [int(t) for t in value.reshape(-1).tolist()]
-        self.tokens.extend(new_tokens)
+    def add(self, token: int) -> str:
+        self.tokens.append(token)
         if self.stream is not None:
-            piece = "".join(self.stream.step(self.backend, token) or "" for token in new_tokens)
-        else:
-            piece = self._next_piece()
-        self.on_piece(piece, len(self.tokens))
-
-    def _next_piece(self) -> str:
+            return self.stream.step(self.backend, token) or ""
         decode = self.tokenizer.decode
         before = decode(self.tokens[self.prefix_offset:self.read_offset], skip_special_tokens=True)
         after = decode(self.tokens[self.prefix_offset:], skip_special_tokens=True)
@@ -153,33 +141,37 @@ class _TokenStreamer:
         self.prefix_offset, self.read_offset = self.read_offset, len(self.tokens)
         return after[len(before):]
 
-    def end(self) -> None:
-        pass
 
-
-def _stopping_criteria(should_stop: Callable[[], bool] | None) -> Any:
+def _token_hooks(tokenizer: Any, on_text: Callable[[str, int], None] | None,
+                 should_stop: Callable[[], bool] | None) -> Any:
+    """One ``StoppingCriteria`` that ``generate`` calls after appending each token (batch of one):
+    it reports the token's text and, before the next token, answers whether to stop. Doing both
+    in one hook costs less per token than a streamer plus a criterion."""
     from transformers import StoppingCriteria, StoppingCriteriaList
 
-    if should_stop is None:
+    if on_text is None and should_stop is None:
         return None
 
-    class StopWhenAsked(StoppingCriteria):
-        """Asked before every next token; answers with one reused tensor (no per-token allocation)."""
-
+    class TokenHook(StoppingCriteria):
         def __init__(self) -> None:
-            self.answers: dict[bool, Any] = {}
+            self.text = _IncrementalText(tokenizer) if on_text is not None else None
+            self.count = 0
+            self.answers: dict[bool, Any] = {}  # reused answer tensors: no per-token allocation
 
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             import torch
 
-            stop = bool(should_stop())
+            self.count += 1
+            if self.text is not None:
+                on_text(self.text.add(int(input_ids[0, -1])), self.count)
+            stop = bool(should_stop()) if should_stop is not None else False
             answer = self.answers.get(stop)
             if answer is None or answer.shape[0] != input_ids.shape[0] or answer.device != input_ids.device:
                 answer = self.answers[stop] = torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
                                                          device=input_ids.device)
             return answer
 
-    return StoppingCriteriaList([StopWhenAsked()])
+    return StoppingCriteriaList([TokenHook()])
 
 
 @contextlib.contextmanager
