@@ -19,7 +19,7 @@ def parse_labels(text: str) -> list[str]:
     return lines
 
 
-@node("CLIPModelLoader", category="loaders/multimodal",
+@node("CLIPModelLoader", display_name="Load CLIP Model (zero-shot)", category="loaders/multimodal",
       inputs=[Combo("clip_name", lambda services: services.paths.list_models("clip_models"))],
       outputs=[Out("CLIP_MODEL")])
 def clip_model_loader(ctx, clip_name: str):
@@ -31,7 +31,7 @@ def clip_model_loader(ctx, clip_name: str):
                          lambda path, dtype, manager: load_clip_model(path, dtype, manager)),)
 
 
-@node("CLIPZeroShot", category="multimodal/clip",
+@node("CLIPZeroShot", display_name="CLIP Zero-Shot", category="multimodal/clip",
       inputs=[In("clip_model", "CLIP_MODEL"), In("image", "IMAGE"),
               String("labels", "a photo of a cat\na photo of a dog", multiline=True,
                      tooltip="one label per line (or comma-separated on one line)")],
@@ -50,7 +50,7 @@ def clip_zero_shot(clip_model, image, labels: str):
     return (reports, tops)
 
 
-@node("CLIPScore", category="multimodal/clip",
+@node("CLIPScore", display_name="CLIP Score", category="multimodal/clip",
       inputs=[In("clip_model", "CLIP_MODEL"), In("image", "IMAGE"), String("text", "", multiline=True)],
       outputs=[Out("FLOAT", "score", is_list=True)])
 def clip_score(clip_model, image, text: str):
@@ -58,7 +58,7 @@ def clip_score(clip_model, image, text: str):
     return (clip_model.cosine(image, [text])[:, 0].tolist(),)
 
 
-@node("CLIPScoreFilter", category="multimodal/clip", input_is_list=True,
+@node("CLIPScoreFilter", display_name="CLIP Score Filter", category="multimodal/clip", input_is_list=True,
       inputs=[In("clip_model", "CLIP_MODEL"), In("images", "IMAGE"), In("texts", "STRING"),
               Float("threshold", 0.28, min=-1.0, max=1.0, step=0.01)],
       outputs=[Out("IMAGE", "images", is_list=True), Out("STRING", "texts", is_list=True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from execution.declare import Combo, In, Out, node
 
 
-@node("CLIPVisionLoader", category="loaders",
+@node("CLIPVisionLoader", display_name="Load CLIP Vision", category="loaders",
       inputs=[Combo("clip_name", lambda services: services.paths.list_models("clip_vision"))],
       outputs=[Out("CLIP_VISION")])
 def clip_vision_loader(ctx, clip_name: str):
@@ -21,7 +21,7 @@ def clip_vision_loader(ctx, clip_name: str):
                          lambda path, dtype, manager: load_clip_vision(path, dtype, manager)),)
 
 
-@node("CLIPVisionEncode", category="conditioning",
+@node("CLIPVisionEncode", display_name="CLIP Vision Encode", category="conditioning",
       inputs=[In("clip_vision", "CLIP_VISION"), In("image", "IMAGE"), Combo("crop", ["center", "none"])],
       outputs=[Out("CLIP_VISION_OUTPUT")])
 def clip_vision_encode(clip_vision, image, crop: str = "center"):

@@ -46,7 +46,7 @@ def _validate_folder(services: Any, folder: str = "", **_: Any):
     return True
 
 
-@node("LoadImagesFromFolder", category="image/dataset",
+@node("LoadImagesFromFolder", display_name="Load Images From Folder", category="image/dataset",
       inputs=[String("folder", "", tooltip="a folder inside input/ ('name [output]' for output/)"),
               Int("limit", 0, min=0, max=1_000_000, tooltip="0 = every image"),
               Int("start_index", 0, min=0, max=1_000_000),

@@ -28,7 +28,7 @@ def _index_fingerprint(services: Any, index_name: str = "", name: str = "", **_:
     return f"{stat.st_mtime_ns}:{stat.st_size}"
 
 
-@node("RetrieverLoader", category="loaders/multimodal",
+@node("RetrieverLoader", display_name="Load Retriever (ColPali)", category="loaders/multimodal",
       inputs=[Combo("retriever_name", lambda services: services.paths.list_models("retrieval"))],
       outputs=[Out("RETRIEVER")])
 def retriever_loader(ctx, retriever_name: str):
@@ -40,7 +40,7 @@ def retriever_loader(ctx, retriever_name: str):
                          lambda path, dtype, manager: load_retriever(path, dtype, manager)),)
 
 
-@node("PageIndexBuild", category="multimodal/retrieval", input_is_list=True,
+@node("PageIndexBuild", display_name="Build Page Index", category="multimodal/retrieval", input_is_list=True,
       inputs=[In("retriever", "RETRIEVER"), In("images", "IMAGE"), String("name", "pages"),
               Combo("mode", ["extend", "replace"], tooltip="extend keeps the pages already indexed"),
               Int("batch_size", 4, min=1, max=256),
@@ -81,7 +81,7 @@ def page_index_build(ctx, retriever: list, images: list, name: list, mode: list,
     return (index,)
 
 
-@node("PageIndexLoad", category="multimodal/retrieval",
+@node("PageIndexLoad", display_name="Load Page Index", category="multimodal/retrieval",
       inputs=[Combo("index_name", _list_indexes)], outputs=[Out("PAGE_INDEX")],
       fingerprint=_index_fingerprint)
 def page_index_load(ctx, index_name: str):
@@ -91,7 +91,7 @@ def page_index_load(ctx, index_name: str):
     return (PageIndex.load(index_root(ctx.services.paths.user_dir, index_name)),)
 
 
-@node("PageSearch", category="multimodal/retrieval",
+@node("PageSearch", display_name="Search Pages", category="multimodal/retrieval",
       inputs=[In("retriever", "RETRIEVER"), In("page_index", "PAGE_INDEX"),
               String("query", "", multiline=True), Int("top_k", 3, min=1, max=1000)],
       outputs=[Out("IMAGE", "pages", is_list=True), Out("STRING", "scores"), Out("STRING", "page_ids", is_list=True)])

@@ -28,14 +28,14 @@ def _flatten(values: list) -> list[str]:
     return texts
 
 
-@node("PreviewText", category="utils", output_node=True, input_is_list=True,
+@node("PreviewText", display_name="Preview Text", category="utils", output_node=True, input_is_list=True,
       inputs=[In("text", "*")], outputs=[])
 def preview_text(text: list):
     """Show any STRING (or list of strings, or other plain value as JSON) on the node; kept in the history."""
     return {"ui": {"text": _flatten(text)}}
 
 
-@node("SaveText", category="utils", output_node=True, input_is_list=True,
+@node("SaveText", display_name="Save Text", category="utils", output_node=True, input_is_list=True,
       inputs=[In("text", "STRING"), String("filename_prefix", "captions/caption"),
               Combo("format", ["txt", "jsonl"]),
               In("names", "STRING", optional=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from execution.declare import Combo, Float, In, Int, Out, String, node
 
 
-@node("VLMLoader", category="loaders/multimodal",
+@node("VLMLoader", display_name="Load VLM (LLaVA)", category="loaders/multimodal",
       inputs=[Combo("vlm_name", lambda services: services.paths.list_models("vlm"))],
       outputs=[Out("VLM")])
 def vlm_loader(ctx, vlm_name: str):
@@ -19,7 +19,7 @@ def vlm_loader(ctx, vlm_name: str):
     return (load_managed(ctx.services, "vlm", vlm_name, lambda path, dtype, manager: load_vlm(path, dtype, manager)),)
 
 
-@node("VLMCaption", category="multimodal",
+@node("VLMCaption", display_name="VLM Caption / Ask", category="multimodal",
       inputs=[In("vlm", "VLM"), In("image", "IMAGE"),
               String("prompt", "Describe the image.", multiline=True),
               Int("max_new_tokens", 64, min=1, max=4096),
