@@ -66,7 +66,7 @@ class SD3Denoiser:
         self.cfg = float(cfg)
         self.manager = manager
         self.device = manager.device
-        self.dtype = next(model.transformer.parameters()).dtype
+        self.dtype = compute_dtype(model.transformer)
         self._group_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._entry_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # entries live as long as self
 
@@ -230,3 +230,11 @@ def _fit_width(tensor: torch.Tensor, width: int) -> torch.Tensor:
     if tensor.shape[-1] >= width:
         return tensor[..., :width]
     return torch.nn.functional.pad(tensor, (0, width - tensor.shape[-1]))
+
+
+def compute_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The dtype a module computes in: its first non-fp8 parameter's (fp8 weights are upcast)."""
+    for parameter in module.parameters():
+        if parameter.dtype.is_floating_point and parameter.element_size() > 1:
+            return parameter.dtype
+    return torch.float32

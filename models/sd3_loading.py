@@ -269,6 +269,17 @@ def load_diffusers_pipeline(folder: Path, dtype: torch.dtype) -> tuple[SD3Model,
     return model, clip, vae
 
 
+FP8_STORAGE = {"fp8_e4m3fn": "float8_e4m3fn", "fp8_e4m3fn_fast": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2"}
+
+
+def with_weight_dtype(model: SD3Model, weight_dtype: str, compute_dtype: torch.dtype) -> SD3Model:
+    """Store the transformer's weights in fp8 (halving memory) and upcast each layer to
+    ``compute_dtype`` when it runs (diffusers' layerwise casting). Call on a freshly loaded model."""
+    storage = getattr(torch, FP8_STORAGE[weight_dtype])
+    model.transformer.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute_dtype)
+    return model
+
+
 def load_diffusion_model(path: Path, dtype: torch.dtype) -> SD3Model:
     """MODEL from a diffusers transformer folder, a pipeline folder, or a single file (either layout)."""
     from diffusers import SD3Transformer2DModel

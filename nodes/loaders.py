@@ -71,16 +71,19 @@ def checkpoint_loader_simple(ctx, ckpt_name):
 
 @node("UNETLoader", category="advanced/loaders", display_name="Load Diffusion Model",
       inputs=[Combo("unet_name", _listing("diffusion_models")), Combo("weight_dtype", WEIGHT_DTYPES)],
-      outputs=[Out("MODEL")], description="Loads an SD3 diffusion model (MMDiT) alone.")
+      outputs=[Out("MODEL")], description="Loads an SD3 diffusion model (MMDiT) alone. fp8 weight dtypes store the "
+                                          "weights in 8 bits and compute each layer in the usual precision.")
 def unet_loader(ctx, unet_name, weight_dtype="default"):
-    from models.sd3_loading import load_diffusion_model
+    from models.sd3_loading import load_diffusion_model, with_weight_dtype
 
-    if weight_dtype != "default":
-        ctx.warn(f"weight_dtype {weight_dtype} is not supported yet; loading in the default dtype")
     manager = ctx.services.models
     path = _resolve(ctx.services, "diffusion_models", unet_name)
-    return (manager.get_or_load(_cache_key("diffusion_model", manager, path),
-                                lambda: load_diffusion_model(path, manager.dtype)),)
+
+    def load():
+        model = load_diffusion_model(path, manager.dtype)
+        return model if weight_dtype == "default" else with_weight_dtype(model, weight_dtype, manager.dtype)
+
+    return (manager.get_or_load(_cache_key(f"diffusion_model:{weight_dtype}", manager, path), load),)
 
 
 @node("VAELoader", category="loaders", display_name="Load VAE",

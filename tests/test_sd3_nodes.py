@@ -297,3 +297,13 @@ def test_models_from_extra_model_paths(tmp_path, demo_models_dir):
         assert model.transformer is not None and clip is not None and vae is not None
     finally:
         env.close()
+
+
+def test_unet_loader_fp8_weights(sd3_env, parts):
+    fp8 = call(sd3_env, "UNETLoader", unet_name=MMDIT, weight_dtype="fp8_e4m3fn")[0]
+    default = call(sd3_env, "UNETLoader", unet_name=MMDIT, weight_dtype="default")[0]
+    assert fp8.transformer is not default.transformer  # a separate cached copy
+    assert torch.float8_e4m3fn in {p.dtype for p in fp8.transformer.parameters()}
+    assert all(p.dtype == torch.float32 for p in default.transformer.parameters())
+    low, full = _ksampler(sd3_env, (fp8, parts[1]), steps=2), _ksampler(sd3_env, (default, parts[1]), steps=2)
+    assert torch.isfinite(low).all() and (low - full).abs().mean() < 0.1 * full.abs().mean()
