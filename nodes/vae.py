@@ -15,9 +15,14 @@ def _check(vae):
       description="Decodes latents into images (exactly as diffusers' SD3 pipeline does).")
 def vae_decode(ctx, samples, vae):
     _check(vae)
-    from models.sd3_vae_ops import decode
+    from models.manager import ModelOutOfMemoryError
+    from models.sd3_vae_ops import decode, decode_tiled
 
-    return (decode(vae, samples["samples"], ctx.services.models),)
+    try:
+        return (decode(vae, samples["samples"], ctx.services.models),)
+    except ModelOutOfMemoryError:
+        ctx.warn("Out of memory while decoding; models were unloaded and the image is decoded in tiles instead")
+        return (decode_tiled(vae, samples["samples"], ctx.services.models),)
 
 
 @node("VAEEncode", category="latent", display_name="VAE Encode",

@@ -83,3 +83,26 @@ def test_out_of_memory_in_a_node_is_a_node_error_and_the_next_run_works(sd3_env,
     assert sd3_env.services.models.loaded_models() == []  # everything was unloaded
     monkeypatch.setattr(SD3Denoiser, "_forward", original)
     assert sd3_env.run(prompt).status == "success"
+
+
+def test_vae_decode_falls_back_to_tiles_after_out_of_memory(sd3_env, monkeypatch):
+    from models import sd3_vae_ops
+    from tests.test_sd3_nodes import CHECKPOINT, call
+
+    _, _, vae = call(sd3_env, "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
+    latent = {"samples": torch.randn(1, 16, 12, 12, generator=torch.Generator().manual_seed(0))}
+    expected = call(sd3_env, "VAEDecode", samples=latent, vae=vae)[0]
+    original = sd3_vae_ops._decode_raw
+
+    def small_only(vae_, latents, device, dtype):
+        if latents.shape[-1] > 8:  # "too big for memory": only tiles of at most 64 px fit
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return original(vae_, latents, device, dtype)
+
+    monkeypatch.setattr(sd3_vae_ops, "_decode_raw", small_only)
+    monkeypatch.setattr(sd3_vae_ops.decode_tiled, "__defaults__", (64, 16))
+    events = []
+    image = call(sd3_env, "VAEDecode", ctx=sd3_env.context(events), samples=latent, vae=vae)[0]
+    assert image.shape == expected.shape and 0 <= image.min() and image.max() <= 1
+    assert (image - expected).abs().mean() < 0.15  # tiles of a random VAE: close, not equal
+    assert any("decoded in tiles" in e.message for e in events if e.type == "warning")
