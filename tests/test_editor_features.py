@@ -265,3 +265,20 @@ def test_vlm_caption_streams_text_onto_the_node(editor, editor_server):
     assert any(isinstance(frame, bytes) and frame[:4] == b"\x00\x00\x00\x03" for frame in frames)
     assert streamed.strip() and final.strip().startswith(streamed.strip()[:5])
     editor.screenshot("features-vlm-stream")
+
+
+def test_cluster_restart_event_clears_the_dead_attempts_progress(editor):
+    editor.eval("app.loadDefaultWorkflow()")
+    sampler = editor.node_ids_by_type("KSampler")[0]
+    # A cluster worker lost mid-job: the server sends `execution_restarted` before the new attempt.
+    editor.eval(f"""() => {{
+        const send = (type, detail) => app.api.dispatchEvent(new CustomEvent(type, {{ detail }}));
+        send("execution_start", {{ prompt_id: "p1" }});
+        send("executing", {{ node: "{sampler}", display_node: "{sampler}", prompt_id: "p1" }});
+        send("progress", {{ node: "{sampler}", value: 3, max: 4, prompt_id: "p1" }});
+    }}""")
+    state = f"() => {{ const s = app.graph.getNodeById({sampler}).runState; return [s.progress, s.executing]; }}"
+    assert editor.eval(state) == [{"value": 3, "max": 4}, True]
+    editor.eval("() => app.api.dispatchEvent(new CustomEvent('execution_restarted', "
+                "{ detail: { prompt_id: 'p1', attempt: 2, reason: 'worker lost' } }))")
+    assert editor.eval(state) == [None, False]

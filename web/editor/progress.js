@@ -13,6 +13,8 @@ export class ExecutionView {
     const on = (type, handler) => api.addEventListener(type, (event) => handler.call(this, event.detail));
     on("status", this.#status);
     on("execution_start", this.#start);
+    // A cluster worker died mid-job and the job runs again: drop the dead attempt's progress.
+    on("execution_restarted", this.#restarted);
     on("execution_cached", this.#cached);
     on("executing", this.#executing);
     on("progress", this.#progress);
@@ -42,6 +44,14 @@ export class ExecutionView {
     this.runningPromptId = data.prompt_id;
     this.app.errors.clear();
     for (const node of this.app.graph._nodes) clearRunState(node, { keepImages: true });
+    this.#redraw();
+  }
+
+  #restarted(data) {
+    this.#setExecuting(null);
+    for (const node of this.app.graph._nodes) clearRunState(node, { keepImages: true });
+    this.app.setProgress(0, 0);
+    this.app.setStatusText(`Restarting (attempt ${data?.attempt ?? "?"})`);
     this.#redraw();
   }
 
