@@ -50,9 +50,23 @@ CREATE TABLE IF NOT EXISTS jobs (
     lane          INTEGER NOT NULL DEFAULT 1,
     result        TEXT
 );
+"""
+_INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (state, lane, number, seq);
 CREATE INDEX IF NOT EXISTS jobs_history ON jobs (finish_seq) WHERE finish_seq IS NOT NULL;
 """
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a database made by an older Plexus up to the current table, keeping every row."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+    body = _SCHEMA[_SCHEMA.index("(") + 1:_SCHEMA.rindex(")")]
+    for line in body.split(","):
+        name, _, declaration = line.strip().partition(" ")
+        if name and name not in present:
+            if "NOT NULL" in declaration and "DEFAULT" not in declaration:
+                declaration = declaration.replace("NOT NULL", "")  # SQLite cannot add those
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration.strip()}")
 
 
 @dataclass
@@ -108,6 +122,8 @@ class JobQueue:
         self._checkpoint_lock = threading.Lock()
         self._closed = False
         self._db.executescript(_SCHEMA)
+        _add_missing_columns(self._db)
+        self._db.executescript(_INDEXES)
         # Counters are derived from the rows (no extra writes per job): numbers keep growing past
         # every stored job, so new prompts never jump ahead of jobs queued before a restart.
         seq, number, finish_seq = self._db.execute(

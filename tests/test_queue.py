@@ -231,3 +231,27 @@ def test_checkpoint_moves_the_wal_into_the_database(tmp_path):
     assert len(reader.pending()) == 200 and reader.integrity_ok()
     reader.close()
     q.close()
+
+
+def test_database_from_an_older_schema_is_migrated_without_losing_jobs(tmp_path):
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # the first table layout: no attempts, no lane
+    old.execute("CREATE TABLE jobs (prompt_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, number REAL NOT NULL, "
+                "state TEXT NOT NULL, prompt TEXT NOT NULL, extra_data TEXT NOT NULL, outputs TEXT NOT NULL, "
+                "client_id TEXT, created REAL NOT NULL, started REAL, finished REAL, finish_seq INTEGER, "
+                "worker_id TEXT, lease_expires REAL, result TEXT)")
+    old.execute("INSERT INTO jobs (prompt_id, seq, number, state, prompt, extra_data, outputs, created) "
+                "VALUES ('kept', 1, 0, 'pending', ?, '{}', '[\"1\"]', 0)",
+                (json.dumps({"1": {"class_type": "X", "inputs": {}}}),))
+    old.commit()
+    old.close()
+    q = JobQueue(path)
+    try:
+        assert [j.prompt_id for j in q.pending()] == ["kept"]
+        assert add(q, "new") == 1
+        assert q.claim("w").prompt_id == "kept"
+    finally:
+        q.close()
