@@ -139,9 +139,7 @@ def write_demo_control(models_dir: str | Path, force: bool = False, transformer_
                        input_dir: str | Path | None = None) -> list[Path]:
     """Write the demo ControlNet, SigLIP vision encoder and IP-Adapter, and the two input pictures
     of the example workflows (into ``input_dir``, by default ``input/`` next to ``models/``).
-    Returns what was written."""
-    from safetensors.torch import save_file
-
+    Returns what was written. Torch is imported only when something must be built."""
     models_dir = Path(models_dir)
     written: list[Path] = write_demo_inputs(Path(input_dir) if input_dir else models_dir.parent / "input", force)
 
@@ -161,6 +159,8 @@ def write_demo_control(models_dir: str | Path, force: bool = False, transformer_
 
     adapter_file = models_dir / "ipadapter" / DEMO_IP_ADAPTER
     if force or not adapter_file.exists():
+        from safetensors.torch import save_file
+
         adapter_file.parent.mkdir(parents=True, exist_ok=True)
         save_file(build_ip_adapter_state(transformer_config), str(adapter_file), metadata={"plexus_demo": DEMO_LABEL})
         written.append(adapter_file)
