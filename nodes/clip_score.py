@@ -25,7 +25,7 @@ def parse_labels(text: str) -> list[str]:
 def clip_model_loader(ctx, clip_name: str):
     """Load a full CLIP model (both towers, transformers folder) from models/clip_models/ for zero-shot scoring."""
     from models.vlm_clip_score import load_clip_model
-    from models.vlm_loading import load_managed
+    from models.managed import load_managed
 
     return (load_managed(ctx.services, "clip_models", clip_name,
                          lambda path, dtype, manager: load_clip_model(path, dtype, manager)),)

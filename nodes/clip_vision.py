@@ -15,7 +15,7 @@ from execution.declare import Combo, In, Out, node
 def clip_vision_loader(ctx, clip_name: str):
     """Load a CLIP or SigLIP vision encoder (a transformers folder or a .safetensors file) from models/clip_vision/."""
     from models.vlm_clip_vision import load_clip_vision
-    from models.vlm_loading import load_managed
+    from models.managed import load_managed
 
     return (load_managed(ctx.services, "clip_vision", clip_name,
                          lambda path, dtype, manager: load_clip_vision(path, dtype, manager)),)

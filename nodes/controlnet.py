@@ -18,23 +18,16 @@ def _controlnet_names(services) -> list[str]:
     return services.paths.list_models("controlnet")
 
 
-def _model_key(path) -> str:
-    stat = path.stat()
-    return f"controlnet:{path}:{stat.st_mtime_ns}"
-
-
 @node("ControlNetLoader", category="loaders",
       inputs=[Combo("control_net_name", _controlnet_names)],
       outputs=[Out("CONTROL_NET")],
       description="Load an SD3 ControlNet (a diffusers folder or a single .safetensors file).")
 def controlnet_loader(ctx, control_net_name: str):
     from models.controlnet_sd3 import load_sd3_controlnet
+    from models.managed import load_managed
 
-    path = ctx.services.paths.model_path("controlnet", control_net_name)
-    if path is None:
-        raise FileNotFoundError(f"ControlNet '{control_net_name}' not found in the controlnet folders")
-    manager = ctx.services.models
-    return (manager.get_or_load(_model_key(path), lambda: load_sd3_controlnet(path, manager.dtype)),)
+    return (load_managed(ctx.services, "controlnet", control_net_name,
+                         lambda path, dtype, _manager: load_sd3_controlnet(path, dtype)),)
 
 
 def apply_control(positive: list, negative: list, control_net, image, strength: float, start_percent: float,

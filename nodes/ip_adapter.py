@@ -20,13 +20,10 @@ def _adapter_names(services) -> list[str]:
       description="Load an SD3/SD3.5 IP-Adapter (.safetensors with image_proj.* and ip_adapter.N.* weights).")
 def ip_adapter_loader(ctx, ipadapter_file: str):
     from models.ip_adapter_sd3 import load_sd3_ip_adapter
+    from models.managed import load_managed
 
-    path = ctx.services.paths.model_path("ipadapter", ipadapter_file)
-    if path is None:
-        raise FileNotFoundError(f"IP-Adapter '{ipadapter_file}' not found in the ipadapter folders")
-    manager = ctx.services.models
-    key = f"ipadapter:{path}:{path.stat().st_mtime_ns}"
-    return (manager.get_or_load(key, lambda: load_sd3_ip_adapter(path, manager.dtype)),)
+    return (load_managed(ctx.services, "ipadapter", ipadapter_file,
+                         lambda path, dtype, _manager: load_sd3_ip_adapter(path, dtype)),)
 
 
 def apply_ip_adapter(model, ipadapter, weight: float, start_percent: float, end_percent: float,

@@ -34,7 +34,7 @@ def _index_fingerprint(services: Any, index_name: str = "", name: str = "", **_:
 def retriever_loader(ctx, retriever_name: str):
     """Load a ColPali or ColQwen2 transformers folder from models/retrieval/."""
     from models.retrieval_model import load_retriever
-    from models.vlm_loading import load_managed
+    from models.managed import load_managed
 
     return (load_managed(ctx.services, "retrieval", retriever_name,
                          lambda path, dtype, manager: load_retriever(path, dtype, manager)),)

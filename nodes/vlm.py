@@ -14,7 +14,7 @@ from execution.declare import Combo, Float, In, Int, Out, String, node
 def vlm_loader(ctx, vlm_name: str):
     """Load a LLaVA 1.5 or LLaVA-NeXT transformers folder from models/vlm/, with its processor and chat template."""
     from models.vlm_llava import load_vlm
-    from models.vlm_loading import load_managed
+    from models.managed import load_managed
 
     return (load_managed(ctx.services, "vlm", vlm_name, lambda path, dtype, manager: load_vlm(path, dtype, manager)),)
 

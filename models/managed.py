@@ -1,4 +1,4 @@
-"""Shared helpers for loading multimodal models through the model manager."""
+"""Loading a model from the model folders once per version on disk, through the model manager."""
 from __future__ import annotations
 
 from pathlib import Path
