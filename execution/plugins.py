@@ -31,7 +31,6 @@ serves ``report.web_directories()[pack]``.
 """
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from execution.async_bridge import run_blocking
 from execution.comfy_v1 import schema_from_v1
 from execution.declare import NODE_SCHEMA_ATTR
 from execution.plugin_host import OfflineServer, PluginHost, with_hook_services
@@ -227,24 +227,7 @@ def _resolve(value: Any) -> Any:
     async def wait() -> Any:
         return await value
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(wait())
-    box: dict[str, Any] = {}
-
-    def run_in_thread() -> None:
-        try:
-            box["value"] = asyncio.run(wait())
-        except BaseException as exc:  # noqa: BLE001
-            box["error"] = exc
-
-    thread = threading.Thread(target=run_in_thread)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    return run_blocking(wait)
 
 
 def _native_schema(fn: Any, pack: PackStatus, display_names: Mapping) -> NodeSchema:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from aiohttp import web
 
@@ -96,14 +96,19 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
                                   "queue_pending": [j.queue_item() for j in queue.pending()],
                                   "running_on": running_on})  # prompt id -> the worker running it
 
-    async def post_queue(request: web.Request) -> web.Response:
+    async def clear_or_delete(request: web.Request, clear: Callable[[], Any],
+                              delete: Callable[[Iterable[str]], Any]) -> None:
+        """The ``{"clear": true}`` / ``{"delete": [ids]}`` body shared by /queue and /history."""
         body = await read_json(request)
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="expected an object")
         if body.get("clear"):
-            queue.clear_pending()
+            clear()
         if isinstance(body.get("delete"), list):
-            queue.delete_pending(str(i) for i in body["delete"])
+            delete(str(i) for i in body["delete"])
+
+    async def post_queue(request: web.Request) -> web.Response:
+        await clear_or_delete(request, queue.clear_pending, queue.delete_pending)
         server.queue_changed()
         return web.Response(status=200)
 
@@ -129,13 +134,7 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response(queue.history(prompt_id=request.match_info["prompt_id"]))
 
     async def post_history(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="expected an object")
-        if body.get("clear"):
-            queue.clear_history()
-        if isinstance(body.get("delete"), list):
-            queue.delete_history(str(i) for i in body["delete"])
+        await clear_or_delete(request, queue.clear_history, queue.delete_history)
         return web.Response(status=200)
 
     async def get_jobs(request: web.Request) -> web.Response:
