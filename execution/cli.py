@@ -65,7 +65,7 @@ class ProgressPrinter:
 
     def __call__(self, event: Event) -> None:
         if event.type == "executing":
-            self._close()
+            self.close()
             if event.node is not None:
                 self.executed += 1
                 if not self.quiet:
@@ -76,7 +76,7 @@ class ProgressPrinter:
             from tqdm import tqdm
 
             if self.bar is None or self.bar.total != event.max:
-                self._close()
+                self.close()
                 self.bar = tqdm(total=event.max, leave=False, file=sys.stderr, unit="step")
             self.bar.n = event.value
             self.bar.refresh()
@@ -85,7 +85,7 @@ class ProgressPrinter:
         elif event.type == "execution_cached" and event.nodes and not self.quiet:
             print(f"cached: {len(event.nodes)} node(s)", file=sys.stderr)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -127,7 +127,7 @@ def run_workflow_command(args: Any, registry: NodeRegistry, services: Any, cache
         print("interrupted", file=sys.stderr)
         return 130
     finally:
-        printer._close()
+        printer.close()
         runner.close()
     if result.status == "error":
         error = dict(result.error or {})

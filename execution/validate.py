@@ -108,11 +108,10 @@ class _Validator:
         for name, spec in specs.items():
             if spec.section == "hidden":
                 continue
-            extra = {"input_name": name, "input_config": spec.object_info_entry(self.services)
-                     if not callable(spec.choices) else [spec.type]}
             if name not in inputs:
                 if spec.section == "required":
-                    errors.append(error("required_input_missing", "Required input is missing", name, extra))
+                    errors.append(error("required_input_missing", "Required input is missing", name,
+                                        self._input_info(spec, name)))
                 continue
             value = inputs[name]
             if is_link(value):
@@ -124,7 +123,7 @@ class _Validator:
                 slot = value[1]
                 if source_schema is None or not (0 <= slot < len(source_schema.outputs)):
                     errors.append(error("bad_linked_input", "Bad linked input, output slot does not exist",
-                                        f"{name}, slot {slot} of node {value[0]}", extra))
+                                        f"{name}, slot {slot} of node {value[0]}", self._input_info(spec, name)))
                     continue
                 received = source_schema.outputs[slot].type
                 received_types[name] = received
@@ -132,27 +131,27 @@ class _Validator:
                     errors.append(error(
                         "return_type_mismatch", "Return type mismatch between linked nodes",
                         f"{name}, received_type({received}) mismatch input_type({spec.type})",
-                        {**extra, "received_type": received, "linked_node": value}))
+                        self._input_info(spec, name, received_type=received, linked_node=value)))
                 sources.append(value[0])
                 continue
             if isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int)):
                 if isinstance(value[0], str):  # ["id", "0"]: a malformed link
                     errors.append(error("bad_linked_input",
                                         "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                                        name, {**extra, "received_value": value}))
+                                        name, self._input_info(spec, name, received_value=value)))
                     continue
             value = _unwrap_list_constant(value)
             try:
                 value = _convert(spec, value)
             except (ValueError, TypeError, OverflowError) as exc:
                 errors.append(error("invalid_input_type", f"Failed to convert an input value to a {spec.type} value",
-                                    f"{name}, {value!r}, {exc}", {**extra, "received_value": value,
-                                                                   "exception_message": str(exc)}))
+                                    f"{name}, {value!r}, {exc}",
+                                    self._input_info(spec, name, received_value=value, exception_message=str(exc))))
                 continue
             inputs[name] = value
             if hook and (hook.covers_all or name in hook.covers):
                 continue
-            errors.extend(self._range_errors(spec, name, value, extra))
+            errors.extend(self._range_errors(spec, name, value))
 
         if hook is not None:
             errors.extend(self._custom(schema, inputs, specs, received_types))
@@ -166,21 +165,26 @@ class _Validator:
                      f"{name}, node {value[0]!r} is not in the prompt",
                      {"input_name": name, "linked_node": value})
 
-    def _range_errors(self, spec: InputSpec, name: str, value: Any, extra: dict) -> Iterable[dict]:
+    def _input_info(self, spec: InputSpec, name: str, **more: Any) -> dict:
+        """``extra_info`` of an input error; built only when there is an error to report."""
+        config = [spec.type] if callable(spec.choices) else spec.object_info_entry(self.services)
+        return {"input_name": name, "input_config": config, **more}
+
+    def _range_errors(self, spec: InputSpec, name: str, value: Any) -> Iterable[dict]:
         if spec.type in ("INT", "FLOAT"):
             low, high = spec.options.get("min"), spec.options.get("max")
             if low is not None and value < low:
                 yield error("value_smaller_than_min", f"Value {value} smaller than min of {low}", name,
-                            {**extra, "received_value": value})
+                            self._input_info(spec, name, received_value=value))
             if high is not None and value > high:
                 yield error("value_bigger_than_max", f"Value {value} bigger than max of {high}", name,
-                            {**extra, "received_value": value})
+                            self._input_info(spec, name, received_value=value))
         elif spec.is_combo:
             choices = spec.current_choices(self.services)
             if isinstance(value, list) or value not in choices:
                 shown = choices if len(choices) <= 20 else choices[:20] + ["..."]
                 yield error("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {shown}",
-                            {**extra, "received_value": value})
+                            self._input_info(spec, name, received_value=value))
 
     def _custom(self, schema: NodeSchema, inputs: dict, specs: dict, received_types: dict) -> list[dict]:
         hook = schema.validate
@@ -210,10 +214,11 @@ class _Validator:
         if output_id in self.valid:
             return self.valid[output_id]
         state: dict[str, int] = {}  # 1 = on the stack, 2 = done
-        stack: list[tuple[str, list[str] | None, bool]] = [(output_id, None, True)]
+        # (node, None) visits a node; (node, its sources) finishes it after the sources are done.
+        stack: list[tuple[str, list[str] | None]] = [(output_id, None)]
         own_ok: dict[str, bool] = {}
         while stack:
-            node_id, sources, _ = stack.pop()
+            node_id, sources = stack.pop()
             if sources is None:
                 if node_id in self.valid:
                     continue
@@ -222,7 +227,7 @@ class _Validator:
                 ok, sources = self.check_node(node_id)
                 own_ok[node_id] = ok
                 state[node_id] = 1
-                stack.append((node_id, sources, True))
+                stack.append((node_id, sources))
                 for source_id in sources:
                     if source_id in self.valid:
                         continue
@@ -230,7 +235,7 @@ class _Validator:
                         self._cycle(source_id, node_id)
                         own_ok[node_id] = False
                         continue
-                    stack.append((source_id, None, True))
+                    stack.append((source_id, None))
             else:
                 ok = own_ok[node_id] and all(self.valid.get(s, False) for s in sources)
                 self.valid[node_id] = ok
