@@ -5,6 +5,11 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
+# Fixture modules import one another (browser -> server): rewrite asserts whatever the import order.
+pytest.register_assert_rewrite("tests.fixtures")
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
