@@ -4,152 +4,32 @@ Folder and cache flags may be written before or after the subcommand.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-ROOT = Path(__file__).resolve().parent
-
-
-def add_common_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Flags shared by every subcommand. In subparsers they default to SUPPRESS so that a flag
-    given before the subcommand is not overwritten by the subparser's default."""
-    def default(value):
-        return argparse.SUPPRESS if suppress else value
-
-    add = parser.add_argument
-    add("--base-directory", default=default(str(ROOT)), help="root for models/, input/, output/, temp/, user/")
-    add("--output-directory", default=default(None))
-    add("--input-directory", default=default(None))
-    add("--temp-directory", default=default(None))
-    add("--user-directory", default=default(None))
-    add("--extra-model-paths-config", action="append", default=default([]), metavar="YAML")
-    add("--cpu", action="store_true", default=default(False), help="run every model on the CPU")
-    add("--vram-budget", type=float, default=default(None), metavar="GB",
-        help="offload least-recently-used models above this much accelerator memory")
-    add("--cache-lru", type=int, default=default(0), metavar="N", help="keep the N most recent node results")
-    add("--cache-none", action="store_true", default=default(False), help="keep no node results between prompts")
-    add("--cache-ram", type=float, default=default(0.0), metavar="GB", help="keep node results up to this size")
-    add("--preview-method", choices=["none", "latent2rgb"], default=default("latent2rgb"))
-    add("--disable-all-custom-nodes", action="store_true", default=default(False))
-    add("--whitelist-custom-nodes", nargs="*", default=default(None), metavar="PACK")
-    add("--custom-nodes-dir", action="append", default=default([]), metavar="DIR")
-    add("--verbose", action="store_true", default=default(False))
-
-
-def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    def default(value):
-        return argparse.SUPPRESS if suppress else value
-
-    add = parser.add_argument
-    add("--listen", nargs="?", const="0.0.0.0", default=default("127.0.0.1"),
-        help="address to bind (no value: all interfaces)")
-    add("--port", type=int, default=default(8188))
-    add("--auth-token", default=default(None), help="require 'Authorization: Bearer TOKEN' (and ?token= on /ws)")
-    add("--enable-cors-header", nargs="?", const="*", default=default(None), metavar="ORIGIN")
-    add("--max-upload-size", type=float, default=default(100.0), metavar="MB")
-    add("--on-crash", choices=["requeue", "fail"], default=default("requeue"),
-        help="what happens to the job that was running when the server died")
-    add("--history-max", type=int, default=default(10000))
-    add("--durable", action="store_true", default=default(False), help="SQLite synchronous=FULL")
-    add("--cluster", default=default(None), metavar="ray://HOST:PORT|auto", help="run jobs on a Ray cluster")
-    add("--workers-per-gpu", type=int, default=default(1))
-    add("--cluster-cpu-workers", type=int, default=default(0), help="CPU-only Ray actors (tests)")
-    add("--cluster-outputs", choices=["return", "shared"], default=default("return"),
-        help="cluster workers send output files back (default), or write to an output folder every host shares")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="plexus", description="Plexus node-graph studio")
-    add_common_flags(parser, suppress=False)
-    add_server_flags(parser, suppress=False)
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="start the server and editor (default)")
-    add_common_flags(serve, suppress=True)
-    add_server_flags(serve, suppress=True)
-    run = sub.add_parser("run", help="execute a workflow headless")
-    add_common_flags(run, suppress=True)
-    run.add_argument("workflow", help="API-format or editor JSON, or a PNG saved by Plexus")
-    run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
-                     help="override an input, e.g. --set 3.seed=42 or --set KSampler.steps=4")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo = sub.add_parser("demo", help="write tiny random-weight demo models and workflows")
-    add_common_flags(demo, suppress=True)
-    demo.add_argument("--force", action="store_true", help="rewrite existing demo models")
-    return parser
-
-
-def build_services(args: argparse.Namespace):
-    from models.folders import FolderPaths
-    from models.services import Services
-
-    paths = FolderPaths.create(args.base_directory, input_dir=args.input_directory,
-                               output_dir=args.output_directory, temp_dir=args.temp_directory,
-                               user_dir=args.user_directory)
-    for config in args.extra_model_paths_config or []:
-        paths.load_extra_model_paths(config)
-    default_yaml = Path(args.base_directory) / "extra_model_paths.yaml"
-    if default_yaml.is_file():
-        paths.load_extra_model_paths(default_yaml)
-    paths.custom_node_dirs.extend(Path(d) for d in args.custom_nodes_dir or [])
-    paths.ensure_dirs()
-    return Services(paths=paths, force_cpu=args.cpu, vram_budget_gb=args.vram_budget,
-                    preview_method=args.preview_method)
-
-
-def build_cache(args: argparse.Namespace):
-    """A fresh output cache as the cache flags say (one per worker)."""
-    from execution.cache import make_cache
-
-    if args.cache_none:
-        return make_cache("none")
-    if args.cache_lru:
-        return make_cache("lru", lru_entries=args.cache_lru)
-    if args.cache_ram:
-        return make_cache("ram", ram_gb=args.cache_ram)
-    return make_cache("graph")
-
-
-def build_registry(args: argparse.Namespace, services, server=None):
-    """Built-in nodes, then custom-node packs (unless disabled). Returns (registry, plugin report)."""
-    from execution.registry import NodeRegistry
-    from nodes import register_builtin_nodes
-
-    registry = NodeRegistry()
-    register_builtin_nodes(registry)
-    report = None
-    # ComfyUI's pairing: --disable-all-custom-nodes --whitelist-custom-nodes a b loads only a and b.
-    if not args.disable_all_custom_nodes or args.whitelist_custom_nodes:
-        try:
-            from execution.plugins import load_custom_nodes
-        except ImportError:  # plugin loading not installed in this build
-            return registry, None
-        report = load_custom_nodes(registry, services.paths.custom_node_dirs, services=services,
-                                   whitelist=args.whitelist_custom_nodes, server=server)
-    return registry, report
+from app.flags import build_parser  # noqa: E402 - after the offline switches above
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "demo":
-        from models.demo import demo_command
+        from models.demo.command import demo_command
 
         return demo_command(args)
-    services = build_services(args)
+    from app import assembly
+
+    services = assembly.build_services(args)
     if command == "run":
-        from execution.cli import run_workflow_command
+        from app.run_command import run_workflow_command
 
-        registry, _ = build_registry(args, services)
-        return run_workflow_command(args, registry, services, build_cache(args))
-    from web.server import serve_command
-
-    return serve_command(args, services, build_registry, build_cache)
+        registry, _ = assembly.build_registry(args, services)
+        return run_workflow_command(args, registry, services, assembly.build_cache(args))
+    return assembly.serve_command(args, services)
 
 
 if __name__ == "__main__":

@@ -29,31 +29,32 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"})
-NODES_DIR = ROOT / "tests" / "cluster_nodes"
+NODES_DIR = ROOT / "tests" / "cluster" / "nodes"
 
 
 class Bench:
     """A server core (queue + worker pool) with recorded events; Ray actors or in-process."""
 
     def __init__(self, base: Path, backend_args: list[str]) -> None:
-        import main
-        from execution.queue import JobQueue
-        from execution.worker import LocalBackend, WorkerPool
+        from app import assembly
+        from app.flags import build_parser
+        from execution.jobs.queue import JobQueue
+        from execution.jobs.worker import LocalBackend, WorkerPool
 
         base.mkdir(parents=True, exist_ok=True)
-        self.args = main.build_parser().parse_args(["--base-directory", str(base), "--cpu", "--custom-nodes-dir",
+        self.args = build_parser().parse_args(["--base-directory", str(base), "--cpu", "--custom-nodes-dir",
                                                     str(NODES_DIR), *backend_args])
-        self.services = main.build_services(self.args)
-        self.registry, _ = main.build_registry(self.args, self.services)
+        self.services = assembly.build_services(self.args)
+        self.registry, _ = assembly.build_registry(self.args, self.services)
         self.queue = JobQueue(base / "queue.sqlite3")
         self.events: dict[str, list[tuple[float, str]]] = {}
         self.done = threading.Condition()
         if self.args.cluster:
-            from execution.ray_backend import ray_backend_factory
+            from execution.cluster.backend import ray_backend_factory
 
-            factory, count = ray_backend_factory(self.args, self.registry, self.services)
+            factory, count = ray_backend_factory(self.args, self.registry, self.services, assembly_module="app.assembly")
         else:
-            factory, count = (lambda: LocalBackend(self.registry, main.build_cache(self.args), self.services)), 1
+            factory, count = (lambda: LocalBackend(self.registry, assembly.build_cache(self.args), self.services)), 1
         self.pool = WorkerPool(self.queue, factory, self, count=count)
         self.pool.start()
         for worker in self.pool.workers:

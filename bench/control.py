@@ -34,8 +34,8 @@ def write_models(base: Path, size: int) -> None:
     from PIL import Image
     from safetensors.torch import save_file
 
-    from models.demo_control import build_controlnet, build_ip_adapter_state, build_siglip, save_controlnet_file
-    from models.demo_sd3 import build_tiny_sd3, write_diffusers_folder
+    from models.demo.control import build_controlnet, build_ip_adapter_state, build_siglip, save_controlnet_file
+    from models.demo.sd3 import build_tiny_sd3, write_diffusers_folder
 
     models = base / "models"
     for kind in ("checkpoints", "controlnet", "clip_vision", "ipadapter"):
@@ -132,7 +132,7 @@ def diffusers_runners(base: Path, steps: int, size: int) -> dict:
     from PIL import Image
     from transformers import SiglipImageProcessor, SiglipVisionModel
 
-    from models.controlnet_sd3 import load_sd3_controlnet
+    from models.control.controlnet_sd3 import load_sd3_controlnet
 
     models = base / "models"
     components = StableDiffusion3Pipeline.from_pretrained(str(models / "checkpoints" / SD3)).components

@@ -110,7 +110,7 @@ def main() -> int:
     import torch
     from transformers import ColPaliProcessor
 
-    from models.retrieval_maxsim import maxsim_scores, top_k
+    from models.page_retrieval.maxsim import maxsim_scores, top_k
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", type=int, default=10_000)

@@ -127,10 +127,10 @@ def sd3_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None 
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
 
     from execution.declare import Out, node
-    from models.demo_sd3 import build_clip_tokenizer, build_t5_tokenizer
+    from models.demo.sd3 import build_clip_tokenizer, build_t5_tokenizer
     from models.manager import ModelManager
-    from models.sd3_configs import family_config
-    from models.sd3_wrappers import SD3Clip, SD3Model, SD3Vae, TextEncoder
+    from models.sd3.configs import family_config
+    from models.sd3.wrappers import SD3Clip, SD3Model, SD3Vae, TextEncoder
 
     manager = ModelManager()
     if manager.device.type == "cpu" and not allow_cpu:
@@ -184,7 +184,7 @@ def sd3_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None 
 
 
 def prepare_models() -> Path:
-    from models.demo_sd3 import write_demo_sd3
+    from models.demo.sd3 import write_demo_sd3
 
     models_dir = Path(tempfile.mkdtemp(prefix="plexus-bench-models-")) / "models"
     write_demo_sd3(models_dir)
@@ -193,7 +193,7 @@ def prepare_models() -> Path:
 
 def peak_rss_child(side: str, models_dir: Path, runs: int) -> None:
     """Child mode: warm up and run one side only, then print its peak RSS (MB)."""
-    from models.demo_sd3 import CHECKPOINT, DIFFUSERS_FOLDER
+    from models.demo.sd3 import CHECKPOINT, DIFFUSERS_FOLDER
 
     if side == "diffusers":
         pipeline = load_pipeline(models_dir / "checkpoints" / DIFFUSERS_FOLDER)
@@ -238,7 +238,7 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from models.demo_sd3 import CHECKPOINT, DIFFUSERS_FOLDER
+    from models.demo.sd3 import CHECKPOINT, DIFFUSERS_FOLDER
 
     models_dir = prepare_models()
     pipeline = load_pipeline(models_dir / "checkpoints" / DIFFUSERS_FOLDER)

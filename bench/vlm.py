@@ -22,11 +22,11 @@ def main() -> int:
     import torch
 
     from execution.context import InterruptFlag, NodeContext
-    from models.demo_vlm import DEMO_VLM_MODELS, write_demo_vlm
+    from models.demo.vlm import DEMO_VLM_MODELS, write_demo_vlm
     from models.folders import FolderPaths
     from models.services import Services
-    from models.vlm_images import tensor_to_pil_images
-    from nodes.vlm import vlm_caption, vlm_loader
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.understanding.vlm import vlm_caption, vlm_loader
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny-llava", choices=["tiny-llava", "tiny-llava-next"])

@@ -38,7 +38,7 @@ class NotBound(RuntimeError):
 
 
 def install(plugin_host: Any) -> None:
-    """Bind every host module to ``plugin_host`` (an ``execution.plugin_host.PluginHost``)."""
+    """Bind every host module to ``plugin_host`` (an ``execution.plugins.host.PluginHost``)."""
     global _host
     with _lock:
         _host = plugin_host

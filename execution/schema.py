@@ -1,6 +1,6 @@
 """The one internal node schema.
 
-Built-in nodes (``execution.declare``) and ComfyUI V1 classes (``execution.comfy_v1``)
+Built-in nodes (``execution.declare``) and ComfyUI V1 classes (``execution.plugins.comfy_v1``)
 are both turned into a :class:`NodeSchema`. The registry, the validator, the runner and
 ``/object_info`` only ever see this type, so they cannot disagree.
 """

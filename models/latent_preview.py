@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from models.sd3_wrappers import SD3Vae
+from models.sd3.wrappers import SD3Vae
 
 FIT_IMAGES = 6
 FIT_SIZE = 96
@@ -29,7 +29,7 @@ def fit_projection(vae: SD3Vae, manager) -> tuple[torch.Tensor, torch.Tensor]:
     cached = vae.preview.get("linear")
     if cached is not None:
         return cached
-    from models.sd3_vae_ops import encode
+    from models.sd3.vae_ops import encode
 
     images = _synthetic_images(FIT_IMAGES, FIT_SIZE)
     latents = encode(vae, images.permute(0, 2, 3, 1), manager)  # [N, C, h, w]

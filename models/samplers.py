@@ -17,7 +17,7 @@ Schedules (all end with sigma 0):
 - ``sgm_uniform``: N+1 evenly spaced model times from 1 to the smallest, the last dropped;
 - ``beta``: model times at the quantiles of a Beta(0.6, 0.6) distribution (denser at both ends).
 
-The denoiser hook (how ControlNet and IP-Adapter plug in) lives in ``models/sd3_denoiser.py``:
+The denoiser hook (how ControlNet and IP-Adapter plug in) lives in ``models/sd3/denoiser.py``:
 ``SD3Denoiser(model, positive, negative, cfg, manager)`` is the per-step model call. It batches
 CFG in one forward pass and, per step,
 

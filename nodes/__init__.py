@@ -1,37 +1,26 @@
-"""Built-in nodes, one module per domain.
+"""Built-in nodes, one subpackage per domain (``basics``, ``image``, ``generation``, ``control``,
+``understanding``, ...), one module per group of related nodes.
 
-Rule for every module here: no torch/diffusers/transformers import at module level. The server
-registers all nodes at start-up and must answer ``/object_info`` before any framework is loaded;
-import heavy libraries inside the node functions (or from ``models/`` there).
+Registration is automatic: every module below this package is imported and its ``@node``
+declarations are collected. Rule for every module here: no torch/diffusers/transformers import at
+module level. The server registers all nodes at start-up and must answer ``/object_info`` before any
+framework is loaded; import heavy libraries inside the node functions (or from ``models/`` there).
 """
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from execution.declare import schemas_in
 from execution.registry import NodeRegistry
 
-BUILTIN_MODULES = (
-    "nodes.primitives",
-    "nodes.image",
-    "nodes.latent",
-    "nodes.mask",
-    "nodes.loaders",
-    "nodes.conditioning",
-    "nodes.sampling",
-    "nodes.vae",
-    "nodes.clip_vision",
-    "nodes.clip_score",
-    "nodes.vlm",
-    "nodes.retrieval",
-    "nodes.text",
-    "nodes.dataset",
-    "nodes.controlnet",
-    "nodes.preprocessors",
-    "nodes.ip_adapter",
-)
+
+def builtin_node_modules() -> list[str]:
+    """Every module below ``nodes``, sorted so that registration order is stable."""
+    return sorted(info.name for info in pkgutil.walk_packages(__path__, prefix=f"{__name__}.")
+                  if not info.ispkg)
 
 
 def register_builtin_nodes(registry: NodeRegistry) -> None:
-    for module_name in BUILTIN_MODULES:
+    for module_name in builtin_node_modules():
         registry.add_all(schemas_in(importlib.import_module(module_name)), builtin=True)

@@ -28,14 +28,14 @@ from typing import Any, Callable
 from aiohttp import web
 
 from execution.events import Event, Executing, Progress, Text, Warning_
-from execution.queue import JobOutcome, JobQueue, QueuedJob
-from execution.worker import LocalBackend, WorkerPool
+from execution.jobs.queue import JobOutcome, JobQueue, QueuedJob
+from execution.jobs.worker import LocalBackend, WorkerPool
 from web.previews import encode_preview, preview_frame, preview_metadata_frame, text_frame
-from web.routes_files import file_routes
-from web.routes_info import info_routes
-from web.routes_queue import queue_routes
-from web.routes_static import static_routes
-from web.routes_user import user_routes
+from web.routes.files import file_routes
+from web.routes.info import info_routes
+from web.routes.queue import queue_routes
+from web.routes.static import static_routes
+from web.routes.user import user_routes
 from web.security import is_loopback_host, security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
 
@@ -224,71 +224,3 @@ def _progress_state(event: Progress) -> dict:
         "value": event.value, "max": event.max, "state": state, "node_id": event.node,
         "prompt_id": event.prompt_id, "display_node_id": event.node, "parent_node_id": None,
         "real_node_id": event.node}}}
-
-
-def _listen_hosts(listen: str) -> list[str]:
-    return [h.strip() for h in (listen or "127.0.0.1").split(",") if h.strip()]
-
-
-def build_backend_factory(args: Any, registry: Any, services: Any,
-                          build_cache: Callable[[Any], Any]) -> tuple[Callable[[], Any], int]:
-    """The execution backend: in-process by default; Ray actors with ``--cluster`` (issue 9)."""
-    if getattr(args, "cluster", None):
-        from execution.ray_backend import ray_backend_factory  # imports ray; only with --cluster
-
-        return ray_backend_factory(args, registry, services)
-    return (lambda: LocalBackend(registry, build_cache(args), services)), 1
-
-
-def serve_command(args: Any, services: Any, build_registry: Callable, build_cache: Callable) -> int:
-    # The loop thread and the worker threads share the GIL; a 1 ms switch interval (instead of
-    # 5 ms) keeps HTTP and websocket answers prompt while a node computes in pure Python.
-    sys.setswitchinterval(0.001)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    hosts = _listen_hosts(args.listen)
-    loopback_only = all(is_loopback_host(h) for h in hosts)
-    if not loopback_only and not args.auth_token:
-        print("WARNING: Plexus is listening on a non-loopback address without --auth-token: anyone who can "
-              "reach this port can run workflows and read your files. Pass --auth-token TOKEN.",
-              file=sys.stderr, flush=True)
-    server = PlexusServer(services, auth_token=args.auth_token, cors_origin=args.enable_cors_header,
-                          max_upload_mb=args.max_upload_size, loop=loop, loopback_only=loopback_only)
-    registry, report = build_registry(args, services, server=server)
-    queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
-                     history_max=args.history_max)
-    if not queue.claim_ownership():
-        print(f"Plexus: another server is already using {queue.db_path}; stop it first or pass another "
-              f"--user-directory.", file=sys.stderr)
-        queue.close()
-        return 1
-    recovered = queue.recover_running(args.on_crash, reason="the server stopped while it ran")
-    factory, count = build_backend_factory(args, registry, services, build_cache)
-    pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash)
-    server.attach(registry, report, queue, pool)
-    try:
-        runner = loop.run_until_complete(server.start(hosts, args.port))
-    except OSError as exc:
-        print(f"Plexus cannot listen on {args.listen}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    pool.start()
-    if recovered:
-        print(f"[plexus] {len(recovered)} job(s) were running when the server stopped: "
-              f"{'re-queued' if args.on_crash == 'requeue' else 'marked interrupted'}", flush=True)
-    shown = hosts[0] if hosts[0] not in ("0.0.0.0", "::") else "127.0.0.1"
-    print(f"Plexus: {len(registry)} nodes, {queue.remaining()} queued. "
-          f"Listening on http://{shown}:{args.port}", flush=True)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, loop.stop)
-        except (NotImplementedError, RuntimeError):
-            pass
-    try:
-        loop.run_forever()
-    finally:
-        pool.stop()
-        loop.run_until_complete(server.hub.close_all())
-        loop.run_until_complete(runner.cleanup())
-        queue.close()
-        loop.close()
-    return 0

@@ -1,0 +1,139 @@
+"""Assemble Plexus from its parts: config (parsed flags) -> services -> registry -> queue ->
+workers -> server. ``main.py`` and the Ray worker actors both build through this module."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+# The module the Ray actors import by name to build their own services, registry and cache.
+ASSEMBLY_MODULE = __name__
+
+
+def build_services(args: argparse.Namespace):
+    from models.folders import FolderPaths
+    from models.services import Services
+
+    paths = FolderPaths.create(args.base_directory, input_dir=args.input_directory,
+                               output_dir=args.output_directory, temp_dir=args.temp_directory,
+                               user_dir=args.user_directory)
+    for config in args.extra_model_paths_config or []:
+        paths.load_extra_model_paths(config)
+    default_yaml = Path(args.base_directory) / "extra_model_paths.yaml"
+    if default_yaml.is_file():
+        paths.load_extra_model_paths(default_yaml)
+    paths.custom_node_dirs.extend(Path(d) for d in args.custom_nodes_dir or [])
+    paths.ensure_dirs()
+    return Services(paths=paths, force_cpu=args.cpu, vram_budget_gb=args.vram_budget,
+                    preview_method=args.preview_method)
+
+
+def build_cache(args: argparse.Namespace):
+    """A fresh output cache as the cache flags say (one per worker)."""
+    from execution.cache import make_cache
+
+    if args.cache_none:
+        return make_cache("none")
+    if args.cache_lru:
+        return make_cache("lru", lru_entries=args.cache_lru)
+    if args.cache_ram:
+        return make_cache("ram", ram_gb=args.cache_ram)
+    return make_cache("graph")
+
+
+def build_registry(args: argparse.Namespace, services, server=None):
+    """Built-in nodes, then custom-node packs (unless disabled). Returns (registry, plugin report)."""
+    from execution.registry import NodeRegistry
+    from nodes import register_builtin_nodes
+
+    registry = NodeRegistry()
+    register_builtin_nodes(registry)
+    report = None
+    # ComfyUI's pairing: --disable-all-custom-nodes --whitelist-custom-nodes a b loads only a and b.
+    if not args.disable_all_custom_nodes or args.whitelist_custom_nodes:
+        try:
+            from execution.plugins.loader import load_custom_nodes
+        except ImportError:  # plugin loading not installed in this build
+            return registry, None
+        report = load_custom_nodes(registry, services.paths.custom_node_dirs, services=services,
+                                   whitelist=args.whitelist_custom_nodes, server=server)
+    return registry, report
+
+
+def _listen_hosts(listen: str) -> list[str]:
+    return [h.strip() for h in (listen or "127.0.0.1").split(",") if h.strip()]
+
+
+def build_backend_factory(args: Any, registry: Any, services: Any,
+                          build_cache: Callable[[Any], Any]) -> tuple[Callable[[], Any], int]:
+    """The execution backend: in-process by default; Ray actors with ``--cluster`` (issue 9)."""
+    if getattr(args, "cluster", None):
+        from execution.cluster.backend import ray_backend_factory  # imports ray; only with --cluster
+
+        return ray_backend_factory(args, registry, services, assembly_module=ASSEMBLY_MODULE)
+    from execution.jobs.worker import LocalBackend
+
+    return (lambda: LocalBackend(registry, build_cache(args), services)), 1
+
+
+def serve_command(args: Any, services: Any, registry_builder: Callable = build_registry) -> int:
+    """Start the server and its workers; blocks until SIGINT/SIGTERM."""
+    from execution.jobs.queue import JobQueue
+    from execution.jobs.worker import WorkerPool
+    from web.security import is_loopback_host
+    from web.server import QUEUE_DB_NAME, PlexusServer
+
+    # The loop thread and the worker threads share the GIL; a 1 ms switch interval (instead of
+    # 5 ms) keeps HTTP and websocket answers prompt while a node computes in pure Python.
+    sys.setswitchinterval(0.001)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    hosts = _listen_hosts(args.listen)
+    loopback_only = all(is_loopback_host(h) for h in hosts)
+    if not loopback_only and not args.auth_token:
+        print("WARNING: Plexus is listening on a non-loopback address without --auth-token: anyone who can "
+              "reach this port can run workflows and read your files. Pass --auth-token TOKEN.",
+              file=sys.stderr, flush=True)
+    server = PlexusServer(services, auth_token=args.auth_token, cors_origin=args.enable_cors_header,
+                          max_upload_mb=args.max_upload_size, loop=loop, loopback_only=loopback_only)
+    registry, report = registry_builder(args, services, server=server)
+    queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
+                     history_max=args.history_max)
+    if not queue.claim_ownership():
+        print(f"Plexus: another server is already using {queue.db_path}; stop it first or pass another "
+              f"--user-directory.", file=sys.stderr)
+        queue.close()
+        return 1
+    recovered = queue.recover_running(args.on_crash, reason="the server stopped while it ran")
+    factory, count = build_backend_factory(args, registry, services, build_cache)
+    pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash)
+    server.attach(registry, report, queue, pool)
+    try:
+        runner = loop.run_until_complete(server.start(hosts, args.port))
+    except OSError as exc:
+        print(f"Plexus cannot listen on {args.listen}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    pool.start()
+    if recovered:
+        print(f"[plexus] {len(recovered)} job(s) were running when the server stopped: "
+              f"{'re-queued' if args.on_crash == 'requeue' else 'marked interrupted'}", flush=True)
+    shown = hosts[0] if hosts[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+    print(f"Plexus: {len(registry)} nodes, {queue.remaining()} queued. "
+          f"Listening on http://{shown}:{args.port}", flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, loop.stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        loop.run_forever()
+    finally:
+        pool.stop()
+        loop.run_until_complete(server.hub.close_all())
+        loop.run_until_complete(runner.cleanup())
+        queue.close()
+        loop.close()
+    return 0

@@ -1,0 +1,83 @@
+"""``python main.py demo``: write tiny random-weight demo models and the default workflows.
+
+The SD3 files come from ``models/demo/sd3.py``; other domains add theirs through optional writers
+(``models.demo.control.write_demo_control`` and ``models.demo.vlm.write_demo_vlm``), called when
+their modules exist. Idempotent: present files are kept unless ``--force``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_WORKFLOWS = ("sd3_text_to_image.json", "sd3_text_to_image_api.json", "sd3_controlnet_canny.json",
+                  "sd3_ip_adapter.json", "sd3_controlnet_ip_adapter.json")
+OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"))
+
+
+def _optional_writers() -> list[tuple[str, Any]]:
+    found = []
+    for module_name, function_name in OPTIONAL_WRITERS:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        function = getattr(importlib.import_module(module_name), function_name, None)
+        if function is not None:
+            found.append((module_name, function))
+    return found
+
+
+def write_demo_models(models_dir: str | Path, force: bool = False) -> list[Path]:
+    """Write every domain's demo models into ``models_dir``; returns the paths written this time.
+
+    A failing optional writer is reported on stderr and the others still run; the SD3 writer's
+    errors propagate (the default workflow needs it).
+    """
+    from models.demo.sd3 import write_demo_sd3
+
+    models_dir = Path(models_dir)
+    for kind in ("checkpoints", "diffusion_models", "text_encoders", "vae", "controlnet", "clip_vision",
+                 "ipadapter", "vlm", "retrieval", "clip_models"):
+        (models_dir / kind).mkdir(parents=True, exist_ok=True)
+    written = list(write_demo_sd3(models_dir, force=force))
+    for module_name, writer in _optional_writers():
+        try:
+            written.extend(Path(p) for p in (writer(models_dir, force) or []))
+        except Exception as error:  # noqa: BLE001 - one domain's demo must not block the others
+            print(f"demo: {module_name} failed: {type(error).__name__}: {error}", file=sys.stderr)
+    return written
+
+
+def install_demo_workflows(user_dir: Path) -> list[Path]:
+    """Copy the default workflows into the editor's workflow browser (``user/default/workflows``)."""
+    target = user_dir / "default" / "workflows"
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in DEMO_WORKFLOWS:
+        source = ROOT / "workflows" / name
+        if source.is_file() and not (target / name).exists():
+            shutil.copyfile(source, target / name)
+            copied.append(target / name)
+    return copied
+
+
+def demo_command(args: Any) -> int:
+    base = Path(getattr(args, "base_directory", None) or ROOT)
+    models_dir = base / "models"
+    user_dir = Path(getattr(args, "user_directory", None) or base / "user")
+    started = time.perf_counter()
+    written = write_demo_models(models_dir, force=bool(getattr(args, "force", False)))
+    install_demo_workflows(user_dir)
+    elapsed = time.perf_counter() - started
+    if written:
+        print(f"Wrote {len(written)} demo model files into {models_dir} in {elapsed:.1f} s.")
+    else:
+        print(f"Demo models already present in {models_dir} (use --force to rewrite).")
+    print("These are RANDOM WEIGHTS for smoke tests: the graphs run end to end, the images are noise.")
+    print("Try:  python main.py run workflows/sd3_text_to_image.json")
+    print("      python main.py serve   (then open http://127.0.0.1:8188 and load sd3_text_to_image)")
+    return 0

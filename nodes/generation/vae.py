@@ -1,0 +1,61 @@
+"""VAE nodes: IMAGE <-> LATENT, whole or in tiles for large images. No torch at module level."""
+from __future__ import annotations
+
+from execution.declare import In, Int, Out, node
+
+
+def _check(vae):
+    if vae is None:
+        raise RuntimeError("vae input is invalid: None. If the VAE is from a checkpoint loader node, the "
+                           "checkpoint does not contain a VAE; load one with VAELoader.")
+
+
+@node("VAEDecode", category="latent", display_name="VAE Decode",
+      inputs=[In("samples", "LATENT"), In("vae", "VAE")], outputs=[Out("IMAGE")],
+      description="Decodes latents into images (exactly as diffusers' SD3 pipeline does).")
+def vae_decode(ctx, samples, vae):
+    _check(vae)
+    from models.manager import ModelOutOfMemoryError
+    from models.sd3.vae_ops import decode, decode_tiled
+
+    try:
+        return (decode(vae, samples["samples"], ctx.services.models),)
+    except ModelOutOfMemoryError:
+        ctx.warn("Out of memory while decoding; models were unloaded and the image is decoded in tiles instead")
+        return (decode_tiled(vae, samples["samples"], ctx.services.models),)
+
+
+@node("VAEEncode", category="latent", display_name="VAE Encode",
+      inputs=[In("pixels", "IMAGE"), In("vae", "VAE")], outputs=[Out("LATENT")],
+      description="Encodes images into latents (the distribution's mode; cropped to a multiple of 8).")
+def vae_encode(ctx, pixels, vae):
+    _check(vae)
+    from models.sd3.vae_ops import encode
+
+    return ({"samples": encode(vae, pixels, ctx.services.models)},)
+
+
+@node("VAEDecodeTiled", category="_for_testing", display_name="VAE Decode (Tiled)",
+      inputs=[In("samples", "LATENT"), In("vae", "VAE"), Int("tile_size", 512, min=64, max=4096, step=32),
+              Int("overlap", 64, min=0, max=4096, step=32),
+              Int("temporal_size", 64, min=8, max=4096, step=4, optional=True),
+              Int("temporal_overlap", 8, min=4, max=4096, step=4, optional=True)],
+      outputs=[Out("IMAGE")], description="Decodes in overlapping tiles to bound memory on large images.")
+def vae_decode_tiled(ctx, samples, vae, tile_size, overlap, temporal_size=64, temporal_overlap=8):
+    _check(vae)
+    from models.sd3.vae_ops import decode_tiled
+
+    return (decode_tiled(vae, samples["samples"], ctx.services.models, tile_size, overlap),)
+
+
+@node("VAEEncodeTiled", category="_for_testing", display_name="VAE Encode (Tiled)",
+      inputs=[In("pixels", "IMAGE"), In("vae", "VAE"), Int("tile_size", 512, min=64, max=4096, step=64),
+              Int("overlap", 64, min=0, max=4096, step=32),
+              Int("temporal_size", 64, min=8, max=4096, step=4, optional=True),
+              Int("temporal_overlap", 8, min=4, max=4096, step=4, optional=True)],
+      outputs=[Out("LATENT")], description="Encodes in overlapping tiles to bound memory on large images.")
+def vae_encode_tiled(ctx, pixels, vae, tile_size, overlap, temporal_size=64, temporal_overlap=8):
+    _check(vae)
+    from models.sd3.vae_ops import encode_tiled
+
+    return ({"samples": encode_tiled(vae, pixels, ctx.services.models, tile_size, overlap)},)

@@ -1,0 +1,170 @@
+"""Prompt, queue, interrupt, free, history and jobs routes (ComfyUI shapes)."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from aiohttp import web
+
+from execution.jobs.queue import JOB_STATUS_TO_STATE, DuplicatePromptId
+from execution.validate import error as validation_error, validate_prompt
+
+if TYPE_CHECKING:
+    from web.server import PlexusServer
+
+PROMPT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+async def read_json(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=json.dumps({"error": validation_error(
+            "invalid_prompt", "Invalid JSON body", str(exc)), "node_errors": {}}),
+            content_type="application/json") from exc
+
+
+def _bad_request(error: dict, node_errors: dict | None = None) -> web.Response:
+    return web.json_response({"error": error, "node_errors": node_errors or {}}, status=400)
+
+
+def _int_query(request: web.Request, name: str) -> int | None:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{name} must be an integer") from exc
+
+
+def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
+    queue = server.queue
+
+    async def get_prompt(request: web.Request) -> web.Response:
+        return web.json_response(server.status_data())
+
+    async def post_prompt(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            return _bad_request(validation_error("invalid_prompt", "The body must be a JSON object"))
+        prompt = body.get("prompt")
+        if prompt is None:
+            return _bad_request(validation_error("no_prompt", "No prompt provided"))
+        prompt_id = body.get("prompt_id") or str(uuid.uuid4())
+        if not isinstance(prompt_id, str) or not PROMPT_ID_PATTERN.match(prompt_id):
+            return _bad_request(validation_error("invalid_prompt", "prompt_id must be a short plain string",
+                                                 str(prompt_id)[:200]))
+        client_id = body.get("client_id")
+        extra_data = body.get("extra_data") or {}
+        if not isinstance(extra_data, dict):
+            return _bad_request(validation_error("invalid_prompt", "extra_data must be an object"))
+        targets = body.get("partial_execution_targets")
+        if targets is not None and not isinstance(targets, list):
+            return _bad_request(validation_error("invalid_prompt", "partial_execution_targets must be a list"))
+        try:
+            result = validate_prompt(prompt, server.registry, server.services, targets)
+        except Exception as exc:  # noqa: BLE001 - a plugin's validation bug is a bad prompt, not a 500
+            return _bad_request(validation_error("invalid_prompt", "Exception while validating the prompt",
+                                                 f"{type(exc).__name__}: {exc}"))
+        if not result.ok:
+            return web.json_response(result.response(), status=400)
+        if client_id is not None:
+            extra_data = dict(extra_data, client_id=client_id)
+            server.client_id = client_id
+        number = body.get("number")
+        try:
+            number = float(number) if number is not None else None
+        except (TypeError, ValueError):
+            return _bad_request(validation_error("invalid_prompt", "number must be a number"))
+        try:
+            stored = queue.enqueue(prompt_id, result.prompt, extra_data, result.outputs, number=number,
+                                   front=bool(body.get("front")), client_id=client_id)
+        except DuplicatePromptId:  # a retried POST: the job is already stored, never twice
+            stored = queue.number_of(prompt_id)
+        server.queue_changed()
+        server.pool.wake()
+        return web.json_response({"prompt_id": prompt_id, "number": _plain(stored),
+                                  "node_errors": result.node_errors})
+
+    async def get_queue(request: web.Request) -> web.Response:
+        running_on = {w["running"]: {k: w.get(k) for k in ("worker_id", "actor", "hostname", "node_ip", "device")
+                                      if k in w} for w in server.pool.describe() if w.get("running")}
+        return web.json_response({"queue_running": [j.queue_item() for j in queue.running()],
+                                  "queue_pending": [j.queue_item() for j in queue.pending()],
+                                  "running_on": running_on})  # prompt id -> the worker running it
+
+    async def clear_or_delete(request: web.Request, clear: Callable[[], Any],
+                              delete: Callable[[Iterable[str]], Any]) -> None:
+        """The ``{"clear": true}`` / ``{"delete": [ids]}`` body shared by /queue and /history."""
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected an object")
+        if body.get("clear"):
+            clear()
+        if isinstance(body.get("delete"), list):
+            delete(str(i) for i in body["delete"])
+
+    async def post_queue(request: web.Request) -> web.Response:
+        await clear_or_delete(request, queue.clear_pending, queue.delete_pending)
+        server.queue_changed()
+        return web.Response(status=200)
+
+    async def post_interrupt(request: web.Request) -> web.Response:
+        prompt_id = None
+        if request.can_read_body:
+            body = await read_json(request)
+            if isinstance(body, dict) and body.get("prompt_id"):
+                prompt_id = str(body["prompt_id"])
+        server.pool.interrupt(prompt_id)
+        return web.Response(status=200)
+
+    async def post_free(request: web.Request) -> web.Response:
+        body = await read_json(request) if request.can_read_body else {}
+        body = body if isinstance(body, dict) else {}
+        server.pool.request_free(bool(body.get("unload_models")), bool(body.get("free_memory")))
+        return web.Response(status=200)
+
+    async def get_history(request: web.Request) -> web.Response:
+        return web.json_response(queue.history(_int_query(request, "max_items"), _int_query(request, "offset")))
+
+    async def get_history_item(request: web.Request) -> web.Response:
+        return web.json_response(queue.history(prompt_id=request.match_info["prompt_id"]))
+
+    async def post_history(request: web.Request) -> web.Response:
+        await clear_or_delete(request, queue.clear_history, queue.delete_history)
+        return web.Response(status=200)
+
+    async def get_jobs(request: web.Request) -> web.Response:
+        statuses = [s for s in request.query.get("status", "").split(",") if s]
+        unknown = [s for s in statuses if s not in JOB_STATUS_TO_STATE]
+        if unknown:
+            raise web.HTTPBadRequest(text=f"unknown status {unknown[0]!r}; use {sorted(JOB_STATUS_TO_STATE)}")
+        limit = _int_query(request, "limit")
+        offset = _int_query(request, "offset") or 0
+        jobs, total = queue.jobs([JOB_STATUS_TO_STATE[s] for s in statuses], limit, offset)
+        return web.json_response({"jobs": jobs, "pagination": {
+            "offset": offset, "limit": limit, "total": total, "has_more": offset + len(jobs) < total}})
+
+    async def get_job(request: web.Request) -> web.Response:
+        job = queue.job(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": "job not found"}, status=404)
+        return web.json_response(job)
+
+    return [
+        ("GET", "/prompt", get_prompt), ("POST", "/prompt", post_prompt),
+        ("GET", "/queue", get_queue), ("POST", "/queue", post_queue),
+        ("POST", "/interrupt", post_interrupt), ("POST", "/free", post_free),
+        ("GET", "/history", get_history), ("POST", "/history", post_history),
+        ("GET", "/history/{prompt_id}", get_history_item),
+        ("GET", "/jobs", get_jobs), ("GET", "/jobs/{job_id}", get_job),
+    ]
+
+
+def _plain(number: float | None) -> float | int | None:
+    if number is None:
+        return None
+    return int(number) if float(number).is_integer() else number

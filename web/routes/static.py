@@ -1,0 +1,62 @@
+"""Static files: the editor page, its scripts, the canvas library and plugin web folders.
+
+Each is confined to its folder (symlinks resolved). JavaScript is served as
+``application/javascript`` (browsers refuse modules of another type).
+"""
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from web.security import confine
+
+if TYPE_CHECKING:
+    from web.server import PlexusServer
+
+WEB_ROOT = Path(__file__).resolve().parents[1]
+EDITOR_DIR = WEB_ROOT / "editor"
+LITEGRAPH_DIR = WEB_ROOT / "node_modules" / "@comfyorg" / "litegraph" / "dist"
+CONTENT_TYPES = {".js": "application/javascript", ".mjs": "application/javascript", ".css": "text/css",
+                 ".html": "text/html", ".json": "application/json", ".svg": "image/svg+xml",
+                 ".map": "application/json", ".wasm": "application/wasm"}
+
+FALLBACK_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Plexus</title></head>
+<body><h1>Plexus</h1><p>The server is running; the editor is not installed in <code>web/editor/</code>.</p>
+<p>API: <a href="/object_info">/object_info</a>, <a href="/queue">/queue</a>, <a href="/history">/history</a>,
+<a href="/system_stats">/system_stats</a>.</p></body></html>"""
+
+
+def serve_file(root: Path, relative: str) -> web.FileResponse:
+    path = confine(root, relative)
+    if not path.is_file():
+        raise web.HTTPNotFound()
+    content_type = CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] \
+        or "application/octet-stream"
+    return web.FileResponse(path, headers={"Content-Type": content_type, "Cache-Control": "no-cache",
+                                           "X-Content-Type-Options": "nosniff"})
+
+
+def static_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
+    async def index(request: web.Request) -> web.StreamResponse:
+        if (EDITOR_DIR / "index.html").is_file():
+            return serve_file(EDITOR_DIR, "index.html")
+        return web.Response(text=FALLBACK_PAGE, content_type="text/html")
+
+    async def editor(request: web.Request) -> web.StreamResponse:
+        return serve_file(EDITOR_DIR, request.match_info["path"])
+
+    async def litegraph(request: web.Request) -> web.StreamResponse:
+        return serve_file(LITEGRAPH_DIR, request.match_info["path"])
+
+    async def extension(request: web.Request) -> web.StreamResponse:
+        pack_name = request.match_info["pack"]
+        for pack in getattr(server.plugin_report, "packs", None) or []:
+            if pack.name == pack_name and getattr(pack, "web_dir", None):
+                return serve_file(Path(pack.web_dir), request.match_info["path"])
+        raise web.HTTPNotFound()
+
+    return [("GET", "/", index), ("GET", "/editor/{path:.+}", editor),
+            ("GET", "/lib/litegraph/{path:.+}", litegraph), ("GET", "/extensions/{pack}/{path:.+}", extension)]
