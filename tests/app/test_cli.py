@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import main as plexus_main
-from tests.test_workflow_conversion import WORKFLOW_04
+from tests.execution.test_workflow_conversion import WORKFLOW_04
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 API_PROMPT = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1, "color": 0}},

@@ -16,7 +16,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.cluster
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sleep_prompt(seconds: float, steps: int, value: int = 0, marker: str = "") -> dict:

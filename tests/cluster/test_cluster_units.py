@@ -8,11 +8,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from execution.cluster_files import (OutputCollector, OutputWriter, ShippedFile, place_inputs, referenced_inputs,
+from execution.cluster.files import (OutputCollector, OutputWriter, ShippedFile, place_inputs, referenced_inputs,
                                      rename_refs)
-from execution.cluster_scheduler import AffinityScheduler, model_keys
+from execution.cluster.scheduler import AffinityScheduler, model_keys
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -70,7 +70,7 @@ def test_unknown_models_go_to_the_least_busy_device():
 
 
 def test_lost_worker_forgets_its_models_and_stale_workers_are_not_waited_for(monkeypatch):
-    import execution.cluster_scheduler as module
+    import execution.cluster.scheduler as module
 
     scheduler = AffinityScheduler()
     scheduler.register("A")
@@ -163,7 +163,7 @@ def test_inputs_named_by_the_prompt_travel_to_the_actor(tmp_path):
 
 
 def test_single_machine_mode_never_imports_ray():
-    code = ("import sys, main, web.server, execution.worker, execution.cluster_files, execution.cluster_scheduler;"
+    code = ("import sys, main, web.server, execution.jobs.worker, execution.cluster.files, execution.cluster.scheduler;"
             "assert 'ray' not in sys.modules, 'ray imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

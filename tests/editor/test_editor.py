@@ -90,10 +90,10 @@ def test_page_loads_without_errors_and_palette_lists_server_nodes(editor, editor
     default_prompt = editor.eval("app.graphToPrompt().then((r) => r.output)")
     assert any(entry["class_type"] == "SaveImage" and entry["inputs"]["images"][0] in default_prompt
                for entry in default_prompt.values())
-    shipped = json.loads((Path(__file__).parents[1] / "workflows" / "sd3_text_to_image.json").read_text())
+    shipped = json.loads((Path(__file__).parents[2] / "workflows" / "sd3_text_to_image.json").read_text())
     assert sorted(n["type"] for n in shipped["nodes"]) == sorted(editor.eval("app.graph._nodes.map((n) => n.type)"))
     # The editor's API conversion of the shipped workflow equals the shipped API version.
-    shipped_api = json.loads((Path(__file__).parents[1] / "workflows" / "sd3_text_to_image_api.json").read_text())
+    shipped_api = json.loads((Path(__file__).parents[2] / "workflows" / "sd3_text_to_image_api.json").read_text())
     assert {k: (v["class_type"], v["inputs"]) for k, v in default_prompt.items()} == \
         {k: (v["class_type"], v["inputs"]) for k, v in shipped_api.items()}
     editor.screenshot("01-page-loaded")

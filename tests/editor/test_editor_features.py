@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from tests.fixtures.browser import launch_server, open_editor
-from tests.test_editor import BUILD_GRAPH_JS, wait_for
+from tests.editor.test_editor import BUILD_GRAPH_JS, wait_for
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from execution.cache import make_cache
 from execution.context import InterruptFlag
 from execution.runner import PromptRunner
 from execution.validate import validate_prompt
-from tests.executor_nodes import build_registry
+from tests.execution.executor_nodes import build_registry
 
 
 class Harness:

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from execution.events import Executing, ExecutionStart, ExecutionSuccess
-from execution.queue import MAX_ATTEMPTS, DuplicatePromptId, JobOutcome, JobQueue
-from execution.worker import WorkerLost, WorkerPool
+from execution.jobs.queue import MAX_ATTEMPTS, DuplicatePromptId, JobOutcome, JobQueue
+from execution.jobs.worker import WorkerLost, WorkerPool
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """Validation: every error type, in ComfyUI's shape, found in one pass; partial validity; cycles."""
 from __future__ import annotations
 
-from execution.comfy_v1 import schema_from_v1
+from execution.plugins.comfy_v1 import schema_from_v1
 from execution.validate import validate_prompt
-from tests.executor_nodes import build_registry
+from tests.execution.executor_nodes import build_registry
 
 
 class PickyV1:

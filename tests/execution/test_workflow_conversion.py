@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from execution.comfy_v1 import schema_from_v1
+from execution.plugins.comfy_v1 import schema_from_v1
 from execution.registry import NodeRegistry
 from execution.workflow import WorkflowError, convert_workflow, load_any
 from nodes import register_builtin_nodes

@@ -7,11 +7,11 @@ import shutil
 import pytest
 import torch
 
-from models import sd3_configs
-from models.demo_sd3 import CHECKPOINT, VAE, build_tiny_sd3
-from models.sd3_files import ModelFileError
-from models.sd3_layout import transformer_from_diffusers, transformer_to_diffusers, vae_from_diffusers, vae_to_diffusers
-from models.sd3_loading import load_checkpoint, load_diffusion_model, load_text_encoders, load_vae
+from models.sd3 import configs as sd3_configs
+from models.demo.sd3 import CHECKPOINT, VAE, build_tiny_sd3
+from models.sd3.files import ModelFileError
+from models.sd3.layout import transformer_from_diffusers, transformer_to_diffusers, vae_from_diffusers, vae_to_diffusers
+from models.sd3.loading import load_checkpoint, load_diffusion_model, load_text_encoders, load_vae
 
 
 @pytest.mark.parametrize("suffix", [".ckpt", ".pt", ".bin", ".pth"])
@@ -141,7 +141,7 @@ def test_layout_round_trips_exactly():
 
 
 def test_checkpoint_without_text_encoders(tmp_path, demo_models_dir):
-    from models.demo_sd3 import write_checkpoint
+    from models.demo.sd3 import write_checkpoint
 
     path = write_checkpoint(build_tiny_sd3(), tmp_path / "no-clip.safetensors", text_encoders=False)
     model, clip, vae = load_checkpoint(path, torch.float32)
@@ -152,7 +152,7 @@ def test_checkpoint_without_text_encoders(tmp_path, demo_models_dir):
 
 
 def test_diffusers_folder_without_model_index_is_explained(tmp_path, demo_models_dir):
-    from models.demo_sd3 import DIFFUSERS_FOLDER
+    from models.demo.sd3 import DIFFUSERS_FOLDER
 
     copy = tmp_path / "broken-pipeline"
     shutil.copytree(demo_models_dir / "checkpoints" / DIFFUSERS_FOLDER / "vae", copy / "vae")
@@ -182,7 +182,7 @@ def test_tokenizers_found_in_folders_when_not_embedded(tmp_path):
     error says where to put them."""
     from safetensors.torch import save_file
 
-    from models.demo_sd3 import _encoder_state
+    from models.demo.sd3 import _encoder_state
 
     components = build_tiny_sd3()
     encoders = tmp_path / "text_encoders"
@@ -202,8 +202,8 @@ def test_tokenizers_found_in_folders_when_not_embedded(tmp_path):
 def test_tokenizers_of_a_comfyui_install_are_used(tmp_path):
     from safetensors.torch import save_file
 
-    from models.demo_sd3 import _encoder_state
-    from models.sd3_loading import find_tokenizer
+    from models.demo.sd3 import _encoder_state
+    from models.sd3.loading import find_tokenizer
 
     components = build_tiny_sd3()
     comfy_root = tmp_path / "ComfyUI"

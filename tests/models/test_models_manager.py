@@ -65,8 +65,8 @@ def test_out_of_memory_in_loader_frees_and_explains():
 
 
 def test_out_of_memory_in_a_node_is_a_node_error_and_the_next_run_works(sd3_env, monkeypatch):
-    from models.sd3_denoiser import SD3Denoiser
-    from tests.test_sd3_fidelity import t2i_prompt
+    from models.sd3.denoiser import SD3Denoiser
+    from tests.models.sd3.test_sd3_fidelity import t2i_prompt
 
     prompt = t2i_prompt("plexus-demo-sd3-tiny-RANDOM.safetensors", steps=2)
     prompt["7"] = {"class_type": "PreviewImage", "inputs": {"images": ["6", 0]}}
@@ -86,8 +86,8 @@ def test_out_of_memory_in_a_node_is_a_node_error_and_the_next_run_works(sd3_env,
 
 
 def test_vae_decode_falls_back_to_tiles_after_out_of_memory(sd3_env, monkeypatch):
-    from models import sd3_vae_ops
-    from tests.test_sd3_nodes import CHECKPOINT, call
+    from models.sd3 import vae_ops as sd3_vae_ops
+    from tests.nodes.generation.test_sd3_nodes import CHECKPOINT, call
 
     _, _, vae = call(sd3_env, "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
     latent = {"samples": torch.randn(1, 16, 12, 12, generator=torch.Generator().manual_seed(0))}

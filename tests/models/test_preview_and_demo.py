@@ -9,7 +9,7 @@ import torch
 
 from models.latent_preview import fit_projection, latent_to_rgb
 from models.manager import ModelManager
-from models.sd3_wrappers import SD3Vae
+from models.sd3.wrappers import SD3Vae
 
 
 class LinearToyVAE(torch.nn.Module):
@@ -39,12 +39,12 @@ def test_fitted_projection_recovers_colours_and_is_cached():
 
 
 def test_write_demo_models_is_idempotent_and_labelled(demo_models_dir):
-    from models.demo import write_demo_models
-    from models.demo_sd3 import DEMO_LABEL, demo_paths
+    from models.demo.command import write_demo_models
+    from models.demo.sd3 import DEMO_LABEL, demo_paths
 
     paths = demo_paths(demo_models_dir)
     assert all(p.exists() and "RANDOM" in p.name for p in paths.values())
-    from models.sd3_files import read_header
+    from models.sd3.files import read_header
 
     assert read_header(paths["checkpoint"])[1]["plexus.note"] == DEMO_LABEL
     before = {p: p.stat().st_mtime_ns for p in paths.values()}
@@ -56,16 +56,16 @@ def test_demo_writes_optional_domains(demo_models_dir):
     """The session's demo folder also holds what the optional writers add (when they exist)."""
     import importlib.util
 
-    if importlib.util.find_spec("models.demo_control") is not None:
+    if importlib.util.find_spec("models.demo.control") is not None:
         assert any((demo_models_dir / "controlnet").iterdir())
-    if importlib.util.find_spec("models.demo_vlm") is not None:
+    if importlib.util.find_spec("models.demo.vlm") is not None:
         assert any((demo_models_dir / "vlm").iterdir())
 
 
 def test_demo_command_prints_how_to_run(tmp_path, demo_models_dir, capsys, monkeypatch):
     import shutil
 
-    from models import demo
+    from models.demo import command as demo
 
     base = tmp_path / "base"
     shutil.copytree(demo_models_dir, base / "models")  # already written: the command only checks

@@ -109,7 +109,7 @@ def test_percent_to_sigma():
 
 
 def test_cfg_is_one_forward_pass_per_step(sd3_env):
-    from tests.test_sd3_nodes import CHECKPOINT, call, encode
+    from tests.nodes.generation.test_sd3_nodes import CHECKPOINT, call, encode
 
     model, clip, _ = call(sd3_env, "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
     batches = []
@@ -132,8 +132,8 @@ def test_cfg_is_one_forward_pass_per_step(sd3_env):
 
 def test_timestep_range_switches_conditioning(sd3_env):
     """A conditioning limited to [0, 0.5] is used only on the first half of the steps."""
-    from models.sd3_denoiser import SD3Denoiser
-    from tests.test_sd3_nodes import CHECKPOINT, call, encode
+    from models.sd3.denoiser import SD3Denoiser
+    from tests.nodes.generation.test_sd3_nodes import CHECKPOINT, call, encode
 
     model, clip, _ = call(sd3_env, "CheckpointLoaderSimple", ckpt_name=CHECKPOINT)
     a, b = encode(sd3_env, clip, "a cat"), encode(sd3_env, clip, "a dog")

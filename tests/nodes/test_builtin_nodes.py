@@ -18,7 +18,7 @@ from models.folders import FolderPaths
 from models.services import Services
 from nodes import register_builtin_nodes
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_load_image_mask_and_fingerprint(env):
     Image.fromarray(rgba[..., :3]).save(services.paths.input_dir / "a.png")  # same name, new content
     assert "1" in run(prompt).executed
 
-    from nodes.image import load_image_file
+    from nodes.image.images import load_image_file
 
     Image.fromarray(rgba, "RGBA").save(services.paths.input_dir / "b.png")
     image, mask = load_image_file(services.paths.input_dir / "b.png")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from execution.plugins import COMPAT_DIR, PackStatus, PluginReport, load_custom_nodes, print_import_times
+from execution.plugins.loader import COMPAT_DIR, PackStatus, PluginReport, load_custom_nodes, print_import_times
 from tests.fixtures.plugins import PLUGIN_PACKS, load_registry, make_services
 
 V1_NODE = '''
@@ -130,7 +130,7 @@ def test_plexus_native_pack_without_a_list_exports_its_own_decorated_functions(t
     folder = tmp_path / "packs"
     write_pack(folder, "native", '''
         from execution.declare import Int, Out, node
-        from nodes.primitives import *  # a decorated built-in imported here is not re-exported
+        from nodes.basics.primitives import *  # a decorated built-in imported here is not re-exported
 
         @node("NativeDouble", category="tmp", inputs=[Int("x", 2)], outputs=[Out("INT")])
         def double(x):
@@ -168,32 +168,34 @@ def test_report_json_and_extension_urls(plugin_env):
 
 
 def test_main_wiring_extra_model_paths_and_disable_flag(tmp_path):
-    import main
+    from app import assembly
+    from app.flags import build_parser
 
     extra = tmp_path / "elsewhere"
     write_pack(extra / "custom_nodes", "from_yaml", v1_pack("FromYamlNode"), package=False)
     config = tmp_path / "extra.yaml"
     config.write_text(f"other:\n  base_path: {extra}\n  custom_nodes: custom_nodes\n")
     base = tmp_path / "base"
-    args = main.build_parser().parse_args(["--base-directory", str(base), "--extra-model-paths-config", str(config)])
-    registry, report = main.build_registry(args, main.build_services(args))
+    args = build_parser().parse_args(["--base-directory", str(base), "--extra-model-paths-config", str(config)])
+    registry, report = assembly.build_registry(args, assembly.build_services(args))
     assert report.pack("from_yaml").loaded and "FromYamlNode" in registry
-    args = main.build_parser().parse_args(["--base-directory", str(base), "--extra-model-paths-config", str(config),
+    args = build_parser().parse_args(["--base-directory", str(base), "--extra-model-paths-config", str(config),
                                            "--disable-all-custom-nodes"])
-    registry, report = main.build_registry(args, main.build_services(args))
+    registry, report = assembly.build_registry(args, assembly.build_services(args))
     assert report is None and "FromYamlNode" not in registry
 
 
 def test_disable_all_with_a_whitelist_loads_only_the_whitelisted_packs(tmp_path):
     """ComfyUI's pairing: --disable-all-custom-nodes --whitelist-custom-nodes NAME."""
-    import main
+    from app import assembly
+    from app.flags import build_parser
 
     base = tmp_path / "base"
     write_pack(base / "custom_nodes", "wanted", v1_pack("WantedNode"), package=False)
     write_pack(base / "custom_nodes", "unwanted", v1_pack("UnwantedNode"))
-    args = main.build_parser().parse_args(["--base-directory", str(base), "--disable-all-custom-nodes",
+    args = build_parser().parse_args(["--base-directory", str(base), "--disable-all-custom-nodes",
                                            "--whitelist-custom-nodes", "wanted"])
-    registry, report = main.build_registry(args, main.build_services(args))
+    registry, report = assembly.build_registry(args, assembly.build_services(args))
     assert "WantedNode" in registry and "UnwantedNode" not in registry
     assert report.pack("unwanted").skipped
 

@@ -1,4 +1,4 @@
-"""Execution semantics of third-party V1 packs (tests/plugin_packs), each scenario run twice:
+"""Execution semantics of third-party V1 packs (tests/plugins/packs), each scenario run twice:
 in-process through PromptRunner, and through the real server (POST /prompt + websocket + history)."""
 from __future__ import annotations
 

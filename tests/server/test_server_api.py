@@ -288,7 +288,7 @@ def test_static_editor_routes(plexus_server):
     page = server.request("GET", "/")
     assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
     assert server.request("GET", "/editor/does-not-exist.js").status == 404
-    from web.routes_static import LITEGRAPH_DIR
+    from web.routes.static import LITEGRAPH_DIR
 
     scripts = sorted(LITEGRAPH_DIR.glob("*.js")) if LITEGRAPH_DIR.is_dir() else []
     if scripts:

@@ -7,7 +7,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from tests.fixtures.server import echo_prompt, ws_connect
-from tests.test_server_api import png_bytes, upload
+from tests.server.test_server_api import png_bytes, upload
 
 TRAVERSALS = [
     "/view?filename=../secret.txt&type=input",

@@ -21,8 +21,8 @@ def _direct_clip(vlm_models_dir):
 def test_zero_shot_and_score_match_clip_model(vlm_env, vlm_models_dir):
     import torch
 
-    from models.vlm_images import tensor_to_pil_images
-    from nodes.clip_score import clip_model_loader, clip_score, clip_zero_shot
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.understanding.clip_score import clip_model_loader, clip_score, clip_zero_shot
 
     clip = vlm_env.load(clip_model_loader, "tiny-clip")
     batch = torch.cat([random_image(1, 32, 32), random_image(2, 32, 32)])
@@ -48,7 +48,7 @@ def test_zero_shot_and_score_match_clip_model(vlm_env, vlm_models_dir):
 
 
 def test_score_filter_keeps_pairs_at_or_above_threshold(vlm_env):
-    from nodes.clip_score import clip_model_loader, clip_score, clip_score_filter
+    from nodes.understanding.clip_score import clip_model_loader, clip_score, clip_score_filter
 
     clip = vlm_env.load(clip_model_loader, "tiny-clip")
     images = [random_image(i, 32, 40) for i in range(4)]
@@ -74,8 +74,8 @@ def test_clip_vision_encode_folder_and_single_file(vlm_env, vlm_models_dir):
     from safetensors.torch import save_file
     from transformers import AutoImageProcessor, CLIPVisionModelWithProjection
 
-    from models.vlm_images import tensor_to_pil_images
-    from nodes.clip_vision import clip_vision_encode, clip_vision_loader
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.control.clip_vision import clip_vision_encode, clip_vision_loader
 
     vision = vlm_env.load(clip_vision_loader, "tiny-clip-vision")
     assert hasattr(vision, "model") and hasattr(vision, "processor")
@@ -106,8 +106,8 @@ def test_clip_vision_encode_folder_and_single_file(vlm_env, vlm_models_dir):
 
 
 def test_bad_image_files_and_empty_folders(vlm_env):
-    from models.vlm_images import tensor_to_pil_images
-    from nodes.dataset import load_images_from_folder
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.image.dataset import load_images_from_folder
 
     folder = vlm_env.services.paths.input_dir / "mixed"
     folder.mkdir()
@@ -164,7 +164,7 @@ def test_siglip_single_file_with_config_metadata_matches_its_folder(vlm_env):
     from safetensors.torch import save_file
     from transformers import SiglipImageProcessorPil, SiglipVisionConfig, SiglipVisionModel
 
-    from nodes.clip_vision import clip_vision_encode, clip_vision_loader
+    from nodes.control.clip_vision import clip_vision_encode, clip_vision_loader
 
     torch.manual_seed(0)
     config = SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,

@@ -36,7 +36,7 @@ def _reference(control_env, components, controls):
     from diffusers import StableDiffusion3ControlNetPipeline
     from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 
-    from models.controlnet_sd3 import load_sd3_controlnet
+    from models.control.controlnet_sd3 import load_sd3_controlnet
 
     nets = [load_sd3_controlnet(control_env.models_dir / "controlnet" / name).module for name, *_ in controls]
     hints = [Image.open(control_env.input_path(image)).convert("RGB") for _, image, *_ in controls]

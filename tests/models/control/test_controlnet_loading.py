@@ -24,7 +24,7 @@ def _residuals(net, seed=0):
 
 
 def test_single_file_and_folder_load_the_same_net(control_models):
-    from models.controlnet_sd3 import load_sd3_controlnet
+    from models.control.controlnet_sd3 import load_sd3_controlnet
 
     from_file = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE_B))
     from_folder = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FOLDER))
@@ -38,7 +38,7 @@ def test_config_is_inferred_from_shapes_without_metadata(tmp_path):
     from diffusers import SD3ControlNetModel
     from safetensors.torch import save_file
 
-    from models.controlnet_sd3 import load_sd3_controlnet
+    from models.control.controlnet_sd3 import load_sd3_controlnet
 
     torch.manual_seed(0)
     net = SD3ControlNetModel(sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
@@ -54,7 +54,7 @@ def test_config_is_inferred_from_shapes_without_metadata(tmp_path):
 
 
 def test_wrong_family_and_unsafe_files_are_refused(control_models, tmp_path):
-    from models.controlnet_sd3 import ControlNetFormatError, load_sd3_controlnet
+    from models.control.controlnet_sd3 import ControlNetFormatError, load_sd3_controlnet
 
     with pytest.raises(ControlNetFormatError, match="SD1.5/SDXL"):
         load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_SD15))
@@ -76,8 +76,8 @@ def test_wrong_family_and_unsafe_files_are_refused(control_models, tmp_path):
 def test_controlnet_for_another_sd3_variant_is_refused(control_models):
     from diffusers import SD3Transformer2DModel
 
-    from models.controlnet_sd3 import ControlNetFormatError, check_controlnet_matches, load_sd3_controlnet
-    from models.demo_control import DEMO_TRANSFORMER_CONFIG
+    from models.control.controlnet_sd3 import ControlNetFormatError, check_controlnet_matches, load_sd3_controlnet
+    from models.demo.control import DEMO_TRANSFORMER_CONFIG
 
     transformer = SD3Transformer2DModel(**DEMO_TRANSFORMER_CONFIG)
     check_controlnet_matches(load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE)), transformer)
@@ -95,9 +95,9 @@ def _fake_vae(latent_channels=16):
 
 
 def test_apply_stacks_hints_without_touching_the_input(control_models):
-    from models.controlnet_hint import CONTROL_KEY
-    from models.controlnet_sd3 import load_sd3_controlnet
-    from nodes.controlnet import controlnet_apply_advanced
+    from models.control.hints import CONTROL_KEY
+    from models.control.controlnet_sd3 import load_sd3_controlnet
+    from nodes.control.controlnet import controlnet_apply_advanced
 
     net_a = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE))
     net_b = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FOLDER))
@@ -114,15 +114,15 @@ def test_apply_stacks_hints_without_touching_the_input(control_models):
     assert [h.strength for h in hints] == [0.7, 1.2] and (hints[1].start_percent, hints[1].end_percent) == (0.2, 0.9)
     assert len(pos1[0][1][CONTROL_KEY]) == 1
 
-    from nodes.controlnet import controlnet_apply_sd3
+    from nodes.control.controlnet import controlnet_apply_sd3
 
     pos3, _ = controlnet_apply_sd3(pos2, neg2, net_a, vae, image, 0.5, 0.1, 0.6)
     assert [h.strength for h in pos3[0][1][CONTROL_KEY]] == [0.7, 1.2, 0.5]
 
 
 def test_apply_refuses_missing_or_foreign_vae_and_bad_ranges(control_models):
-    from models.controlnet_sd3 import load_sd3_controlnet
-    from nodes.controlnet import controlnet_apply_advanced
+    from models.control.controlnet_sd3 import load_sd3_controlnet
+    from nodes.control.controlnet import controlnet_apply_advanced
 
     net = load_sd3_controlnet(control_models.path("controlnet", CONTROLNET_FILE))
     image = torch.rand(1, 8, 8, 3)
@@ -137,7 +137,7 @@ def test_apply_refuses_missing_or_foreign_vae_and_bad_ranges(control_models):
 def _transformer():
     from diffusers import SD3Transformer2DModel
 
-    from models.demo_control import DEMO_TRANSFORMER_CONFIG
+    from models.demo.control import DEMO_TRANSFORMER_CONFIG
 
     return SD3Transformer2DModel(**DEMO_TRANSFORMER_CONFIG)
 
@@ -145,8 +145,8 @@ def _transformer():
 def test_hint_is_encoded_at_the_latent_size_with_a_warning(control_models):
     from diffusers import AutoencoderKL
 
-    from models.controlnet_hint import ControlHint
-    from models.controlnet_sd3 import load_sd3_controlnet
+    from models.control.hints import ControlHint
+    from models.control.controlnet_sd3 import load_sd3_controlnet
 
     torch.manual_seed(0)
     vae = AutoencoderKL(down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
@@ -176,7 +176,7 @@ def _square(size=48, inner=0.9, outer=0.1):
 
 
 def test_canny_finds_the_square_edges_and_honours_thresholds():
-    from nodes.preprocessors import canny
+    from nodes.control.preprocessors import canny
 
     edges = canny(_square(), 0.2, 0.5)[0]
     assert edges.shape == (1, 48, 48, 3) and torch.equal(edges[..., 0], edges[..., 2])
@@ -189,7 +189,7 @@ def test_canny_finds_the_square_edges_and_honours_thresholds():
 
 
 def test_blur_grayscale_and_lineart():
-    from nodes.preprocessors import blur_preprocessor, grayscale_preprocessor, lineart_lite_preprocessor
+    from nodes.control.preprocessors import blur_preprocessor, grayscale_preprocessor, lineart_lite_preprocessor
 
     noisy = torch.rand(1, 32, 32, 3, generator=torch.Generator().manual_seed(0))
     blurred = blur_preprocessor(noisy, 4, 2.0, 1)[0]

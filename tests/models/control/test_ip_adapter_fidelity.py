@@ -95,7 +95,7 @@ def test_adapter_for_another_variant_fails_before_sampling(control_env):
 
 def test_interrupt_mid_sampling_puts_the_base_processors_back(control_env):
     from execution.validate import validate_prompt
-    from nodes.loaders import load_checkpoint_cached
+    from nodes.generation.loaders import load_checkpoint_cached
     from tests.fixtures.control import SD3_FOLDER
 
     transformer = load_checkpoint_cached(control_env.services, SD3_FOLDER)[0].transformer

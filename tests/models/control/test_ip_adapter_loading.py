@@ -10,7 +10,7 @@ from tests.fixtures.control import CLIP_VISION, IP_ADAPTER, IP_ADAPTER_SD15, IP_
 def _transformer():
     from diffusers import SD3Transformer2DModel
 
-    from models.demo_control import DEMO_TRANSFORMER_CONFIG
+    from models.demo.control import DEMO_TRANSFORMER_CONFIG
 
     torch.manual_seed(0)
     return SD3Transformer2DModel(**DEMO_TRANSFORMER_CONFIG).eval()
@@ -19,7 +19,7 @@ def _transformer():
 def test_loads_the_diffusers_layout_like_diffusers(control_models):
     from safetensors.torch import load_file
 
-    from models.ip_adapter_sd3 import load_sd3_ip_adapter
+    from models.control.ip_adapter_sd3 import load_sd3_ip_adapter
 
     adapter = load_sd3_ip_adapter(control_models.path("ipadapter", IP_ADAPTER))
     assert len(adapter.processors) == 2 and adapter.image_embed_dim == 32 and adapter.output_dim == 32
@@ -40,7 +40,7 @@ def test_loads_the_diffusers_layout_like_diffusers(control_models):
 
 
 def test_wrong_family_and_unsafe_files_are_refused(control_models, tmp_path):
-    from models.ip_adapter_sd3 import IPAdapterFormatError, load_sd3_ip_adapter
+    from models.control.ip_adapter_sd3 import IPAdapterFormatError, load_sd3_ip_adapter
 
     with pytest.raises(IPAdapterFormatError, match="SD1.5/SDXL, not SD3"):
         load_sd3_ip_adapter(control_models.path("ipadapter", IP_ADAPTER_SD15))
@@ -51,10 +51,10 @@ def test_wrong_family_and_unsafe_files_are_refused(control_models, tmp_path):
 
 
 def test_adapter_for_another_variant_is_refused_at_apply_time(control_models):
-    from models.ip_adapter_sd3 import IPAdapterFormatError, load_sd3_ip_adapter
-    from models.sd3_wrappers import SD3Model
-    from models.vlm_clip_vision import load_clip_vision
-    from nodes.ip_adapter import apply_ip_adapter
+    from models.control.ip_adapter_sd3 import IPAdapterFormatError, load_sd3_ip_adapter
+    from models.sd3.wrappers import SD3Model
+    from models.contrastive.clip_vision import load_clip_vision
+    from nodes.control.ip_adapter import apply_ip_adapter
 
     model = SD3Model(transformer=_transformer())
     vision = load_clip_vision(control_models.path("clip_vision", CLIP_VISION))
@@ -75,7 +75,7 @@ def test_adapter_for_another_variant_is_refused_at_apply_time(control_models):
 
 
 def test_processor_swap_is_undone_after_the_call(control_models):
-    from models.ip_adapter_sd3 import IPAdapterPatch, load_sd3_ip_adapter, swapped_processors
+    from models.control.ip_adapter_sd3 import IPAdapterPatch, load_sd3_ip_adapter, swapped_processors
 
     transformer = _transformer()
     before = dict(transformer.attn_processors)
@@ -90,7 +90,7 @@ def test_processor_swap_is_undone_after_the_call(control_models):
 
 
 def test_unconditional_rows_get_zero_image_features():
-    from models.ip_adapter_sd3 import IPAdapterPatch
+    from models.control.ip_adapter_sd3 import IPAdapterPatch
 
     embeds = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4) + 1
     patch = IPAdapterPatch(adapter=None, image_embeds=embeds)

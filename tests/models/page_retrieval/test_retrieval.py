@@ -21,7 +21,7 @@ def _direct_scores(folder, model_class: str, pages: list, queries: list[str]):
     import transformers
     from transformers import AutoProcessor
 
-    from models.vlm_images import tensor_to_pil_images
+    from models.vision_language.images import tensor_to_pil_images
 
     model = getattr(transformers, model_class).from_pretrained(folder).eval()
     processor = AutoProcessor.from_pretrained(folder)
@@ -37,7 +37,7 @@ def _direct_scores(folder, model_class: str, pages: list, queries: list[str]):
 def test_scores_and_rankings_match_score_retrieval(vlm_env, vlm_models_dir, name, model_class):
     import torch
 
-    from nodes.retrieval import page_index_build, page_search, retriever_loader
+    from nodes.understanding.retrieval import page_index_build, page_search, retriever_loader
 
     retriever = vlm_env.load(retriever_loader, name)
     pages = _pages(6)
@@ -55,8 +55,8 @@ def test_scores_and_rankings_match_score_retrieval(vlm_env, vlm_models_dir, name
 
 
 def test_ragged_colqwen2_pages_keep_only_their_own_tokens(vlm_env):
-    from models.vlm_images import tensor_to_pil_images
-    from nodes.retrieval import retriever_loader
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.understanding.retrieval import retriever_loader
 
     retriever = vlm_env.load(retriever_loader, "tiny-colqwen2")
     sizes = [(32, 32), (64, 48), (48, 96)]
@@ -71,7 +71,7 @@ def test_ragged_colqwen2_pages_keep_only_their_own_tokens(vlm_env):
 def test_chunked_maxsim_equals_the_formula_for_ragged_pages():
     import torch
 
-    from models.retrieval_maxsim import maxsim_scores
+    from models.page_retrieval.maxsim import maxsim_scores
 
     generator = torch.Generator().manual_seed(0)
     lengths = [5, 9, 9, 1, 17, 3, 9, 9]
@@ -90,7 +90,7 @@ def test_index_persists_dedups_extends_and_reloads(vlm_env):
     import torch
     from safetensors.torch import load_file
 
-    from nodes.retrieval import page_index_build, page_index_load, retriever_loader
+    from nodes.understanding.retrieval import page_index_build, page_index_load, retriever_loader
 
     retriever = vlm_env.load(retriever_loader, "tiny-colpali")
     pages = _pages(3)
@@ -132,7 +132,7 @@ def test_index_persists_dedups_extends_and_reloads(vlm_env):
 
 
 def test_bad_input_gets_clear_errors_or_clamped_results(vlm_env):
-    from nodes.retrieval import page_index_build, page_search, retriever_loader
+    from nodes.understanding.retrieval import page_index_build, page_search, retriever_loader
 
     colpali = vlm_env.load(retriever_loader, "tiny-colpali")
     colqwen = vlm_env.load(retriever_loader, "tiny-colqwen2")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.demo_sd3 import CHECKPOINT, DIFFUSERS_FOLDER
+from models.demo.sd3 import CHECKPOINT, DIFFUSERS_FOLDER
 
 PROMPT, NEGATIVE = "a photo of a red cat in the forest", "painting"
 TOLERANCE = 1e-4

@@ -14,7 +14,7 @@ def _direct_caption(folder, image, prompt: str, max_new_tokens: int) -> str:
     import transformers
     from transformers import AutoConfig, AutoProcessor
 
-    from models.vlm_images import tensor_to_pil_images
+    from models.vision_language.images import tensor_to_pil_images
 
     class_name = AutoConfig.from_pretrained(folder).architectures[0]
     model = getattr(transformers, class_name).from_pretrained(folder).eval()
@@ -89,7 +89,7 @@ def test_interrupt_stops_generation_within_one_token(vlm_env):
 def test_sampling_is_seeded_and_leaves_global_rng_alone(vlm_env):
     import torch
 
-    from nodes.vlm import vlm_caption, vlm_loader
+    from nodes.understanding.vlm import vlm_caption, vlm_loader
 
     vlm = vlm_env.load(vlm_loader, "tiny-llava")
     image = random_image(4)
@@ -107,8 +107,8 @@ def test_sampling_is_seeded_and_leaves_global_rng_alone(vlm_env):
 def test_batch_gives_one_string_per_image_and_clamps_to_context(vlm_env):
     import torch
 
-    from models.vlm_images import tensor_to_pil_images
-    from nodes.vlm import vlm_caption, vlm_loader
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.understanding.vlm import vlm_caption, vlm_loader
 
     vlm = vlm_env.load(vlm_loader, "tiny-llava")
     batch = torch.cat([random_image(5, 32, 32), random_image(6, 32, 32)])
@@ -148,7 +148,7 @@ def test_prompt_longer_than_context_fails_clearly_and_the_worker_goes_on(vlm_env
 def test_loader_rejects_a_folder_that_is_not_a_vlm(vlm_env, vlm_models_dir):
     import shutil
 
-    from nodes.vlm import vlm_loader
+    from nodes.understanding.vlm import vlm_loader
 
     extra = vlm_env.base / "extra_vlm"
     shutil.copytree(vlm_models_dir / "clip_models" / "tiny-clip", extra / "not-a-vlm")

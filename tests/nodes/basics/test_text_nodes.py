@@ -7,14 +7,14 @@ import pytest
 
 
 def test_preview_text_shows_strings_lists_and_plain_values():
-    from nodes.text import preview_text
+    from nodes.basics.text import preview_text
 
     ui = preview_text([["first", "second"], 3, {"k": 1}, None])["ui"]
     assert ui == {"text": ["first", "second", "3", '{"k": 1}']}
 
 
 def test_save_text_numbered_named_and_jsonl(vlm_env):
-    from nodes.text import save_text
+    from nodes.basics.text import save_text
 
     output = vlm_env.services.paths.output_dir
     numbered = save_text(vlm_env.context(), ["one", "two"], ["notes/cap"], ["txt"])["ui"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = {
     "sd3_controlnet_canny.json": "plexus-sd3-controlnet-canny",
     "sd3_ip_adapter.json": "plexus-sd3-ip-adapter",
@@ -16,7 +16,7 @@ WORKFLOWS = {
 
 
 def test_demo_writes_control_models_and_inputs(demo_models_dir):
-    from models.demo_control import (DEMO_CLIP_VISION, DEMO_CONTROLNET, DEMO_HINT_IMAGE, DEMO_IP_ADAPTER,
+    from models.demo.control import (DEMO_CLIP_VISION, DEMO_CONTROLNET, DEMO_HINT_IMAGE, DEMO_IP_ADAPTER,
                                      DEMO_STYLE_IMAGE, write_demo_control)
 
     assert (demo_models_dir / "controlnet" / DEMO_CONTROLNET).is_file()

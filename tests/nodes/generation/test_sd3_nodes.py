@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.demo_sd3 import CHECKPOINT, DIFFUSERS_FOLDER, MMDIT, TEXT_ENCODERS, VAE
+from models.demo.sd3 import CHECKPOINT, DIFFUSERS_FOLDER, MMDIT, TEXT_ENCODERS, VAE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def node_fn(env, name):

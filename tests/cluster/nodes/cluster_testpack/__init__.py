@@ -1,5 +1,5 @@
 """Test-only nodes for the cluster tests and bench/cluster.py, loaded as a custom-node pack
-(``--custom-nodes-dir tests/cluster_nodes``) so the Ray actors load them exactly like the server.
+(``--custom-nodes-dir tests/cluster/nodes``) so the Ray actors load them exactly like the server.
 
 - ``PxClusterSleep``: an output node that sleeps in steps (progress and interrupt checks at
   each step) and reports the process that ran it; ``marker`` names a file it appends to when it
