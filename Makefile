@@ -1,17 +1,26 @@
 # Two set-up commands: `make run` (install everything, start the app) and `make test`
 # (install everything, run the whole suite). `.ci/run` calls `make test`.
-PYTHON ?= python3
+# Everything installs into the project's own .venv (no system site-packages), so no package that
+# happens to be installed globally can hide a missing requirement.
+SYSTEM_PYTHON ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-dev run demo test bench
+.PHONY: venv install install-dev run demo test bench
 
-install:
-	$(PIP) install -q -r requirements.txt
+$(PYTHON):
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+
+venv: $(PYTHON)
+
+install: venv
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
 
 install-dev: install
-	$(PIP) install -q -r requirements-dev.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@if [ -f web/package.json ]; then cd web && npm ci --silent --no-audit --no-fund; fi
 
@@ -24,6 +33,7 @@ demo: install
 	$(PYTHON) main.py demo
 
 test: install-dev
+	@echo "python: $$($(PYTHON) -c 'import sys; print(sys.executable, sys.prefix)')"
 	$(PYTHON) -m pytest -q tests $(PYTEST_ARGS)
 
 bench: install
