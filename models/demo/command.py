@@ -17,7 +17,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_WORKFLOWS = ("sd3_text_to_image.json", "sd3_text_to_image_api.json", "sd3_controlnet_canny.json",
                   "sd3_ip_adapter.json", "sd3_controlnet_ip_adapter.json")
-OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"))
+OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"),
+                    ("models.demo.lora", "write_demo_lora"))
 
 
 def _optional_writers() -> list[tuple[str, Any]]:

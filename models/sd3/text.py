@@ -69,7 +69,11 @@ def encode_sd3(clip: SD3Clip, manager, clip_l_text: str, clip_g_text: str, t5_te
     """
     clip_length = _clip_max_length(clip.clip_l or clip.clip_g, clip.clip_max_length)
     hidden_parts, pooled_parts = [], []
-    with _placement(clip, manager) as device:
+    with _placement(clip, manager) as device, contextlib.ExitStack() as patched:
+        for patch in clip.patches:  # LoRA: hooks on the encoders for this encoding only
+            encoder = getattr(clip, patch.component, None)
+            if encoder is not None:
+                patched.enter_context(patch.apply(encoder.model))
         for role, text in (("clip_l", clip_l_text), ("clip_g", clip_g_text)):
             encoder = getattr(clip, role)
             if encoder is None or (not pad_empty and text == ""):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True, eq=False)
@@ -19,6 +19,7 @@ class SD3Model:
     ``apply(transformer)`` context manager and ``joint_attention_kwargs(step)``), applied in order
     for the duration of a sampling run. ``transformer_options`` is free-form data for patches.
     """
+    family: ClassVar[str] = "sd3"  # picks the LoRA key map (models/lora/)
     transformer: Any
     name: str = "sd3"
     shift: float = 3.0
@@ -71,6 +72,8 @@ class SD3Clip:
     t5_max_length: int = 256
     clip_max_length: int = 77
     run_on_cpu: bool = False  # CLIPLoader(device="cpu"): encode on the CPU, keeping accelerator memory free
+    patches: tuple = ()  # LoRA patches, each with ``component`` (a role) and ``apply(encoder_module)``
+    family: ClassVar[str] = "sd3"
 
     def clone(self, **changes: Any) -> "SD3Clip":
         return dataclasses.replace(self, **changes)
