@@ -282,8 +282,8 @@ class _Job:
                     value = value["__value__"]
                 inputs[name] = [value]
         for name, spec in specs.items():
-            if spec.section == "hidden":
-                inputs[name] = [self.hidden_value(node_id, spec.type)]
+            if spec.filled_kind is not None:  # other hidden entries are ordinary inputs
+                inputs[name] = [self.hidden_value(node_id, spec.filled_kind)]
         return inputs, unevaluated
 
     def hidden_value(self, node_id: str, kind: str) -> Any:
@@ -316,7 +316,7 @@ class _Job:
         inputs, unevaluated = self.gather_inputs(node_id, schema)
         instance = self.runner.instance_for(node_id, schema)
         if unevaluated:
-            needed = (self.ask_lazy(node_id, schema, instance, inputs, unevaluated)
+            needed = (await self.ask_lazy(node_id, schema, instance, inputs, unevaluated)
                       if schema.check_lazy is not None else unevaluated)
             if needed:
                 links = [self.dyn.get(node_id)["inputs"][n][0] for n in needed]
@@ -335,12 +335,15 @@ class _Job:
             return
         self.complete(node_id, schema, results, inputs)
 
-    def ask_lazy(self, node_id: str, schema: Any, instance: Any, inputs: dict, unevaluated: list[str]) -> list[str]:
+    async def ask_lazy(self, node_id: str, schema: Any, instance: Any, inputs: dict,
+                       unevaluated: list[str]) -> list[str]:
         needed: list[str] = []
         ctx = self.context(node_id, schema.name)
         for kwargs in self.call_arguments(schema, inputs):
             try:
                 names = schema.check_lazy(instance, ctx, kwargs)
+                if inspect.isawaitable(names):
+                    names = await names
             except Exception as exc:  # noqa: BLE001
                 raise NodeFailed(node_id, exc, inputs) from exc
             needed.extend(names or [])

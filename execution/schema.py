@@ -43,6 +43,17 @@ class InputSpec:
         return bool(self.options.get("rawLink"))
 
     @property
+    def filled_kind(self) -> str | None:
+        """The special hidden kind the executor fills (PROMPT, UNIQUE_ID...), else None.
+
+        As in ComfyUI, only a hidden entry declared as the plain string counts; any other hidden
+        entry (``("UNIQUE_ID",)``, ``("*",)`` loop counters) is an ordinary input.
+        """
+        if self.section != "hidden" or self.options.get("_declared") is not None:
+            return None
+        return self.type if self.type in HIDDEN_KINDS else None
+
+    @property
     def default(self) -> Any:
         return self.options.get("default")
 
@@ -84,6 +95,8 @@ class ValidationHook:
     covers: frozenset[str] = frozenset()
     covers_all: bool = False
     wants_input_types: bool = False
+    # ComfyUI's error shape (V1/V3 hooks): one error per input passed to the hook, none if it got none.
+    per_input_errors: bool = False
 
 
 @dataclass(slots=True)
@@ -126,7 +139,8 @@ class NodeSchema:
         order: dict[str, list[str]] = {"required": [], "optional": [], "hidden": []}
         for spec in self.inputs(fresh=True).values():
             if spec.section == "hidden":
-                sections["hidden"][spec.name] = spec.type
+                declared = spec.options.get("_declared")
+                sections["hidden"][spec.name] = list(declared) if declared is not None else spec.type
             else:
                 sections[spec.section][spec.name] = spec.object_info_entry(services)
             order[spec.section].append(spec.name)

@@ -6,13 +6,25 @@ the same at depth 10 and at depth 10,000 (ComfyUI rebuilds every key from the fu
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import uuid
 from typing import Any
 
+from execution.async_bridge import run_blocking
 from execution.graph import DynamicPrompt, is_link
 from execution.registry import NodeRegistry
+
+
+def hidden_values_outside_run(schema: Any, node_id: str) -> dict[str, Any]:
+    """Hidden inputs as ComfyUI fills them for IS_CHANGED and VALIDATE_INPUTS (no prompt yet)."""
+    values: dict[str, Any] = {}
+    for name, spec in schema.inputs().items():
+        kind = spec.filled_kind
+        if kind is not None:
+            values[name] = {} if kind == "PROMPT" else node_id if kind == "UNIQUE_ID" else None
+    return values
 
 
 def _never_equal() -> str:
@@ -71,17 +83,21 @@ class SignatureBuilder:
                 constants[name] = value
         parts: list[Any] = [node["class_type"], constants, links]
         if schema.fingerprint is not None:
-            fingerprint = self._fingerprint(schema, node)
+            fingerprint = self._fingerprint(schema, node, node_id)
             if fingerprint is None:
                 return _never_equal()
             parts.append(fingerprint)
-        if schema.not_idempotent:
+        # ComfyUI keys such nodes by id too: two of them with equal inputs never share a result.
+        if schema.not_idempotent or any(spec.filled_kind == "UNIQUE_ID" for spec in schema.inputs().values()):
             parts.append(node_id)
         text = json.dumps(parts, sort_keys=True, default=repr, separators=(",", ":"))
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
-    def _fingerprint(self, schema: Any, node: dict) -> str | None:
-        """``IS_CHANGED``: linked inputs arrive as None; NaN or an exception means never cached."""
+    def _fingerprint(self, schema: Any, node: dict, node_id: str) -> str | None:
+        """``IS_CHANGED``: linked inputs arrive as None; NaN or an exception means never cached.
+
+        Hidden kinds are filled as ComfyUI fills them here: PROMPT ``{}``, UNIQUE_ID the node id,
+        the others None."""
         constants = {}
         for name, value in node["inputs"].items():
             if is_link(value):
@@ -90,8 +106,11 @@ class SignatureBuilder:
                 constants[name] = value["__value__"]
             else:
                 constants[name] = value
+        constants.update(hidden_values_outside_run(schema, node_id))
         try:
             value = schema.fingerprint(self.services, constants)
+            if inspect.isawaitable(value):
+                value = run_blocking(lambda: value)
         except Exception:  # noqa: BLE001
             return None
         if isinstance(value, float) and math.isnan(value):

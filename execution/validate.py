@@ -5,13 +5,16 @@ Nothing here recurses on graph depth: ancestors are walked with an explicit stac
 """
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from execution.graph import is_link
+from execution.async_bridge import run_blocking
+from execution.graph import ExecutionBlocker, is_link
 from execution.registry import NodeRegistry
 from execution.schema import InputSpec, NodeSchema, types_compatible
+from execution.signature import hidden_values_outside_run
 
 
 @dataclass
@@ -106,7 +109,13 @@ class _Validator:
                     sources.append(value[0])
 
         for name, spec in specs.items():
-            if spec.section == "hidden":
+            if spec.section == "hidden":  # never checked; an ordinary hidden input may be linked
+                value = inputs.get(name)
+                if spec.filled_kind is None and is_link(value):
+                    if isinstance(self.prompt.get(value[0]), dict):
+                        sources.append(value[0])
+                    else:
+                        errors.append(self._missing_source(name, value))
                 continue
             if name not in inputs:
                 if spec.section == "required":
@@ -154,7 +163,7 @@ class _Validator:
             errors.extend(self._range_errors(spec, name, value))
 
         if hook is not None:
-            errors.extend(self._custom(schema, inputs, specs, received_types))
+            errors.extend(self._custom(node_id, schema, inputs, specs, received_types))
         if errors:
             self.errors.setdefault(node_id, []).extend(errors)
         return not errors, sources
@@ -186,7 +195,9 @@ class _Validator:
                 yield error("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {shown}",
                             self._input_info(spec, name, received_value=value))
 
-    def _custom(self, schema: NodeSchema, inputs: dict, specs: dict, received_types: dict) -> list[dict]:
+    def _custom(self, node_id: str, schema: NodeSchema, inputs: dict, specs: dict,
+                received_types: dict) -> list[dict]:
+        """The node's own validation hook, given the constants it names (linked inputs are None)."""
         hook = schema.validate
         kwargs = {}
         for name, value in inputs.items():
@@ -197,16 +208,25 @@ class _Validator:
         for name in hook.covers:  # named-but-absent parameters receive None, as V1 nodes expect
             if name != "input_types" and name in specs and name not in kwargs and not hook.covers_all:
                 kwargs.setdefault(name, None)
+        for name, value in hidden_values_outside_run(schema, node_id).items():
+            if hook.covers_all or name in hook.covers:
+                kwargs[name] = value
         if hook.wants_input_types:
             kwargs["input_types"] = received_types
         try:
             result = hook.fn(self.services, kwargs)
+            if inspect.isawaitable(result):  # ``async def VALIDATE_INPUTS`` is awaited
+                result = run_blocking(lambda: result)
         except Exception as exc:  # noqa: BLE001
             return [error("exception_during_validation", "Exception when validating node", str(exc))]
-        if result is True:
+        if result is True or isinstance(result, ExecutionBlocker):
             return []
-        return [error("custom_validation_failed", "Custom validation failed for node",
-                      f"{result}", {})]
+        if not hook.per_input_errors:
+            return [error("custom_validation_failed", "Custom validation failed for node", f"{result}", {})]
+        # ComfyUI's shape: one error per input passed to the hook (so a hook given none cannot fail).
+        suffix = "" if result is False else f" - {result}"
+        return [error("custom_validation_failed", "Custom validation failed for node", f"{name}{suffix}",
+                      {"input_name": name}) for name in kwargs]
 
     # -- the whole prompt -------------------------------------------------------------------------
     def check_output(self, output_id: str) -> bool:

@@ -3,7 +3,8 @@
 ``widgets_values`` are positional, so the conversion walks each node's widget inputs from its schema,
 skipping UI-only extras (the control value that follows a seed). Muted nodes (mode 2) are dropped;
 bypassed nodes (mode 4) pass their first type-matching input through; ``Reroute``, ``PrimitiveNode``
-and notes are resolved or skipped.
+and notes are resolved or skipped. Subgraph instances are flattened first (``execution.subgraphs``),
+so inner nodes get the frontend's ids (``"68:6"``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Any
 
 from execution.registry import NodeRegistry
 from execution.schema import iter_widget_inputs, split_types
+from execution.subgraphs import OVERRIDES as WIDGET_OVERRIDES
+from execution.subgraphs import SubgraphError, flatten_subgraphs, has_subgraphs
 
 MODE_MUTED, MODE_BYPASSED = 2, 4
 NOTE_TYPES = frozenset({"Note", "MarkdownNote", "PrimitiveNode", "Reroute"})
@@ -78,10 +81,11 @@ def _widget_values(node: dict, schema: Any) -> dict[str, Any]:
 def convert_workflow(workflow: dict, registry: NodeRegistry) -> Conversion:
     if not is_editor_workflow(workflow):
         raise WorkflowError("not an editor workflow: expected 'nodes' and 'links'")
-    if (workflow.get("definitions") or {}).get("subgraphs"):
-        subgraph_ids = {s.get("id") for s in workflow["definitions"]["subgraphs"]}
-        if any(n.get("type") in subgraph_ids for n in workflow["nodes"]):
-            raise WorkflowError("workflows with subgraph nodes are not supported yet; unpack the subgraph first")
+    if has_subgraphs(workflow):
+        try:
+            workflow = flatten_subgraphs(workflow)
+        except SubgraphError as exc:
+            raise WorkflowError(str(exc)) from exc
     nodes = {str(n["id"]): n for n in workflow["nodes"] if isinstance(n, dict) and "id" in n}
     links = _links(workflow)
     result = Conversion(prompt={})
@@ -139,6 +143,7 @@ def convert_workflow(workflow: dict, registry: NodeRegistry) -> Conversion:
             result.warnings.append(f"node {node_id}: unknown node type {kind!r}")
         else:
             inputs.update(_widget_values(node, schema))
+        inputs.update(node.get(WIDGET_OVERRIDES) or {})  # promoted subgraph widgets
         for slot in node.get("inputs") or []:
             name = slot.get("name")
             if name is None:

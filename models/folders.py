@@ -4,12 +4,15 @@ No torch here: the server lists models and serves files without loading any fram
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+log = logging.getLogger("plexus.models")
 
 # kind -> the folder names under models/ that feed it (the first one is where new files go).
 MODEL_KINDS: dict[str, tuple[str, ...]] = {
@@ -30,6 +33,10 @@ KIND_ALIASES = {"unet": "diffusion_models", "clip": "text_encoders"}  # ComfyUI'
 MODEL_FILE_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 # A folder holding one of these is one model (a diffusers pipeline or component, a transformers model).
 MODEL_FOLDER_MARKERS = ("model_index.json", "config.json")
+
+
+def _expand(path: str) -> str:
+    return os.path.expandvars(os.path.expanduser(path))
 
 
 class UnsafePath(ValueError):
@@ -97,30 +104,45 @@ class FolderPaths:
         folders.insert(0, path) if first else folders.append(path)
         self._listing_cache.pop(kind, None)
 
-    def load_extra_model_paths(self, config_file: str | Path) -> None:
-        """ComfyUI's ``extra_model_paths.yaml``: sections of ``kind: folder(s)`` with a ``base_path``."""
-        config_path = Path(config_file)
+    def load_extra_model_paths(self, config_file: str | Path) -> list[str]:
+        """ComfyUI's ``extra_model_paths.yaml``: sections of ``kind: folder(s)`` with a ``base_path``.
+
+        As in ComfyUI, a relative ``base_path`` and, without a ``base_path``, every relative folder
+        are taken from the yaml's own folder (made absolute once). Returns a warning for each
+        configured folder that does not exist (also logged): such folders are kept, not dropped.
+        """
+        config_path = Path(os.path.abspath(os.path.expanduser(str(config_file))))
+        yaml_dir = config_path.parent
         data = yaml.safe_load(config_path.read_text()) or {}
-        for section in data.values():
+        warnings: list[str] = []
+        for section_name, section in data.items():
             if not isinstance(section, dict):
                 continue
-            base = Path(os.path.expanduser(str(section.get("base_path", config_path.parent))))
-            if not base.is_absolute():
-                base = (config_path.parent / base).resolve()
+            base: Path | None = None
+            if section.get("base_path"):
+                base = Path(_expand(str(section["base_path"])))
+                if not base.is_absolute():
+                    base = Path(os.path.abspath(yaml_dir / base))
             for key, value in section.items():
-                if key in ("base_path", "is_default"):
+                if key in ("base_path", "is_default") or value is None:
                     continue
                 for line in str(value).splitlines():
                     line = line.strip()
                     if not line:
                         continue
-                    full = Path(os.path.expanduser(line))
-                    full = full if full.is_absolute() else base / full
+                    full = Path(_expand(line))
+                    if not full.is_absolute():
+                        full = (base or yaml_dir) / full
+                    full = Path(os.path.normpath(full))
+                    if not full.is_dir():
+                        warnings.append(f"{config_path}: [{section_name}] {key}: folder {full} does not exist")
+                        log.warning("%s", warnings[-1])
                     if key == "custom_nodes":
                         if full not in self.custom_node_dirs:
                             self.custom_node_dirs.append(full)
                     else:
                         self.add_model_folder(key, full, first=bool(section.get("is_default")))
+        return warnings
 
     # -- listings ---------------------------------------------------------------------------------
     def list_models(self, kind: str) -> list[str]:

@@ -13,14 +13,30 @@ from typing import Any, Callable
 from execution.schema import InputSpec, NodeSchema, OutputSpec, ValidationHook
 
 
+_PROBE = "\x00plexus-type-probe"
+
+
+def is_wildcard(kind: Any) -> bool:
+    """A wildcard type as packs write it: a ``str`` subclass that equals any type (``AnyType``,
+    ``IO.ANY``), detected by comparing it with a name no real type has."""
+    return isinstance(kind, str) and type(kind) is not str and not (kind != _PROBE)
+
+
+def type_name(kind: Any) -> str:
+    return "*" if is_wildcard(kind) else str(kind)
+
+
 def _parse_entry(name: str, entry: Any, section: str) -> InputSpec:
     if section == "hidden":
-        kind = entry[0] if isinstance(entry, (tuple, list)) else entry
-        return InputSpec(name, str(kind), "hidden")
+        if isinstance(entry, (tuple, list)):  # not a special kind: an ordinary input (see filled_kind)
+            return InputSpec(name, str(entry[0]) if entry else "*", "hidden", {"_declared": tuple(entry)})
+        return InputSpec(name, str(entry), "hidden")
     if not isinstance(entry, (tuple, list)) or not entry:
         entry = (entry,)
     kind = entry[0]
     options = dict(entry[1]) if len(entry) > 1 and isinstance(entry[1], dict) else {}
+    if is_wildcard(kind):  # before any == test: a wildcard equals "COMBO" too
+        return InputSpec(name, "*", section, options)
     if isinstance(kind, (list, tuple)):
         return InputSpec(name, "COMBO", section, options, choices=list(kind))
     if kind == "COMBO":
@@ -40,20 +56,32 @@ def parse_input_types(declared: dict) -> list[InputSpec]:
     return specs
 
 
-def _call_with_accepted(fn: Callable, kwargs: dict) -> Any:
-    """Call with the keyword arguments the function accepts (all of them with ``**kwargs``)."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(**kwargs)
-    return fn(**{k: v for k, v in kwargs.items() if k in params})
+def accepted_names(fn: Callable) -> tuple[frozenset[str], bool]:
+    """(parameter names, takes ``**kwargs``) as ComfyUI reads them: ``getfullargspec`` of the hook as
+    found, so a classmethod's ``cls`` and a plain method's ``self`` count as names."""
+    spec = inspect.getfullargspec(fn)
+    return frozenset(spec.args) | frozenset(spec.kwonlyargs), spec.varkw is not None
 
 
-def _bound(cls: type, attr: str) -> Callable:
-    """A class-level hook; instantiate only when it is a plain method expecting ``self``."""
-    raw = inspect.getattr_static(cls, attr)
-    if isinstance(raw, (classmethod, staticmethod)):
-        return getattr(cls, attr)
-    return getattr(cls(), attr)
+def call_with_accepted(fn: Callable, kwargs: dict) -> Any:
+    """Call with the keyword arguments the hook names (all of them with ``**kwargs``)."""
+    names, takes_all = accepted_names(fn)
+    return fn(**kwargs) if takes_all else fn(**{k: v for k, v in kwargs.items() if k in names})
+
+
+def class_hook(cls: type, attr: str) -> Callable:
+    """A V1 hook exactly as ComfyUI calls it: looked up on the class and called without an instance
+    (classmethods, staticmethods and plain functions without ``self`` all work)."""
+    return getattr(cls, attr)
+
+
+def validation_hook(fn: Callable) -> ValidationHook | None:
+    """``VALIDATE_INPUTS``; None when ComfyUI would never call it (no parameter names at all)."""
+    names, takes_all = accepted_names(fn)
+    if not names and not takes_all:
+        return None
+    return ValidationHook(fn=lambda _services, kwargs: call_with_accepted(fn, kwargs), covers=names,
+                          covers_all=takes_all, wants_input_types="input_types" in names, per_input_errors=True)
 
 
 def schema_from_v1(name: str, cls: type, *, display_name: str | None = None,
@@ -64,9 +92,9 @@ def schema_from_v1(name: str, cls: type, *, display_name: str | None = None,
     tooltips = tuple(getattr(cls, "OUTPUT_TOOLTIPS", None) or ())
     outputs = []
     for index, rtype in enumerate(return_types):
-        type_name = "COMBO" if isinstance(rtype, (list, tuple)) else str(rtype)
+        output_type = "COMBO" if isinstance(rtype, (list, tuple)) else type_name(rtype)
         outputs.append(OutputSpec(
-            type_name, return_names[index] if index < len(return_names) else type_name,
+            output_type, return_names[index] if index < len(return_names) else output_type,
             bool(list_flags[index]) if index < len(list_flags) else False,
             tooltips[index] if index < len(tooltips) else None))
     function_name = getattr(cls, "FUNCTION", None)
@@ -79,20 +107,14 @@ def schema_from_v1(name: str, cls: type, *, display_name: str | None = None,
     fingerprint = None
     if hasattr(cls, "IS_CHANGED"):
         def fingerprint(_services: Any, constants: dict) -> Any:
-            return _call_with_accepted(_bound(cls, "IS_CHANGED"), constants)
+            return call_with_accepted(class_hook(cls, "IS_CHANGED"), constants)
 
-    validate = None
-    if hasattr(cls, "VALIDATE_INPUTS"):
-        params = inspect.signature(_bound(cls, "VALIDATE_INPUTS")).parameters
-        validate = ValidationHook(
-            fn=lambda _services, kwargs: _call_with_accepted(_bound(cls, "VALIDATE_INPUTS"), kwargs),
-            covers=frozenset(params), covers_all=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()),
-            wants_input_types="input_types" in params)
+    validate = validation_hook(class_hook(cls, "VALIDATE_INPUTS")) if hasattr(cls, "VALIDATE_INPUTS") else None
 
     check_lazy = None
     if hasattr(cls, "check_lazy_status"):
         def check_lazy(instance: Any, _ctx: Any, kwargs: dict) -> Any:
-            return instance.check_lazy_status(**kwargs)
+            return call_with_accepted(instance.check_lazy_status, kwargs)
 
     return NodeSchema(
         name=name, outputs=tuple(outputs), input_provider=lambda: parse_input_types(cls.INPUT_TYPES()),

@@ -15,8 +15,10 @@ imported under its own module name (``plexus_pack_<name>``), after every pack's
 - ``plexus_setup(host)``: called once with the :class:`~execution.plugins.host.PluginHost`
   (``host.routes`` for HTTP routes, ``host.services``, ``host.send``).
 
-A pack that fails (import error, syntax error, a bad mapping, an ``INPUT_TYPES`` that raises)
-is logged with its traceback and contributes no nodes; the others still load. Built-in node names
+A pack that fails (import error, syntax error, a mapping that is not a dict) is logged with its
+traceback and contributes no nodes; the others still load. One broken class (no ``FUNCTION``, an
+``INPUT_TYPES`` that raises) is left out and reported in the pack's ``node_errors``; the rest of
+its pack registers. Built-in node names
 cannot be replaced: such nodes are refused and listed in the pack's ``clashes``.
 
 While packs import, ``compat/`` (ComfyUI's host modules: ``folder_paths``, ``comfy.*``, ``server``,
@@ -78,6 +80,7 @@ class PackStatus:
     module: str = ""
     display_names: dict[str, str] = field(default_factory=dict)
     clashes: list[str] = field(default_factory=list)  # refused node names (built-ins)
+    node_errors: dict[str, str] = field(default_factory=dict)  # broken classes left out, and why
     prestartup_error: str | None = None
 
     @property
@@ -89,7 +92,8 @@ class PackStatus:
                 "error": self.error, "nodes": list(self.nodes), "seconds": round(self.seconds, 4),
                 "web_directory": str(self.web_dir) if self.web_dir else None, "kind": self.kind,
                 "module": self.module, "display_names": dict(self.display_names),
-                "clashes": list(self.clashes), "prestartup_error": self.prestartup_error}
+                "clashes": list(self.clashes), "node_errors": dict(self.node_errors),
+                "prestartup_error": self.prestartup_error}
 
 
 @dataclass
@@ -137,7 +141,10 @@ def discover_packs(dirs: Iterable[str | Path]) -> list[tuple[str, Path]]:
             resolved = folder.resolve()
         except OSError:
             continue
-        if resolved in seen_dirs or not folder.is_dir():
+        if resolved in seen_dirs:
+            continue
+        if not folder.is_dir():
+            log.warning("custom nodes folder %s does not exist; no packs loaded from it", folder)
             continue
         seen_dirs.add(resolved)
         for entry in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -283,7 +290,10 @@ def pack_schemas(module: Any, pack: PackStatus) -> list[NodeSchema]:
     if mappings is not None:
         if not isinstance(mappings, Mapping):
             raise TypeError(f"NODE_CLASS_MAPPINGS is a {type(mappings).__name__}, not a dict")
-        schemas.extend(_v1_schema(name, cls, pack, display_names) for name, cls in mappings.items())
+        for name, cls in mappings.items():
+            schema = _checked(pack, name, lambda: _v1_schema(name, cls, pack, display_names))
+            if schema is not None:
+                schemas.append(schema)
         kinds.append("v1")
     native = getattr(module, "PLEXUS_NODES", None)
     if native is None:
@@ -301,13 +311,27 @@ def pack_schemas(module: Any, pack: PackStatus) -> list[NodeSchema]:
     if callable(getattr(module, "comfy_entrypoint", None)):
         schemas.extend(_entrypoint_schemas(module, pack, display_names))
         kinds.append("v3")
-    for schema in schemas:
-        try:
-            schema.inputs(fresh=True)
-        except Exception as exc:
-            raise TypeError(f"{schema.name}: INPUT_TYPES failed: {exc}") from exc
     pack.kind = "+".join(kinds)
-    return schemas
+    return [schema for schema in schemas if _checked(pack, schema.name, lambda: _inputs_work(schema))]
+
+
+def _inputs_work(schema: NodeSchema) -> NodeSchema:
+    try:
+        schema.inputs(fresh=True)
+    except Exception as exc:
+        raise TypeError(f"{schema.name}: INPUT_TYPES failed: {type(exc).__name__}: {exc}") from exc
+    return schema
+
+
+def _checked(pack: PackStatus, name: Any, build: Any) -> NodeSchema | None:
+    """One class of a pack: a broken one (no FUNCTION, INPUT_TYPES raising) is reported in
+    ``pack.node_errors`` and left out; the rest of the pack still registers."""
+    try:
+        return build()
+    except Exception as exc:  # noqa: BLE001
+        pack.node_errors[str(name)] = f"{type(exc).__name__}: {exc}"
+        log.error("custom node pack %s: node %s is not registered: %s", pack.name, name, exc)
+        return None
 
 
 def _bind_hooks(schema: NodeSchema) -> None:

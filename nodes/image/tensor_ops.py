@@ -59,11 +59,16 @@ def resize_image(image: Any, width: int, height: int, method: str, crop: str = "
 
 
 def tensor_to_pil(image: Any) -> Any:
-    """One [H, W, C] image tensor to a PIL image."""
+    """One [H, W, C] image tensor to a PIL image, 8 bits as ComfyUI makes them: ``uint8(clip(255*x))``,
+    which truncates (0.999 -> 254), so saved files are byte-identical to ComfyUI's."""
     import numpy as np
+    import torch
     from PIL import Image
 
-    array = (image.detach().float().cpu().clamp(0, 1).numpy() * 255.0).round().astype(np.uint8)
+    tensor = image.detach().cpu()
+    if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16
+        tensor = tensor.float()
+    array = np.clip(255.0 * tensor.numpy(), 0, 255).astype(np.uint8)
     if array.shape[-1] == 1:
         array = array[..., 0]
     return Image.fromarray(array)

@@ -43,13 +43,14 @@ def v1_pack(node_name: str, default: int = 1) -> str:
 def test_failed_packs_are_isolated_and_reported_with_tracebacks(plugin_env):
     report = plugin_env.report
     failed = {p.name: p for p in report.failed}
-    assert set(failed) == {"broken_import_pack", "syntax_error_pack", "bad_mapping_pack"}
+    assert set(failed) == {"broken_import_pack", "syntax_error_pack"}
     assert "this_dependency_is_not_installed" in failed["broken_import_pack"].error
     assert "syntax_error_pack.py" in failed["syntax_error_pack"].error
     loaded = {p.name for p in report.loaded}
     assert {"lazy_switch_pack", "list_pack", "loop_pack", "progress_pack", "async_pack", "example_pack"} <= loaded
     assert all(p.name != "ignored_pack" and "disabled" not in p.name for p in report.packs)
-    assert "TestNoFunction" not in plugin_env.registry
+    assert "TestNoFunction" not in plugin_env.registry  # the broken class is left out and reported
+    assert "missing_method" in report.pack("bad_mapping_pack").node_errors["TestNoFunction"]
 
 
 def test_builtin_names_cannot_be_replaced(plugin_env):
@@ -106,12 +107,8 @@ def test_relative_imports_inside_a_package_pack(plugin_env):
 
 @pytest.mark.parametrize("body, needle", [
     ("NODE_CLASS_MAPPINGS = ['not', 'a', 'dict']\n", "not a dict"),
-    ("NODE_CLASS_MAPPINGS = {'X': 42}\n", "not a node class"),
     (V1_NODE.format(cls="Node", default=1) + "NODE_CLASS_MAPPINGS = {'X': Node}\nNODE_DISPLAY_NAME_MAPPINGS = 3\n",
      "NODE_DISPLAY_NAME_MAPPINGS"),
-    ("class Node:\n    @classmethod\n    def INPUT_TYPES(cls):\n        raise KeyError('models folder')\n"
-     "    RETURN_TYPES = ()\n    FUNCTION = 'run'\n    def run(self):\n        return ()\n"
-     "NODE_CLASS_MAPPINGS = {'X': Node}\n", "INPUT_TYPES failed"),
     ("import sys\nsys.exit(3)\n", "SystemExit"),
     ("from execution.declare import node\nPLEXUS_NODES = [print]\n", "not declared"),
 ])
@@ -124,6 +121,22 @@ def test_bad_mappings_fail_only_their_pack(tmp_path, body, needle):
     bad, good = report.pack("bad"), report.pack("good")
     assert not bad.loaded and needle in bad.error and bad.nodes == []
     assert good.loaded and "GoodNode" in registry and "X" not in registry
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("NODE_CLASS_MAPPINGS = {'X': 42, 'Y': Node}\n", "not a node class"),
+    ("class Bad:\n    @classmethod\n    def INPUT_TYPES(cls):\n        raise KeyError('models folder')\n"
+     "    RETURN_TYPES = ()\n    FUNCTION = 'run'\n    def run(self):\n        return ()\n"
+     "NODE_CLASS_MAPPINGS = {'X': Bad, 'Y': Node}\n", "INPUT_TYPES failed"),
+])
+def test_a_broken_class_is_reported_and_the_rest_of_its_pack_registers(tmp_path, body, needle):
+    folder = tmp_path / "packs"
+    write_pack(folder, "mixed", V1_NODE.format(cls="Node", default=1) + body)
+    registry = __import__("execution.registry", fromlist=["NodeRegistry"]).NodeRegistry()
+    report = load_custom_nodes(registry, [folder], services=make_services(tmp_path / "base"))
+    pack = report.pack("mixed")
+    assert pack.loaded and pack.nodes == ["Y"] and "Y" in registry and "X" not in registry
+    assert needle in pack.node_errors["X"] and pack.to_json()["node_errors"] == pack.node_errors
 
 
 def test_plexus_native_pack_without_a_list_exports_its_own_decorated_functions(tmp_path):
