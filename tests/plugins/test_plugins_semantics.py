@@ -3,74 +3,11 @@ in-process through PromptRunner, and through the real server (POST /prompt + web
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from dataclasses import dataclass, field
 
 import pytest
 
-from tests.fixtures.server import collect_until, prompt_done, ws_connect
-
-
-@dataclass
-class Outcome:
-    status: str
-    outputs: dict
-    cached: list = field(default_factory=list)
-    events: list = field(default_factory=list)  # (type, data)
-    error: dict | None = None
-    seconds: float = 0.0
-
-    def of_type(self, kind: str) -> list[dict]:
-        return [data for event_type, data in self.events if event_type == kind]
-
-
-class InProcess:
-    def __init__(self, runner):
-        self.runner = runner
-
-    def validate(self, prompt: dict) -> dict:
-        result = self.runner.validate(prompt)
-        return {} if result.ok and not result.node_errors else result.response()["node_errors"]
-
-    def run(self, prompt: dict) -> Outcome:
-        started = time.perf_counter()
-        outcome = self.runner.run(prompt, {"client_id": "in-process"})
-        result = outcome.result
-        return Outcome(result.status, result.outputs, list(result.cached),
-                       [(e.type, e.data()) for e in outcome.events], result.error, time.perf_counter() - started)
-
-
-class ThroughServer:
-    def __init__(self, handle):
-        self.handle = handle
-        self.client_id = uuid.uuid4().hex
-        self.ws = ws_connect(handle, self.client_id)
-
-    def validate(self, prompt: dict) -> dict:
-        response = self.handle.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id,
-                                                     "partial_execution_targets": None})
-        body = response.json()
-        if response.status == 200:
-            collect_until(self.ws, prompt_done(body["prompt_id"]))
-        return body.get("node_errors") or {}
-
-    def run(self, prompt: dict) -> Outcome:
-        started = time.perf_counter()
-        response = self.handle.post_json("/prompt", {"prompt": prompt, "client_id": self.client_id})
-        assert response.status == 200, response.body[:500]
-        prompt_id = response.json()["prompt_id"]
-        messages = collect_until(self.ws, prompt_done(prompt_id), timeout=60)
-        seconds = time.perf_counter() - started
-        history = self.handle.get_json(f"/history/{prompt_id}")[prompt_id]
-        events = [(m["type"], m["data"]) for m in messages if isinstance(m, dict)
-                  and isinstance(m.get("data"), dict) and m["data"].get("prompt_id") == prompt_id]
-        cached = next((d["nodes"] for t, d in events if t == "execution_cached"), [])
-        error = next((d for t, d in events if t == "execution_error"), None)
-        return Outcome(history["status"]["status_str"], history["outputs"], cached, events, error, seconds)
-
-    def close(self) -> None:
-        self.ws.close()
+from tests.fixtures.plugins import InProcess, ThroughServer
 
 
 @pytest.fixture(params=["in_process", "server"])
