@@ -117,5 +117,6 @@ def test_bad_workflows_are_refused_clearly():
     with pytest.raises(WorkflowError):
         load_any({"hello": 1}, registry())
     with pytest.raises(WorkflowError):
-        convert_workflow({"nodes": [{"id": 1, "type": "sg-1"}], "links": [],
-                          "definitions": {"subgraphs": [{"id": "sg-1"}]}}, registry())
+        convert_workflow({"nodes": [{"id": 1, "type": "sg-1"}], "links": [],  # a subgraph containing itself
+                          "definitions": {"subgraphs": [{"id": "sg-1", "nodes": [{"id": 1, "type": "sg-1"}]}]}},
+                         registry())

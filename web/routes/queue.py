@@ -10,6 +10,7 @@ from aiohttp import web
 
 from execution.jobs.queue import JOB_STATUS_TO_STATE, DuplicatePromptId
 from execution.validate import error as validation_error, validate_prompt
+from execution.workflow import WorkflowError, convert_workflow, is_editor_workflow
 
 if TYPE_CHECKING:
     from web.server import PlexusServer
@@ -61,6 +62,14 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         extra_data = body.get("extra_data") or {}
         if not isinstance(extra_data, dict):
             return _bad_request(validation_error("invalid_prompt", "extra_data must be an object"))
+        if is_editor_workflow(prompt):  # Plexus extension: editor JSON (subgraphs too) is converted here
+            try:
+                prompt = convert_workflow(prompt, server.registry).prompt
+            except WorkflowError as exc:
+                return _bad_request(validation_error("invalid_prompt", "Cannot convert the editor workflow", str(exc)))
+            pnginfo = dict(extra_data.get("extra_pnginfo") or {})
+            pnginfo.setdefault("workflow", body["prompt"])
+            extra_data = dict(extra_data, extra_pnginfo=pnginfo)
         targets = body.get("partial_execution_targets")
         if targets is not None and not isinstance(targets, list):
             return _bad_request(validation_error("invalid_prompt", "partial_execution_targets must be a list"))
