@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_WORKFLOWS = ("sd3_text_to_image.json", "sd3_text_to_image_api.json", "sd3_controlnet_canny.json",
                   "sd3_ip_adapter.json", "sd3_controlnet_ip_adapter.json")
 OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"),
-                    ("models.demo.lora", "write_demo_lora"))
+                    ("models.demo.lora", "write_demo_lora"),
+                    ("models.demo.evaluation", "write_demo_benchmarks"))
 
 
 def _optional_writers() -> list[tuple[str, Any]]:
