@@ -74,17 +74,9 @@ def percent_to_sigma(percent: float, shift: float) -> float:
 
 
 def _beta_quantiles(q: np.ndarray, a: float = 0.6, b: float = 0.6) -> np.ndarray:
-    try:
-        from scipy.stats import beta as beta_distribution
+    from scipy.stats import beta as beta_distribution
 
-        return beta_distribution.ppf(q, a, b)
-    except ImportError:  # numeric inverse CDF; the substitution x = (1 - cos(pi u)) / 2 tames the ends
-        u = np.linspace(0.0, 1.0, 200_001)
-        x = (1 - np.cos(np.pi * u)) / 2
-        density = np.power(np.clip(x, 1e-300, None), a - 1) * np.power(np.clip(1 - x, 1e-300, None), b - 1)
-        integrand = density * (np.pi / 2) * np.sin(np.pi * u)
-        cdf = np.concatenate([[0.0], np.cumsum((integrand[1:] + integrand[:-1]) / 2 * np.diff(u))])
-        return np.interp(q, cdf / cdf[-1], x)
+    return beta_distribution.ppf(q, a, b)
 
 
 def schedule(name: str, steps: int, shift: float) -> torch.Tensor:

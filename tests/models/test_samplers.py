@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.samplers import percent_to_sigma, sample, schedule
+from models.samplers import percent_to_sigma, sample, schedule, sigma_range
 
 
 def scalar_model(x, sigma):
@@ -94,6 +94,20 @@ def test_beta_schedule_is_denser_at_both_ends():
     steps = -(sigmas[1:-1] - sigmas[:-2])
     assert sigmas[0] == 1.0 and sigmas[-1] == 0.0 and (steps > 0).all()
     assert steps[0] < steps[4] and steps[-1] < steps[4]
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_beta_schedule_matches_scipy_quantiles(shift):
+    from scipy.stats import beta as beta_distribution
+
+    steps = 10
+    sigma_max, sigma_min = sigma_range(shift)
+    times = np.clip(beta_distribution.ppf(1.0 - np.arange(steps) / steps, 0.6, 0.6), sigma_min, 1.0)
+    expected = shift * times / (1 + (shift - 1) * times)
+    sigmas = schedule("beta", steps, shift)
+    assert len(set(sigmas.tolist())) == steps + 1
+    np.testing.assert_allclose(sigmas[:-1].numpy(), expected.astype(np.float32), rtol=1e-6)
+    assert sigmas[-1] == 0.0
 
 
 def test_unknown_names_are_refused():
