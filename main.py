@@ -12,10 +12,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 from app.flags import build_parser  # noqa: E402 - after the offline switches above
+from app.logs import configure_logging  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging(bool(getattr(args, "verbose", False)))
     command = args.command or "serve"
     if command == "demo":
         from models.demo.command import demo_command

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+EXAMPLE_NODES_DIR = Path(__file__).resolve().parents[1] / "examples" / "custom_nodes"
 # The module the Ray actors import by name to build their own services, registry and cache.
 ASSEMBLY_MODULE = __name__
 
@@ -26,6 +27,8 @@ def build_services(args: argparse.Namespace):
     if default_yaml.is_file():
         paths.load_extra_model_paths(default_yaml)
     paths.custom_node_dirs.extend(Path(d) for d in args.custom_nodes_dir or [])
+    if getattr(args, "enable_example_nodes", False):
+        paths.custom_node_dirs.append(EXAMPLE_NODES_DIR)
     paths.ensure_dirs()
     return Services(paths=paths, force_cpu=args.cpu, vram_budget_gb=args.vram_budget,
                     preview_method=args.preview_method)

@@ -1,76 +1,108 @@
 """The command line's flags: shared ones (before or after the subcommand), server ones, and the
-``serve``/``run``/``demo`` subcommands."""
+``serve``/``run``/``demo`` subcommands. Every flag's help shows its default."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8188
+
+
+def _adder(parser: argparse.ArgumentParser, suppress: bool):
+    """``add(*names, default=..., help=..., **options)`` that writes the default into the help text.
+
+    In subparsers the defaults are SUPPRESS, so that a flag given before the subcommand is not
+    overwritten by the subparser's default; the help still names the real default."""
+    def add(*names: str, default: Any = None, help: str, shown: str | None = None, **options: Any) -> None:
+        if shown is None:
+            shown = "off" if default is False else "none" if default in (None, []) else str(default)
+        parser.add_argument(*names, default=argparse.SUPPRESS if suppress else default,
+                            help=f"{help} (default: {shown})", **options)
+    return add
+
+
+def add_folder_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    add = _adder(parser, suppress)
+    add("--base-directory", default=str(ROOT), shown="the checkout",
+        help="root for models/, input/, output/, temp/, user/ and custom_nodes/")
+    add("--user-directory", default=None, shown="BASE/user", help="settings, workflows, queue database")
 
 
 def add_common_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """Flags shared by every subcommand. In subparsers they default to SUPPRESS so that a flag
-    given before the subcommand is not overwritten by the subparser's default."""
-    def default(value):
-        return argparse.SUPPRESS if suppress else value
-
-    add = parser.add_argument
-    add("--base-directory", default=default(str(ROOT)), help="root for models/, input/, output/, temp/, user/")
-    add("--output-directory", default=default(None))
-    add("--input-directory", default=default(None))
-    add("--temp-directory", default=default(None))
-    add("--user-directory", default=default(None))
-    add("--extra-model-paths-config", action="append", default=default([]), metavar="YAML")
-    add("--cpu", action="store_true", default=default(False), help="run every model on the CPU")
-    add("--vram-budget", type=float, default=default(None), metavar="GB",
+    """Flags shared by ``serve`` and ``run``."""
+    add_folder_flags(parser, suppress=suppress)
+    add = _adder(parser, suppress)
+    add("--output-directory", default=None, shown="BASE/output", help="where output nodes write files")
+    add("--input-directory", default=None, shown="BASE/input", help="where LoadImage reads and uploads go")
+    add("--temp-directory", default=None, shown="BASE/temp", help="previews and other throw-away files")
+    add("--extra-model-paths-config", action="append", default=[], metavar="YAML",
+        help="extra model and custom-node folders, ComfyUI's extra_model_paths.yaml format (repeatable)",
+        shown="BASE/extra_model_paths.yaml when present")
+    add("--cpu", action="store_true", default=False, help="run every model on the CPU")
+    add("--vram-budget", type=float, default=None, metavar="GB", shown="all free memory",
         help="offload least-recently-used models above this much accelerator memory")
-    add("--cache-lru", type=int, default=default(0), metavar="N", help="keep the N most recent node results")
-    add("--cache-none", action="store_true", default=default(False), help="keep no node results between prompts")
-    add("--cache-ram", type=float, default=default(0.0), metavar="GB", help="keep node results up to this size")
-    add("--preview-method", choices=["none", "latent2rgb"], default=default("latent2rgb"))
-    add("--disable-all-custom-nodes", action="store_true", default=default(False))
-    add("--whitelist-custom-nodes", nargs="*", default=default(None), metavar="PACK")
-    add("--custom-nodes-dir", action="append", default=default([]), metavar="DIR")
-    add("--verbose", action="store_true", default=default(False))
+    add("--cache-lru", type=int, default=0, metavar="N", shown="0: keep the current graph's results",
+        help="keep the N most recent node results")
+    add("--cache-none", action="store_true", default=False, help="keep no node results between prompts")
+    add("--cache-ram", type=float, default=0.0, metavar="GB", shown="0: off", help="keep node results up to this size")
+    add("--preview-method", choices=["none", "latent2rgb"], default="latent2rgb",
+        help="how sampling previews are drawn")
+    add("--disable-all-custom-nodes", action="store_true", default=False, help="load no custom-node pack")
+    add("--whitelist-custom-nodes", nargs="*", default=None, metavar="PACK", shown="all packs",
+        help="load only these packs (with --disable-all-custom-nodes: only these)")
+    add("--custom-nodes-dir", action="append", default=[], metavar="DIR",
+        help="another folder of custom-node packs (repeatable)")
+    add("--enable-example-nodes", action="store_true", default=False,
+        help="also load the documented example pack (examples/custom_nodes/example_pack)")
+    add("--verbose", action="store_true", default=False, help="debug logging, tracebacks included, on stderr")
 
 
 def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    def default(value):
-        return argparse.SUPPRESS if suppress else value
-
-    add = parser.add_argument
-    add("--listen", nargs="?", const="0.0.0.0", default=default("127.0.0.1"),
-        help="address to bind (no value: all interfaces)")
-    add("--port", type=int, default=default(8188))
-    add("--auth-token", default=default(None), help="require 'Authorization: Bearer TOKEN' (and ?token= on /ws)")
-    add("--enable-cors-header", nargs="?", const="*", default=default(None), metavar="ORIGIN")
-    add("--max-upload-size", type=float, default=default(100.0), metavar="MB")
-    add("--on-crash", choices=["requeue", "fail"], default=default("requeue"),
+    add = _adder(parser, suppress)
+    add("--listen", nargs="?", const="0.0.0.0", default=DEFAULT_HOST, metavar="ADDR",
+        help="address(es) to bind, comma-separated; the flag alone binds all interfaces")
+    add("--port", type=int, default=DEFAULT_PORT, help="port to bind")
+    add("--auth-token", default=None, metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' (or ?token= on the page and /ws)")
+    add("--enable-cors-header", nargs="?", const="*", default=None, metavar="ORIGIN", shown="off; the flag alone: *",
+        help="answer cross-site requests from ORIGIN")
+    add("--max-upload-size", type=float, default=100.0, metavar="MB", help="largest accepted upload")
+    add("--on-crash", choices=["requeue", "fail"], default="requeue",
         help="what happens to the job that was running when the server died")
-    add("--history-max", type=int, default=default(10000))
-    add("--durable", action="store_true", default=default(False), help="SQLite synchronous=FULL")
-    add("--cluster", default=default(None), metavar="ray://HOST:PORT|auto", help="run jobs on a Ray cluster")
-    add("--workers-per-gpu", type=int, default=default(1))
-    add("--cluster-cpu-workers", type=int, default=default(0), help="CPU-only Ray actors (tests)")
-    add("--cluster-outputs", choices=["return", "shared"], default=default("return"),
-        help="cluster workers send output files back (default), or write to an output folder every host shares")
+    add("--history-max", type=int, default=10000, metavar="N", help="history entries kept")
+    add("--durable", action="store_true", default=False, help="SQLite synchronous=FULL (survives power loss)")
+    add("--cluster", default=None, metavar="ray://HOST:PORT|auto|local", shown="off: run jobs in this process",
+        help="run jobs on Ray actors: a cluster's address, 'auto' (this host's cluster) or 'local' (a private Ray)")
+    add("--workers-per-gpu", type=int, default=1, metavar="N", help="Ray actors per GPU")
+    add("--cluster-cpu-workers", type=int, default=0, metavar="N", help="CPU-only Ray actors")
+    add("--cluster-outputs", choices=["return", "shared"], default="return",
+        help="cluster workers send output files back, or write to an output folder every host shares")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plexus", description="Plexus node-graph studio")
     add_common_flags(parser, suppress=False)
     add_server_flags(parser, suppress=False)
-    sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="start the server and editor (default)")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,run,demo}")
+    serve = sub.add_parser("serve", help="start the server and editor (the default)")
     add_common_flags(serve, suppress=True)
     add_server_flags(serve, suppress=True)
-    run = sub.add_parser("run", help="execute a workflow headless")
+    run = sub.add_parser("run", help="execute a workflow headless; prints the output files' paths")
     add_common_flags(run, suppress=True)
-    run.add_argument("workflow", help="API-format or editor JSON, or a PNG saved by Plexus")
-    run.add_argument("--set", action="append", default=[], metavar="NODE.INPUT=VALUE",
-                     help="override an input, e.g. --set 3.seed=42 or --set KSampler.steps=4")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("workflow", help="API-format or editor JSON, or a PNG saved by Plexus or ComfyUI")
+    run_add = _adder(run, False)
+    run_add("--set", action="append", default=[], metavar="NODE.INPUT=VALUE", shown="none",
+            help="override an input; NODE is an id, a class type or a title, e.g. --set KSampler.seed=7 (repeatable)")
+    run_add("--quiet", action="store_true", default=False, help="no progress lines or bar on stderr")
+    run_add("--json", action="store_true", default=False,
+            help="print one JSON document on stdout: the outputs, or the error")
     demo = sub.add_parser("demo", help="write tiny random-weight demo models and workflows")
-    add_common_flags(demo, suppress=True)
-    demo.add_argument("--force", action="store_true", help="rewrite existing demo models")
+    add_folder_flags(demo, suppress=True)
+    demo_add = _adder(demo, False)
+    demo_add("--force", action="store_true", default=False, help="rewrite existing demo models")
+    hint_add = _adder(demo, True)  # also accepted before the subcommand, as `make run` passes them
+    hint_add("--listen", default=DEFAULT_HOST, metavar="ADDR", help="server address the closing hint shows")
+    hint_add("--port", type=int, default=DEFAULT_PORT, help="server port the closing hint shows")
     return parser

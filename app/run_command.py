@@ -1,42 +1,27 @@
-"""``main.py run WORKFLOW``: headless execution with a progress bar per node."""
+"""``main.py run WORKFLOW``: headless execution.
+
+stdout carries only results: the absolute path of every output file (images and text files), one per
+line, or with ``--json`` one JSON document (the outputs, or the error). Progress, warnings, logs and
+error summaries go to stderr. An error prints a one-line summary first, then the ComfyUI-shaped
+document (``{"error", "node_errors"}``); tracebacks are logged at debug level (shown with ``--verbose``).
+"""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
+from app.overrides import apply_overrides
 from execution.events import Event
 from execution.registry import NodeRegistry
 from execution.runner import PromptRunner
 from execution.validate import validate_prompt
 from execution.workflow import WorkflowError, load_any, read_png_workflow
 
-
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """``NODE.INPUT=VALUE``; NODE is an id, a class type or a title; VALUE is JSON or a plain string."""
-    target, sep, raw = text.partition("=")
-    node_ref, dot, input_name = target.rpartition(".")
-    if not sep or not dot or not node_ref or not input_name:
-        raise WorkflowError(f"--set expects NODE.INPUT=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return node_ref, input_name, value
-
-
-def apply_overrides(prompt: dict, overrides: list[str]) -> None:
-    for text in overrides:
-        node_ref, input_name, value = parse_override(text)
-        matched = [nid for nid, node in prompt.items()
-                   if nid == node_ref or node.get("class_type") == node_ref
-                   or (node.get("_meta") or {}).get("title") == node_ref]
-        if not matched:
-            raise WorkflowError(f"--set {text!r}: no node with id, type or title {node_ref!r}")
-        for nid in matched:
-            prompt[nid].setdefault("inputs", {})[input_name] = value
+log = logging.getLogger("plexus.run")
 
 
 def load_workflow_file(path: Path, registry: NodeRegistry) -> tuple[dict, dict | None, list[str]]:
@@ -55,7 +40,7 @@ def load_workflow_file(path: Path, registry: NodeRegistry) -> tuple[dict, dict |
 
 
 class ProgressPrinter:
-    """Turns the event stream into one tqdm bar per executing node."""
+    """Turns the event stream into per-node lines and one tqdm bar per executing node (stderr)."""
 
     def __init__(self, prompt: dict, quiet: bool):
         self.prompt = prompt
@@ -91,38 +76,75 @@ class ProgressPrinter:
             self.bar = None
 
 
-def _print_outputs(outputs: dict, services: Any) -> None:
-    for node_id, ui in outputs.items():
-        for item in ui.get("images", []) or []:
+def output_files(outputs: dict, services: Any) -> list[str]:
+    """Absolute paths of the files the output nodes wrote (images, then text files), in node order."""
+    paths: list[str] = []
+    for ui in outputs.values():
+        for item in (ui.get("images") or []) + (ui.get("files") or []):
+            if not isinstance(item, dict) or "filename" not in item:
+                continue
             folder = services.paths.folder_for_type(item.get("type", "output"))
-            print(f"node {node_id}: {folder / item.get('subfolder', '') / item['filename']}")
-        for text in ui.get("text", []) or []:
-            print(f"node {node_id}: {text}")
+            if folder is not None:
+                paths.append(str((folder / item.get("subfolder", "") / item["filename"]).resolve()))
+    return paths
+
+
+def validation_summary(response: dict) -> str:
+    """One line out of a validation failure: the first few node errors, then how many more."""
+    parts = []
+    for node_id, entry in (response.get("node_errors") or {}).items():
+        for error in entry.get("errors", []):
+            parts.append(f"node {node_id} ({entry.get('class_type', '?')}): {error.get('message', '')}"
+                         + (f" ({error['details']})" if error.get("details") else ""))
+    shown = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} more" if len(parts) > 3 else "")
+    return f"{response['error'].get('message', 'Prompt is invalid')}" + (f": {shown}" if shown else "")
+
+
+def _fail(summary: str, document: dict, as_json: bool, code: int) -> int:
+    print(f"error: {summary}", file=sys.stderr)
+    text = json.dumps(document, indent=2, default=str)
+    print(text, file=sys.stdout if as_json else sys.stderr)
+    return code
+
+
+def _execution_error_document(error: dict, verbose: bool) -> dict:
+    traceback_lines = error.get("traceback") or []
+    if traceback_lines:
+        log.debug("node %s (%s) failed:\n%s", error.get("node_id"), error.get("node_type"),
+                  "".join(traceback_lines))
+    if not verbose:
+        error = {k: v for k, v in error.items() if k != "traceback"}
+    return {"error": {"type": "execution_error", "message": error.get("exception_message", ""),
+                      "details": error.get("node_type", ""), "extra_info": error}, "node_errors": {}}
 
 
 def run_workflow_command(args: Any, registry: NodeRegistry, services: Any, cache: Any) -> int:
     path = Path(args.workflow)
+    as_json = bool(getattr(args, "json", False))
+    verbose = bool(getattr(args, "verbose", False))
     try:
         prompt, workflow, warnings = load_workflow_file(path, registry)
-        apply_overrides(prompt, args.set)
+        workflow, override_warnings = apply_overrides(prompt, workflow, getattr(args, "set", []) or [], registry)
     except (OSError, WorkflowError) as exc:
-        print(json.dumps({"error": {"type": "invalid_prompt", "message": str(exc), "details": str(path),
-                                    "extra_info": {}}, "node_errors": {}}, indent=2))
-        return 2
-    for warning in warnings:
+        document = {"error": {"type": "invalid_prompt", "message": str(exc), "details": str(path),
+                              "extra_info": {}}, "node_errors": {}}
+        return _fail(f"cannot run {path}: {exc}", document, as_json, 2)
+    for warning in warnings + override_warnings:
         print(f"warning: {warning}", file=sys.stderr)
     validation = validate_prompt(prompt, registry, services)
     if not validation.ok:
-        print(json.dumps(validation.response(), indent=2, default=str))
-        return 1
+        response = validation.response()
+        return _fail(validation_summary(response), response, as_json, 1)
     if validation.node_errors:
-        print("warning: some outputs failed validation and are skipped:\n"
-              + json.dumps(validation.node_errors, indent=2, default=str), file=sys.stderr)
+        print("warning: some outputs failed validation and are skipped: "
+              + validation_summary({"error": {"message": "skipped"}, "node_errors": validation.node_errors}),
+              file=sys.stderr)
     extra_data = {"extra_pnginfo": {"workflow": workflow}} if workflow else {}
-    printer = ProgressPrinter(validation.prompt, getattr(args, "quiet", False))
+    printer = ProgressPrinter(validation.prompt, getattr(args, "quiet", False) or as_json)
     runner = PromptRunner(registry, cache, services)
+    prompt_id = str(uuid.uuid4())
     try:
-        result = runner.run(str(uuid.uuid4()), validation.prompt, validation.outputs, printer, extra_data)
+        result = runner.run(prompt_id, validation.prompt, validation.outputs, printer, extra_data)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -131,12 +153,22 @@ def run_workflow_command(args: Any, registry: NodeRegistry, services: Any, cache
         runner.close()
     if result.status == "error":
         error = dict(result.error or {})
-        print(json.dumps({"error": {"type": "execution_error", "message": error.get("exception_message", ""),
-                                    "details": error.get("node_type", ""), "extra_info": error}}, indent=2))
-        return 1
+        summary = (f"node {error.get('node_id', '?')} ({error.get('node_type', '?')}) failed: "
+                   f"{error.get('exception_type', 'error').rsplit('.', 1)[-1]}: {error.get('exception_message', '')}")
+        return _fail(summary, _execution_error_document(error, verbose), as_json, 1)
     if result.status == "interrupted":
         print("interrupted", file=sys.stderr)
         return 130
-    _print_outputs(result.outputs, services)
+    files = output_files(result.outputs, services)
+    if as_json:
+        print(json.dumps({"prompt_id": prompt_id, "status": "success", "files": files,
+                          "outputs": result.outputs}, indent=2, default=str))
+    else:
+        for node_id, ui in result.outputs.items():
+            if not ui.get("files"):  # PreviewText: shown, not a file
+                for text in ui.get("text") or []:
+                    print(f"node {node_id}: {text}", file=sys.stderr)
+        for file_path in files:
+            print(file_path)
     print(f"done: {len(result.executed)} node(s) executed, {len(result.cached)} cached", file=sys.stderr)
     return 0

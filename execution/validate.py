@@ -192,7 +192,11 @@ class _Validator:
             choices = spec.current_choices(self.services)
             if isinstance(value, list) or value not in choices:
                 shown = choices if len(choices) <= 20 else choices[:20] + ["..."]
-                yield error("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {shown}",
+                details = f"{name}: '{value}' not in {shown}"
+                missing_hint = getattr(spec.choices, "missing_hint", None)  # model listings say where to put it
+                if missing_hint is not None and not isinstance(value, list):
+                    details += f"; {missing_hint(self.services)}"
+                yield error("value_not_in_list", "Value not in list", details,
                             self._input_info(spec, name, received_value=value))
 
     def _custom(self, node_id: str, schema: NodeSchema, inputs: dict, specs: dict,

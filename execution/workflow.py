@@ -59,23 +59,28 @@ def _links(workflow: dict) -> dict[int, _Link]:
     return links
 
 
+def widget_positions(values: list, schema: Any) -> dict[str, int]:
+    """Where each of the schema's widget inputs sits in a node's positional ``widgets_values``."""
+    positions: dict[str, int] = {}
+    position = 0
+    for spec in iter_widget_inputs(schema):
+        if position >= len(values):
+            break
+        positions[spec.name] = position
+        position += 1
+        has_control = spec.options.get("control_after_generate") or (spec.type == "INT" and spec.name in SEED_NAMES)
+        if has_control and position < len(values) and values[position] in CONTROL_VALUES:
+            position += 1
+    return positions
+
+
 def _widget_values(node: dict, schema: Any) -> dict[str, Any]:
     """Map ``widgets_values`` onto the schema's widget inputs by position."""
     raw = node.get("widgets_values")
     if isinstance(raw, dict):  # some packs serialise widgets by name
         return dict(raw)
     values = list(raw or [])
-    mapped: dict[str, Any] = {}
-    position = 0
-    for spec in iter_widget_inputs(schema):
-        if position >= len(values):
-            break
-        mapped[spec.name] = values[position]
-        position += 1
-        has_control = spec.options.get("control_after_generate") or (spec.type == "INT" and spec.name in SEED_NAMES)
-        if has_control and position < len(values) and values[position] in CONTROL_VALUES:
-            position += 1
-    return mapped
+    return {name: values[position] for name, position in widget_positions(values, schema).items()}
 
 
 def convert_workflow(workflow: dict, registry: NodeRegistry) -> Conversion:

@@ -39,6 +39,23 @@ def _expand(path: str) -> str:
     return os.path.expandvars(os.path.expanduser(path))
 
 
+class ModelListing:
+    """A combo's choices: the models of one kind. Validation asks it where a missing model belongs."""
+
+    def __init__(self, kind: str):
+        self.kind = KIND_ALIASES.get(kind, kind)
+
+    def __call__(self, services) -> list[str]:
+        return services.paths.list_models(self.kind)
+
+    def missing_hint(self, services) -> str:
+        folders = [str(folder) for folder in services.paths.model_folders.get(self.kind, [])]
+        if not folders:
+            return f"no folder is configured for {self.kind} models"
+        searched = f" (searched: {', '.join(folders)})" if len(folders) > 1 else ""
+        return f"put the {self.kind} model in {folders[0]}/{searched}"
+
+
 class UnsafePath(ValueError):
     """A path that would leave its folder (``..``, absolute, NUL, a symlink pointing out)."""
 

@@ -412,7 +412,7 @@ def print_import_times(report: PluginReport, stream: Any = None) -> None:
     packs = [p for p in report.packs if not p.skipped]
     if not packs:
         return
-    stream = stream or sys.stdout
+    stream = stream or sys.stderr  # logs, not results: `run` keeps stdout for output paths
     lines = ["Import times for custom nodes:"]
     for pack in sorted(packs, key=lambda p: p.seconds):
         flag = "" if pack.loaded else " (IMPORT FAILED)"

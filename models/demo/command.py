@@ -67,6 +67,13 @@ def install_demo_workflows(user_dir: Path) -> list[Path]:
     return copied
 
 
+def _served_at(args: Any) -> tuple[str, int]:
+    """The host and port that ``serve`` with the same flags listens on, as a browser address."""
+    hosts = [h.strip() for h in str(getattr(args, "listen", None) or "127.0.0.1").split(",") if h.strip()]
+    host = hosts[0] if hosts and hosts[0] not in ("0.0.0.0", "::") else "127.0.0.1"
+    return (f"[{host}]" if ":" in host else host), int(getattr(args, "port", None) or 8188)
+
+
 def demo_command(args: Any) -> int:
     base = Path(getattr(args, "base_directory", None) or ROOT)
     models_dir = base / "models"
@@ -80,6 +87,10 @@ def demo_command(args: Any) -> int:
     else:
         print(f"Demo models already present in {models_dir} (use --force to rewrite).")
     print("These are RANDOM WEIGHTS for smoke tests: the graphs run end to end, the images are noise.")
+    host, port = _served_at(args)
+    serve_flags = "".join(f" {flag}" for flag in (
+        f"--listen {getattr(args, 'listen', None)}" if getattr(args, "listen", None) not in (None, "127.0.0.1") else "",
+        f"--port {port}" if port != 8188 else "") if flag)
     print("Try:  python main.py run workflows/sd3_text_to_image.json")
-    print("      python main.py serve   (then open http://127.0.0.1:8188 and load sd3_text_to_image)")
+    print(f"      python main.py serve{serve_flags}   (then open http://{host}:{port} and load sd3_text_to_image)")
     return 0

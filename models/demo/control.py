@@ -72,13 +72,13 @@ def save_controlnet_file(net: Any, file: Path) -> None:
 
 def build_siglip(seed: int = 2) -> tuple[Any, Any]:
     import torch
-    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+    from transformers import SiglipImageProcessorPil, SiglipVisionConfig, SiglipVisionModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = SiglipVisionModel(SiglipVisionConfig(**SIGLIP_CONFIG))
     size = SIGLIP_CONFIG["image_size"]
-    processor = SiglipImageProcessor(size={"height": size, "width": size})
+    processor = SiglipImageProcessorPil(size={"height": size, "width": size})
     return model.eval(), processor
 
 

@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 from execution.declare import Combo, In, Out, node
+from models.folders import ModelListing
 
 
 @node("CLIPVisionLoader", display_name="Load CLIP Vision", category="loaders",
-      inputs=[Combo("clip_name", lambda services: services.paths.list_models("clip_vision"))],
+      inputs=[Combo("clip_name", ModelListing("clip_vision"))],
       outputs=[Out("CLIP_VISION")])
 def clip_vision_loader(ctx, clip_name: str):
     """Load a CLIP or SigLIP vision encoder (a transformers folder or a .safetensors file) from models/clip_vision/."""

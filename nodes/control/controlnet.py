@@ -10,16 +10,13 @@ ComfyUI (and ``ConditioningSetTimestepRange``), the range is measured in sigma; 
 from __future__ import annotations
 
 from execution.declare import Combo, Float, In, Out, node
+from models.folders import ModelListing
 
 CATEGORY = "conditioning/controlnet"
 
 
-def _controlnet_names(services) -> list[str]:
-    return services.paths.list_models("controlnet")
-
-
 @node("ControlNetLoader", category="loaders",
-      inputs=[Combo("control_net_name", _controlnet_names)],
+      inputs=[Combo("control_net_name", ModelListing("controlnet"))],
       outputs=[Out("CONTROL_NET")],
       description="Load an SD3 ControlNet (a diffusers folder or a single .safetensors file).")
 def controlnet_loader(ctx, control_net_name: str):

@@ -6,16 +6,13 @@ same base can feed an adapted and a plain sampler in one graph.
 from __future__ import annotations
 
 from execution.declare import Combo, Float, In, Out, node
+from models.folders import ModelListing
 
 CATEGORY = "conditioning/ip_adapter"
 
 
-def _adapter_names(services) -> list[str]:
-    return services.paths.list_models("ipadapter")
-
-
 @node("IPAdapterModelLoader", category="loaders",
-      inputs=[Combo("ipadapter_file", _adapter_names)],
+      inputs=[Combo("ipadapter_file", ModelListing("ipadapter"))],
       outputs=[Out("IPADAPTER")],
       description="Load an SD3/SD3.5 IP-Adapter (.safetensors with image_proj.* and ip_adapter.N.* weights).")
 def ip_adapter_loader(ctx, ipadapter_file: str):

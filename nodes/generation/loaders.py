@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from execution.declare import Combo, Out, node
+from models.folders import ModelListing
 
 CLIP_TYPES = ("sd3", "stable_diffusion", "sdxl", "flux")
 WEIGHT_DTYPES = ("default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2")
 
 
-def _listing(kind: str):
-    return lambda services: services.paths.list_models(kind)
+def _listing(kind: str) -> ModelListing:
+    return ModelListing(kind)
 
 
 def _resolve(services, kind: str, name: str) -> Path:

@@ -9,6 +9,7 @@ import json
 import re
 
 from execution.declare import Combo, Float, In, Out, String, node
+from models.folders import ModelListing
 
 
 def parse_labels(text: str) -> list[str]:
@@ -20,7 +21,7 @@ def parse_labels(text: str) -> list[str]:
 
 
 @node("CLIPModelLoader", display_name="Load CLIP Model (zero-shot)", category="loaders/multimodal",
-      inputs=[Combo("clip_name", lambda services: services.paths.list_models("clip_models"))],
+      inputs=[Combo("clip_name", ModelListing("clip_models"))],
       outputs=[Out("CLIP_MODEL")])
 def clip_model_loader(ctx, clip_name: str):
     """Load a full CLIP model (both towers, transformers folder) from models/clip_models/ for zero-shot scoring."""

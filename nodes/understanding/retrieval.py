@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from execution.declare import Combo, In, Int, Out, String, node
+from models.folders import ModelListing
 
 
 def _list_indexes(services: Any) -> list[str]:
@@ -29,7 +30,7 @@ def _index_fingerprint(services: Any, index_name: str = "", name: str = "", **_:
 
 
 @node("RetrieverLoader", display_name="Load Retriever (ColPali)", category="loaders/multimodal",
-      inputs=[Combo("retriever_name", lambda services: services.paths.list_models("retrieval"))],
+      inputs=[Combo("retriever_name", ModelListing("retrieval"))],
       outputs=[Out("RETRIEVER")])
 def retriever_loader(ctx, retriever_name: str):
     """Load a ColPali or ColQwen2 transformers folder from models/retrieval/."""

@@ -6,10 +6,11 @@ interrupt stops generation within one token.
 from __future__ import annotations
 
 from execution.declare import Combo, Float, In, Int, Out, String, node
+from models.folders import ModelListing
 
 
 @node("VLMLoader", display_name="Load VLM (LLaVA)", category="loaders/multimodal",
-      inputs=[Combo("vlm_name", lambda services: services.paths.list_models("vlm"))],
+      inputs=[Combo("vlm_name", ModelListing("vlm"))],
       outputs=[Out("VLM")])
 def vlm_loader(ctx, vlm_name: str):
     """Load a LLaVA 1.5 or LLaVA-NeXT transformers folder from models/vlm/, with its processor and chat template."""

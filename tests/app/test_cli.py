@@ -65,7 +65,7 @@ def test_validation_failure_exits_nonzero_with_structured_error(tmp_path, capsys
     bad["1"]["inputs"]["width"] = 10 ** 400  # a huge number
     bad["2"]["inputs"]["image"] = ["99", 0]  # a link to a missing node
     path = write(tmp_path, "bad.json", json.dumps(bad).replace("1" + "0" * 400, "1e400"))
-    assert run_cli(tmp_path, "run", str(path)) == 1
+    assert run_cli(tmp_path, "run", str(path), "--json") == 1
     body = json.loads(capsys.readouterr().out)
     assert body["error"]["type"] == "prompt_outputs_failed_validation"
     kinds = {e["type"] for v in body["node_errors"].values() for e in v["errors"]}
@@ -73,24 +73,29 @@ def test_validation_failure_exits_nonzero_with_structured_error(tmp_path, capsys
 
 
 def test_malformed_json_and_unknown_nodes(tmp_path, capsys):
-    assert run_cli(tmp_path, "run", str(write(tmp_path, "broken.json", "{nope"))) == 2
+    assert run_cli(tmp_path, "run", str(write(tmp_path, "broken.json", "{nope")), "--json") == 2
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "invalid_prompt"
     unknown = {"1": {"class_type": "DoesNotExist", "inputs": {}}}
-    assert run_cli(tmp_path, "run", str(write(tmp_path, "unknown.json", unknown))) == 1
+    assert run_cli(tmp_path, "run", str(write(tmp_path, "unknown.json", unknown)), "--json") == 1
     assert "DoesNotExist" in json.loads(capsys.readouterr().out)["error"]["message"]
     cycle = {"1": {"class_type": "ImageInvert", "inputs": {"image": ["2", 0]}},
              "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
              "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "c"}}}
     assert run_cli(tmp_path, "run", str(write(tmp_path, "cycle.json", cycle))) == 1
-    assert "Dependency cycle" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Dependency cycle" in captured.err
 
 
 def test_node_error_exits_nonzero(tmp_path, capsys):
     prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 16, "height": 16, "batch_size": 1, "color": 0}},
               "3": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "../../x"}}}
-    assert run_cli(tmp_path, "run", str(write(tmp_path, "err.json", prompt)), "--quiet") == 1
-    body = json.loads(capsys.readouterr().out)
+    assert run_cli(tmp_path, "run", str(write(tmp_path, "err.json", prompt)), "--json") == 1
+    captured = capsys.readouterr()
+    body = json.loads(captured.out)
     assert body["error"]["type"] == "execution_error" and body["error"]["extra_info"]["node_id"] == "3"
+    assert "traceback" not in body["error"]["extra_info"]  # only with --verbose
+    first_line = captured.err.splitlines()[0]
+    assert first_line.startswith("error: node 3 (SaveImage) failed:") and "filename_prefix" not in first_line[:10]
 
 
 def test_cli_subprocess_end_to_end(tmp_path):
