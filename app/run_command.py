@@ -18,7 +18,7 @@ from app.overrides import apply_overrides
 from execution.events import Event
 from execution.registry import NodeRegistry
 from execution.runner import PromptRunner
-from execution.validate import validate_prompt
+from execution.validate import summarize, validate_prompt
 from execution.workflow import WorkflowError, load_any, read_png_workflow
 
 log = logging.getLogger("plexus.run")
@@ -89,17 +89,6 @@ def output_files(outputs: dict, services: Any) -> list[str]:
     return paths
 
 
-def validation_summary(response: dict) -> str:
-    """One line out of a validation failure: the first few node errors, then how many more."""
-    parts = []
-    for node_id, entry in (response.get("node_errors") or {}).items():
-        for error in entry.get("errors", []):
-            parts.append(f"node {node_id} ({entry.get('class_type', '?')}): {error.get('message', '')}"
-                         + (f" ({error['details']})" if error.get("details") else ""))
-    shown = "; ".join(parts[:3]) + (f"; and {len(parts) - 3} more" if len(parts) > 3 else "")
-    return f"{response['error'].get('message', 'Prompt is invalid')}" + (f": {shown}" if shown else "")
-
-
 def _fail(summary: str, document: dict, as_json: bool, code: int) -> int:
     print(f"error: {summary}", file=sys.stderr)
     text = json.dumps(document, indent=2, default=str)
@@ -134,11 +123,11 @@ def run_workflow_command(args: Any, registry: NodeRegistry, services: Any, cache
     validation = validate_prompt(prompt, registry, services)
     if not validation.ok:
         response = validation.response()
-        return _fail(validation_summary(response), response, as_json, 1)
+        return _fail(summarize(response), response, as_json, 1)
     if validation.node_errors:
-        print("warning: some outputs failed validation and are skipped: "
-              + validation_summary({"error": {"message": "skipped"}, "node_errors": validation.node_errors}),
-              file=sys.stderr)
+        skipped = {"error": {"message": "some outputs failed validation and are skipped"},
+                   "node_errors": validation.node_errors}
+        print(f"warning: {summarize(skipped)}", file=sys.stderr)
     extra_data = {"extra_pnginfo": {"workflow": workflow}} if workflow else {}
     printer = ProgressPrinter(validation.prompt, getattr(args, "quiet", False) or as_json)
     runner = PromptRunner(registry, cache, services)

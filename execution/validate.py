@@ -33,6 +33,20 @@ class ValidationResult:
         return {"error": self.error, "node_errors": self.node_errors}
 
 
+def summarize(response: dict, limit: int = 3) -> str:
+    """One line out of a validation failure (``{"error", "node_errors"}``): the first node errors."""
+    parts = []
+    for node_id, entry in (response.get("node_errors") or {}).items():
+        for problem in entry.get("errors", []):
+            parts.append(f"node {node_id} ({entry.get('class_type', '?')}): {problem.get('message', '')}"
+                         + (f" ({problem['details']})" if problem.get("details") else ""))
+    message = (response.get("error") or {}).get("message") or "Prompt is invalid"
+    if not parts:
+        details = (response.get("error") or {}).get("details")
+        return f"{message}: {details}" if details else message
+    return f"{message}: " + "; ".join(parts[:limit]) + (f"; and {len(parts) - limit} more" if len(parts) > limit else "")
+
+
 def error(type_: str, message: str, details: str = "", extra_info: dict | None = None) -> dict:
     return {"type": type_, "message": message, "details": details, "extra_info": extra_info or {}}
 

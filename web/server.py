@@ -30,6 +30,7 @@ from aiohttp import web
 from execution.events import Event, Executing, Progress, Text, Warning_
 from execution.jobs.queue import JobOutcome, JobQueue, QueuedJob
 from execution.jobs.worker import LocalBackend, WorkerPool
+from web.console import JobConsole
 from web.previews import encode_preview, preview_frame, preview_metadata_frame, text_frame
 from web.routes.files import file_routes
 from web.routes.info import info_routes
@@ -62,6 +63,7 @@ class PlexusServer:
         self.client_id: str | None = None
         self.last_node_id: str | None = None
         self.last_prompt_id: str | None = None
+        self.console = JobConsole()
         self.registry: Any = None
         self.plugin_report: Any = None
         self.queue: JobQueue | None = None
@@ -163,8 +165,10 @@ class PlexusServer:
     # -- worker hooks (worker threads) -----------------------------------------------------------
     def job_started(self, job: QueuedJob) -> None:
         self.last_prompt_id = job.prompt_id
+        self.console.job_started(job.prompt_id)
 
     def job_finished(self, job: QueuedJob, outcome: JobOutcome) -> None:
+        self.console.job_finished(job.prompt_id, outcome.status, outcome.error)
         self.queue_changed()
 
     def job_event(self, job: QueuedJob, event: Event) -> None:

@@ -79,6 +79,7 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             return _bad_request(validation_error("invalid_prompt", "Exception while validating the prompt",
                                                  f"{type(exc).__name__}: {exc}"))
         if not result.ok:
+            server.console.invalid_prompt(result.response())
             return web.json_response(result.response(), status=400)
         if client_id is not None:
             extra_data = dict(extra_data, client_id=client_id)
@@ -93,6 +94,7 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
                                    front=bool(body.get("front")), client_id=client_id)
         except DuplicatePromptId:  # a retried POST: the job is already stored, never twice
             stored = queue.number_of(prompt_id)
+        server.console.got_prompt(prompt_id, client_id, len(result.prompt))
         server.queue_changed()
         server.pool.wake()
         return web.json_response({"prompt_id": prompt_id, "number": _plain(stored),
