@@ -6,12 +6,12 @@ base feeds a LoRA'd and a plain sampler. Key formats and families: ``models/lora
 from __future__ import annotations
 
 from execution.declare import Combo, Float, In, Out, node
+from models.folders import ModelListing
 
 STRENGTH = dict(min=-100.0, max=100.0, step=0.01)
 
 
-def _lora_names(services) -> list[str]:
-    return services.paths.list_models("loras")
+_lora_names = ModelListing("loras")  # a missing LoRA's error names models/loras/
 
 
 def load_lora_file(services, lora_name: str):
