@@ -72,7 +72,7 @@ class InputSpec:
             if self.options.get("_combo_form"):
                 return ["COMBO", {**opts, "options": choices}]
             return [choices, opts] if opts else [choices]
-        return [self.type, opts] if opts else [self.type]
+        return [self.type, opts] if opts or self.options.get("_pair") else [self.type]
 
 
 @dataclass(slots=True, frozen=True)
@@ -121,6 +121,8 @@ class NodeSchema:
     validate: ValidationHook | None = None
     check_lazy: Callable[[Any, Any, dict], Any] | None = None  # (instance, ctx, kwargs) -> names
     static_inputs: bool = True  # when True, input_provider's result may be cached
+    # /object_info keys set as given (V3 classes always list display_name, output_tooltips, flags)
+    info_overrides: dict = field(default_factory=dict)
     _inputs_cache: dict[str, InputSpec] | None = field(default=None, repr=False)
 
     def inputs(self, fresh: bool = False) -> dict[str, InputSpec]:
@@ -169,6 +171,7 @@ class NodeSchema:
             info["deprecated"] = True
         if self.experimental:
             info["experimental"] = True
+        info.update(self.info_overrides)
         return info
 
 

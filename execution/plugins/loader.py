@@ -8,8 +8,9 @@ imported under its own module name (``plexus_pack_<name>``), after every pack's
 
 - ``NODE_CLASS_MAPPINGS`` / ``NODE_DISPLAY_NAME_MAPPINGS``: V1 classes (``execution.plugins.comfy_v1``);
 - ``WEB_DIRECTORY``: a folder of editor extensions, served at ``/extensions/<pack>/``;
-- ``comfy_entrypoint()`` (sync or async): an extension whose ``get_node_list()`` returns V1 classes
-  or Plexus-declared functions;
+- ``comfy_entrypoint()`` (sync or async, ignored when ``NODE_CLASS_MAPPINGS`` exists): a
+  ``ComfyExtension`` whose ``get_node_list()`` returns V3 classes (``execution.plugins.comfy_v3``),
+  V1 classes or Plexus-declared functions;
 - Plexus-native nodes declared with ``execution.declare.node``: the list ``PLEXUS_NODES`` if the
   pack defines it, else every decorated function defined in the pack's own modules;
 - ``plexus_setup(host)``: called once with the :class:`~execution.plugins.host.PluginHost`
@@ -52,6 +53,7 @@ from urllib.parse import quote
 
 from execution.async_bridge import run_blocking
 from execution.plugins.comfy_v1 import schema_from_v1
+from execution.plugins.comfy_v3 import is_v3_class, schema_from_v3
 from execution.declare import NODE_SCHEMA_ATTR
 from execution.plugins.host import OfflineServer, PluginHost, with_hook_services
 from execution.registry import NodeNameClash, NodeRegistry
@@ -254,6 +256,12 @@ def _v1_schema(name: Any, cls: Any, pack: PackStatus, display_names: Mapping) ->
         return schema
     if not isinstance(cls, type):
         raise TypeError(f"NODE_CLASS_MAPPINGS[{name!r}] is {cls!r}, not a node class")
+    if is_v3_class(cls):  # V3 classes listed in a V1 mapping (KJNodes, Easy-Use mix them)
+        schema = schema_from_v3(cls, python_module=f"custom_nodes.{pack.name}")
+        schema.name = name
+        if name in display_names:
+            schema.display_name = str(display_names[name])
+        return schema
     if not callable(getattr(cls, "INPUT_TYPES", None)):
         raise TypeError(f"{name}: {cls.__name__} has no INPUT_TYPES classmethod")
     display = display_names.get(name)
@@ -262,21 +270,32 @@ def _v1_schema(name: Any, cls: Any, pack: PackStatus, display_names: Mapping) ->
 
 
 def _entrypoint_schemas(module: Any, pack: PackStatus, display_names: Mapping) -> list[NodeSchema]:
-    """ComfyUI's V3 entry point: ``comfy_entrypoint() -> extension`` with ``get_node_list()``."""
+    """ComfyUI's V3 entry point: ``comfy_entrypoint() -> ComfyExtension``; ``on_load()`` is awaited,
+    then ``get_node_list()``, whose V3 classes register under their ``schema.node_id``."""
     extension = _resolve(module.comfy_entrypoint())
-    if hasattr(extension, "on_load"):
+    if not callable(getattr(extension, "get_node_list", None)):
+        raise TypeError(f"comfy_entrypoint() returned {extension!r}, not a ComfyExtension")
+    if callable(getattr(extension, "on_load", None)):
         _resolve(extension.on_load())
+    items = _resolve(extension.get_node_list())
+    if not isinstance(items, list):
+        raise TypeError(f"get_node_list() returned a {type(items).__name__}, not a list")
     schemas = []
-    for item in _resolve(extension.get_node_list()) or []:
-        if hasattr(item, NODE_SCHEMA_ATTR):
-            schemas.append(_native_schema(item, pack, display_names))
-        elif hasattr(item, "define_schema"):
-            raise TypeError(f"{getattr(item, '__name__', item)}: V3 'define_schema' nodes (comfy_api.io) "
-                            "are not supported; use V1 classes or execution.declare")
-        else:
-            name = getattr(item, "NODE_NAME", None) or getattr(item, "__name__", None)
-            schemas.append(_v1_schema(name, item, pack, display_names))
+    for item in items:
+        label = getattr(item, "__name__", repr(item))
+        schema = _checked(pack, label, lambda: _listed_schema(item, pack, display_names))
+        if schema is not None:
+            schemas.append(schema)
     return schemas
+
+
+def _listed_schema(item: Any, pack: PackStatus, display_names: Mapping) -> NodeSchema:
+    if hasattr(item, NODE_SCHEMA_ATTR):
+        return _native_schema(item, pack, display_names)
+    if is_v3_class(item):
+        return schema_from_v3(item, python_module=f"custom_nodes.{pack.name}")
+    name = getattr(item, "NODE_NAME", None) or getattr(item, "__name__", None)
+    return _v1_schema(name, item, pack, display_names)
 
 
 def pack_schemas(module: Any, pack: PackStatus) -> list[NodeSchema]:
@@ -308,7 +327,7 @@ def pack_schemas(module: Any, pack: PackStatus) -> list[NodeSchema]:
     if native:
         schemas.extend(_native_schema(fn, pack, display_names) for fn in native)
         kinds.append("plexus")
-    if callable(getattr(module, "comfy_entrypoint", None)):
+    if mappings is None and callable(getattr(module, "comfy_entrypoint", None)):  # as in ComfyUI, V1 wins
         schemas.extend(_entrypoint_schemas(module, pack, display_names))
         kinds.append("v3")
     pack.kind = "+".join(kinds)
