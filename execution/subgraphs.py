@@ -80,6 +80,30 @@ class _Scope:
     definition: dict | None = None
     promoted: dict[int, Any] = field(default_factory=dict)  # boundary input index -> widget value
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # inner node -> {widget: value}
+    offset: tuple[float, float] = (0.0, 0.0)  # where this level's canvas sits on the top canvas
+
+
+def _position(value: Any) -> tuple[float, float]:
+    if isinstance(value, dict):  # some files store {"0": x, "1": y}
+        value = [value.get("0", 0), value.get("1", 0)]
+    try:
+        return float(value[0]), float(value[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return 0.0, 0.0
+
+
+def _shifted(pos: Any, offset: tuple[float, float]) -> list[float]:
+    x, y = _position(pos)
+    return [x + offset[0], y + offset[1]]
+
+
+def _child_offset(scope: _Scope, instance: dict, inner_nodes: Any) -> tuple[float, float]:
+    """Inner nodes are laid out from the instance's place, their top-left corner at the instance."""
+    corners = [_position(n.get("pos")) for n in inner_nodes]
+    left = min((x for x, _ in corners), default=0.0)
+    top = min((y for _, y in corners), default=0.0)
+    x, y = _position(instance.get("pos"))
+    return scope.offset[0] + x - left, scope.offset[1] + y - top
 
 
 def has_subgraphs(workflow: dict) -> bool:
@@ -87,7 +111,8 @@ def has_subgraphs(workflow: dict) -> bool:
 
 
 class _Flattener:
-    def __init__(self, workflow: dict):
+    def __init__(self, workflow: dict, keep_inactive: bool = False):
+        self.keep_inactive = keep_inactive
         self.definitions: dict[str, dict] = {}
         self._collect(workflow.get("definitions") or {})
         self.nodes: list[dict] = []
@@ -115,9 +140,9 @@ class _Flattener:
             if scope.depth >= MAX_DEPTH:
                 raise SubgraphError(f"subgraph instance {flat_id}: nesting deeper than {MAX_DEPTH} (a cycle?)")
             definition = self.definitions[str(instance["type"])]
-            inner = _Scope({str(n["id"]): n for n in definition.get("nodes") or [] if isinstance(n, dict)},
-                           _links(definition.get("links")), flat_id + ":", scope.depth + 1, scope, instance,
-                           definition)
+            inner_nodes = {str(n["id"]): n for n in definition.get("nodes") or [] if isinstance(n, dict)}
+            inner = _Scope(inner_nodes, _links(definition.get("links")), flat_id + ":", scope.depth + 1, scope,
+                           instance, definition, offset=_child_offset(scope, instance, inner_nodes.values()))
             self._promote(inner)
             self._children[flat_id] = inner
         return self._children[flat_id]
@@ -208,18 +233,24 @@ class _Flattener:
         return None
 
     # -- emitting the flat graph --------------------------------------------------------------------
-    def emit(self, scope: _Scope) -> None:
+    def emit(self, scope: _Scope, forced_mode: int | None = None) -> None:
+        """Emit a level's nodes. Inner nodes of a muted or bypassed instance are left out, or, for the
+        editor (``keep_inactive``), kept muted so that nothing is lost."""
         for local_id, node in scope.nodes.items():
             if self.is_instance(node):
-                if node.get("mode", 0) not in (MODE_MUTED, MODE_BYPASSED):
-                    self.emit(self.child(scope, local_id))
+                inactive = node.get("mode", 0) in (MODE_MUTED, MODE_BYPASSED)
+                if not inactive:
+                    self.emit(self.child(scope, local_id), forced_mode)
+                elif self.keep_inactive:
+                    self.emit(self.child(scope, local_id), MODE_MUTED)
                 continue
             if scope.parent is None:
                 self.nodes.append(node)  # the top level is already flat: keep its links as they are
                 continue
-            flat = dict(node, id=scope.prefix + local_id, inputs=[dict(s) for s in node.get("inputs") or []])
+            flat = dict(node, id=scope.prefix + local_id, inputs=[dict(s) for s in node.get("inputs") or []],
+                        pos=_shifted(node.get("pos"), scope.offset))
             overrides = dict(scope.overrides.get(local_id, {}))
-            for slot in flat["inputs"]:
+            for index, slot in enumerate(flat["inputs"]):
                 source = self.link_source(scope, slot.get("link")) if slot.get("link") is not None else None
                 slot["link"] = None
                 if source is None:
@@ -227,14 +258,17 @@ class _Flattener:
                 if source.is_constant:
                     overrides[str(slot.get("name"))] = source.value
                     continue
-                slot["link"] = self._new_link(source, flat["id"], slot)
+                slot["link"] = self._new_link(source, flat["id"], index, slot)
             if overrides:
                 flat[OVERRIDES] = overrides
+            if forced_mode is not None:
+                flat["mode"] = forced_mode
             self.nodes.append(flat)
 
-    def _new_link(self, source: Source, target_id: str, slot: dict) -> int:
+    def _new_link(self, source: Source, target_id: str, target_slot: int, slot: dict) -> int:
         link_id = next(self._link_ids)
-        self.links.append([link_id, source.node_id, source.slot, target_id, 0, str(slot.get("type", source.type))])
+        self.links.append([link_id, source.node_id, source.slot, target_id, target_slot,
+                           str(slot.get("type", source.type))])
         return link_id
 
     def reroute_top_links(self) -> None:
@@ -252,9 +286,9 @@ class _Flattener:
                                    link.origin_slot, link.target_id, link.target_slot, link.type])
 
 
-def flatten_subgraphs(workflow: dict) -> dict:
+def flatten_subgraphs(workflow: dict, keep_inactive: bool = False) -> dict:
     """The workflow with every subgraph instance replaced by its inner nodes (see the module doc)."""
-    flattener = _Flattener(workflow)
+    flattener = _Flattener(workflow, keep_inactive)
     flattener.emit(flattener.top)
     flattener.reroute_top_links()
     flat = {k: v for k, v in workflow.items() if k not in ("definitions", "nodes", "links")}

@@ -166,3 +166,36 @@ def test_main_run_accepts_a_subgraph_workflow(tmp_path, capsys):
 
     with Image.open(tmp_path / "output" / "subgraph_00001_.png") as image:  # the --set reached the inner node
         assert image.getpixel((0, 0)) == (0, 0, 255)
+
+
+def test_editor_expansion_keeps_every_node_and_value(registry):
+    from execution.subgraph_expand import expand_for_editor
+
+    expanded = expand_for_editor(NESTED, registry)
+    assert "definitions" not in expanded and all(isinstance(n["id"], int) for n in expanded["nodes"])
+    assert [g["title"] for g in expanded["groups"]] == ["Invert then blend"]
+    assert expanded["extra"]["plexus_expanded_subgraphs"] == ["Invert then blend"]
+    blend = next(n for n in expanded["nodes"] if n["type"] == "ImageBlend")
+    assert blend["widgets_values"] == [0.25, "normal"]  # the promoted value, written positionally
+    assert {n["type"] for n in expanded["nodes"]} == {"EmptyImage", "ImageInvert", "ImageBlend", "PreviewImage",
+                                                      "SaveImage"}  # the muted and bypassed inner nodes too
+    link_ids = {l[0] for l in expanded["links"]}
+    for node in expanded["nodes"]:  # litegraph's own bookkeeping agrees with the link table
+        for index, slot in enumerate(node["inputs"]):
+            assert slot["link"] is None or [l for l in expanded["links"] if l[0] == slot["link"]][0][3:5] == [node["id"], index]
+        assert all(link in link_ids for slot in node["outputs"] for link in slot["links"])
+    original, again = convert_workflow(NESTED, registry).prompt, convert_workflow(expanded, registry).prompt
+    assert sorted(n["class_type"] for n in again.values()) == sorted(n["class_type"] for n in original.values())
+    blend_id = next(k for k, v in again.items() if v["class_type"] == "ImageBlend")
+    assert again[blend_id]["inputs"]["blend_factor"] == 0.25
+
+
+def test_editor_expansion_of_every_template(registry):
+    from execution.subgraph_expand import expand_for_editor
+
+    for path in template_files():
+        workflow = json.loads(path.read_text())
+        if isinstance(workflow, dict) and (workflow.get("definitions") or {}).get("subgraphs"):
+            expanded = expand_for_editor(workflow, registry)
+            known = {str(n["id"]) for n in expanded["nodes"]}
+            assert all(str(l[1]) in known and str(l[3]) in known for l in expanded["links"]), path.name

@@ -102,7 +102,8 @@ export class PlexusApp {
     if (!workflow) {
       this.graph.clear();
     } else {
-      const data = typeof workflow === "string" ? JSON.parse(workflow) : structuredClone(workflow);
+      let data = typeof workflow === "string" ? JSON.parse(workflow) : structuredClone(workflow);
+      if (data.definitions?.subgraphs?.length) data = await this.expandSubgraphs(data);
       this.errors?.clear();
       this.graph.clear();
       this.graph.configure(data);
@@ -120,6 +121,16 @@ export class PlexusApp {
     this.canvas.setDirty(true, true);
     if (!keepHistory) this.changeTracker?.reset();
     this.autosave();
+  }
+
+  /** Subgraph instances are expanded into groups by the server (the editor has no subgraph nodes). */
+  async expandSubgraphs(data) {
+    const response = await this.api.postJson("workflow/expand_subgraphs", data);
+    const expanded = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(expanded?.error?.details || `cannot open the subgraphs (HTTP ${response.status})`);
+    const names = expanded.extra?.plexus_expanded_subgraphs ?? [];
+    this.toast(`Subgraphs expanded into groups: ${names.join(", ")}. They run and save as plain nodes.`, "info");
+    return expanded;
   }
 
   fitView() {

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from execution.jobs.queue import JOB_STATUS_TO_STATE, DuplicatePromptId
 from execution.validate import error as validation_error, validate_prompt
+from execution.subgraph_expand import expand_for_editor
 from execution.workflow import WorkflowError, convert_workflow, is_editor_workflow
 
 if TYPE_CHECKING:
@@ -100,6 +101,16 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response({"prompt_id": prompt_id, "number": _plain(stored),
                                   "node_errors": result.node_errors})
 
+    async def post_expand_subgraphs(request: web.Request) -> web.Response:
+        """Plexus's editor opens subgraph workflows through this: instances expanded into groups."""
+        body = await read_json(request)
+        if not is_editor_workflow(body):
+            return _bad_request(validation_error("invalid_prompt", "Expected an editor workflow (nodes, links)"))
+        try:
+            return web.json_response(expand_for_editor(body, server.registry))
+        except ValueError as exc:  # a broken or cyclic subgraph definition
+            return _bad_request(validation_error("invalid_prompt", "Cannot expand the subgraphs", str(exc)))
+
     async def get_queue(request: web.Request) -> web.Response:
         running_on = {w["running"]: {k: w.get(k) for k in ("worker_id", "actor", "hostname", "node_ip", "device")
                                       if k in w} for w in server.pool.describe() if w.get("running")}
@@ -172,6 +183,7 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         ("GET", "/history", get_history), ("POST", "/history", post_history),
         ("GET", "/history/{prompt_id}", get_history_item),
         ("GET", "/jobs", get_jobs), ("GET", "/jobs/{job_id}", get_job),
+        ("POST", "/workflow/expand_subgraphs", post_expand_subgraphs),
     ]
 
 
