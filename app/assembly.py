@@ -100,8 +100,16 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
         print("WARNING: Plexus is listening on a non-loopback address without --auth-token: anyone who can "
               "reach this port can run workflows and read your files. Pass --auth-token TOKEN.",
               file=sys.stderr, flush=True)
+    from web.frontends import FrontendNotInstalled, choose_frontend
+
+    try:
+        frontend = choose_frontend(getattr(args, "front_end", None), getattr(args, "front_end_root", None))
+    except FrontendNotInstalled as exc:
+        print(f"Plexus: {exc}", file=sys.stderr)
+        return 1
     server = PlexusServer(services, auth_token=args.auth_token, cors_origin=args.enable_cors_header,
-                          max_upload_mb=args.max_upload_size, loop=loop, loopback_only=loopback_only)
+                          max_upload_mb=args.max_upload_size, loop=loop, loopback_only=loopback_only,
+                          frontend=frontend)
     registry, report = registry_builder(args, services, server=server)
     queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
                      history_max=args.history_max)
@@ -125,7 +133,8 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
               f"{'re-queued' if args.on_crash == 'requeue' else 'marked interrupted'}", flush=True)
     shown = hosts[0] if hosts[0] not in ("0.0.0.0", "::") else "127.0.0.1"
     print(f"Plexus: {len(registry)} nodes, {queue.remaining()} queued. "
-          f"Listening on http://{shown}:{args.port}", flush=True)
+          f"Listening on http://{shown}:{args.port} (frontend: {frontend.name}"
+          f"{' ' + frontend.version if frontend.version else ''}; Plexus editor at /plexus/)", flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, loop.stop)

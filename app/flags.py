@@ -73,6 +73,11 @@ def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
         help="what happens to the job that was running when the server died")
     add("--history-max", type=int, default=10000, metavar="N", help="history entries kept")
     add("--durable", action="store_true", default=False, help="SQLite synchronous=FULL (survives power loss)")
+    add("--front-end", choices=["plexus", "comfyui"], default="plexus",
+        help="the frontend at /: the Plexus editor, or the installed comfyui-frontend-package "
+             "(pip install -r requirements-frontend.txt); the Plexus editor is always at /plexus/")
+    add("--front-end-root", default=None, metavar="DIR", shown="off",
+        help="serve the built frontend in DIR at /; wins over --front-end")
     add("--cluster", default=None, metavar="ray://HOST:PORT|auto|local", shown="off: run jobs in this process",
         help="run jobs on Ray actors: a cluster's address, 'auto' (this host's cluster) or 'local' (a private Ray)")
     add("--workers-per-gpu", type=int, default=1, metavar="N", help="Ray actors per GPU")

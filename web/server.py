@@ -31,16 +31,26 @@ from execution.events import Event, Executing, Progress, Text, Warning_
 from execution.jobs.queue import JobOutcome, JobQueue, QueuedJob
 from execution.jobs.worker import LocalBackend, WorkerPool
 from web.console import JobConsole
+from web.log_buffer import LogBuffer
 from web.previews import encode_preview, preview_frame, preview_metadata_frame, text_frame
 from web.routes.files import file_routes
+from web.routes.i18n import i18n_routes
 from web.routes.info import info_routes
+from web.routes.jobs import jobs_routes
+from web.routes.library import library_routes
+from web.routes.logs import logs_routes
+from web.routes.templates import templates_routes
 from web.routes.queue import queue_routes
 from web.routes.static import static_routes
 from web.routes.user import user_routes
+from web.routes.user_defaults import prepare_user_storage, user_defaults_routes
 from web.security import is_loopback_host, security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
 
 QUEUE_DB_NAME = "plexus_queue.sqlite3"
+# Every API route is served bare, under /api (ComfyUI's), and under /plexus (the Plexus editor's
+# relative URLs when it is opened at /plexus/).
+API_PREFIXES = ("", "/api", "/plexus", "/plexus/api")
 
 
 class PlexusServer:
@@ -52,14 +62,20 @@ class PlexusServer:
 
     def __init__(self, services: Any, *, auth_token: str | None = None, cors_origin: str | None = None,
                  max_upload_mb: float = 100.0, loop: asyncio.AbstractEventLoop | None = None,
-                 loopback_only: bool = True) -> None:
+                 loopback_only: bool = True, frontend: Any = None) -> None:
         self.services = services
+        if frontend is None:
+            from web.frontends.plexus_editor import PlexusEditor
+
+            frontend = PlexusEditor()
+        self.frontend = frontend  # what `/` serves (web/frontends/)
         self.loop = loop or asyncio.new_event_loop()
         self.routes = web.RouteTableDef()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
         self.app = web.Application(middlewares=security_middlewares(auth_token, cors_origin, loopback_only),
                                    client_max_size=self.max_upload_bytes)
         self.hub = WebSocketHub(self.loop, server_flags={"max_upload_size": self.max_upload_bytes})
+        self.logs = LogBuffer(notify=lambda sids: self.post(self._flush_logs))
         self.client_id: str | None = None
         self.last_node_id: str | None = None
         self.last_prompt_id: str | None = None
@@ -81,12 +97,15 @@ class PlexusServer:
 
     def _add_routes(self) -> None:
         router = self.app.router
-        router.add_get("/ws", self.websocket)
-        router.add_get("/api/ws", self.websocket)
-        for table in (queue_routes(self), info_routes(self), file_routes(self), user_routes(self)):
+        for prefix in API_PREFIXES:
+            router.add_get(prefix + "/ws", self.websocket)
+        tables = (queue_routes(self), jobs_routes(self), info_routes(self), file_routes(self),
+                  user_defaults_routes(self), user_routes(self),  # defaults first: they win over /userdata/{file}
+                  library_routes(self), logs_routes(self), templates_routes(self), i18n_routes(self))
+        for table in tables:
             for method, path, handler in table:
-                router.add_route(method, path, handler)
-                router.add_route(method, "/api" + path, handler)
+                for prefix in API_PREFIXES:
+                    router.add_route(method, prefix + path, handler)
         for method, path, handler in static_routes(self):
             router.add_route(method, path, handler)
         for route in self.routes:  # plugin routes, registered while the packs imported
@@ -96,10 +115,19 @@ class PlexusServer:
                     continue
                 if not isinstance(route, web.RouteDef):
                     continue
-                for path in (route.path, "/api" + route.path):
-                    router.add_route(route.method, path, route.handler, **route.kwargs)
+                for prefix in API_PREFIXES:
+                    router.add_route(route.method, prefix + route.path, route.handler, **route.kwargs)
             except (RuntimeError, ValueError) as exc:  # a clash with a built-in route: the built-in wins
                 print(f"[plexus] plugin route {route!r} not added: {exc}", file=sys.stderr)
+        for method, path, handler in self.frontend.root_routes():  # last: a site's catch-all
+            router.add_route(method, path, handler)
+
+    def _flush_logs(self) -> None:
+        entries = self.logs.take_pending()
+        if entries:
+            data = {"entries": entries, "size": self.logs.terminal_size()}
+            for sid in list(self.logs.subscribers):
+                self.hub.send_json("logs", data, sid)  # a client that is not connected gets nothing
 
     def feature_flags(self) -> dict:
         return dict(self.hub.server_flags)
@@ -214,6 +242,8 @@ class PlexusServer:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, hosts: list[str], port: int) -> web.AppRunner:
         self._loop_thread = threading.get_ident()
+        self.logs.capture_console()
+        prepare_user_storage(self.services.paths.user_dir)
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         for host in hosts:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from execution.jobs.job_outputs import summarize_outputs
+
 FINISHED_STATES = ("success", "error", "interrupted")
 AUTO_CHECKPOINT_PAGES = 10000
 MAX_ATTEMPTS = 3  # a job that took the server down this many times is failed, not re-queued again
@@ -355,19 +357,26 @@ class JobQueue:
                                         (limit, start)).fetchall()
         return {row[0]: _history_entry(row) for row in rows}
 
-    def jobs(self, states: Iterable[str] | None = None, limit: int | None = None, offset: int = 0
+    def jobs(self, states: Iterable[str] | None = None, limit: int | None = None, offset: int = 0, *,
+             workflow_id: str | None = None, by_duration: bool = False, ascending: bool = False
              ) -> tuple[list[dict], int]:
-        """Every job (pending, running, finished), newest first, for ``/jobs``; and the total."""
-        where, params = "1=1", []
+        """Jobs (pending, running, finished), newest first unless told, for ``/jobs``; and the total."""
+        where, params = ["1=1"], []
         if states:
             states = list(states)
-            where = f"state IN ({','.join('?' * len(states))})"
-            params = states
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params += states
+        if workflow_id is not None:
+            where.append("json_extract(extra_data, '$.extra_pnginfo.workflow.id') = ?")
+            params.append(workflow_id)
+        condition = " AND ".join(where)
+        direction = "ASC" if ascending else "DESC"
+        order = f"(finished - started) {direction}, " if by_duration else ""
         with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", params).fetchone()[0]
+            total = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {condition}", params).fetchone()[0]
             rows = self._db.execute(
                 f"SELECT prompt_id, number, state, created, started, finished, result, extra_data FROM jobs "
-                f"WHERE {where} ORDER BY created DESC, seq DESC LIMIT ? OFFSET ?",
+                f"WHERE {condition} ORDER BY {order}created {direction}, seq {direction} LIMIT ? OFFSET ?",
                 (*params, limit if limit is not None else -1, max(0, offset))).fetchall()
         return [_job_summary(r) for r in rows], total
 
@@ -380,9 +389,11 @@ class JobQueue:
             return None
         summary = _job_summary(row[:8])
         result = json.loads(row[6]) if row[6] else {}
-        summary.update(prompt=json.loads(row[8]), outputs_to_execute=json.loads(row[9]),
+        prompt, extra = json.loads(row[8]), json.loads(row[7]) if row[7] else {}
+        summary.update(prompt=prompt, outputs_to_execute=json.loads(row[9]),
                        outputs=result.get("outputs", {}), messages=result.get("messages", []),
-                       execution_error=result.get("error"))
+                       execution_error=result.get("error"),
+                       workflow={"prompt": prompt, "extra_data": extra})
         return summary
 
     def integrity_ok(self) -> bool:
@@ -421,25 +432,18 @@ JOB_STATUS_TO_STATE = {v: k for k, v in _JOB_STATUS.items()}
 def _job_summary(row: tuple) -> dict:
     prompt_id, number, state, created, started, finished, result_json, extra_json = row
     result = json.loads(result_json) if result_json else {}
-    outputs = result.get("outputs", {})
-    preview = None
-    for node_id, ui in outputs.items():
-        for image in (ui.get("images") or []) if isinstance(ui, dict) else []:
-            preview = dict(image, nodeId=node_id)
-            break
-        if preview:
-            break
     extra = json.loads(extra_json) if extra_json else {}
     workflow = (extra.get("extra_pnginfo") or {}).get("workflow") if isinstance(extra, dict) else None
-    return {
+    summary = {
         "id": prompt_id,
         "status": _JOB_STATUS.get(state, state),
         "priority": int(number) if float(number).is_integer() else number,
         "create_time": int(created * 1000),
         "execution_start_time": int(started * 1000) if started else None,
         "execution_end_time": int(finished * 1000) if finished else None,
-        "outputs_count": sum(len(v) for ui in outputs.values() if isinstance(ui, dict)
-                             for v in ui.values() if isinstance(v, list)),
-        "preview_output": preview,
         "workflow_id": workflow.get("id") if isinstance(workflow, dict) else None,
     }
+    summary.update(summarize_outputs(result.get("outputs", {})))
+    if isinstance(result.get("error"), dict):
+        summary["execution_error"] = result["error"]
+    return summary

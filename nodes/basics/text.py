@@ -35,6 +35,24 @@ def preview_text(text: list):
     return {"ui": {"text": _flatten(text)}}
 
 
+def _preview_any_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return str(value)
+    try:
+        return json.dumps(value, indent=4, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@node("PreviewAny", display_name="Preview Any", category="utils", output_node=True,
+      inputs=[In("source", "*")], outputs=[])
+def preview_any(source: Any):
+    """Show any value as text on the node (ComfyUI's node: a string as is, other values as JSON)."""
+    return {"ui": {"text": [_preview_any_text(source)]}}
+
+
 @node("SaveText", display_name="Save Text", category="utils", output_node=True, input_is_list=True,
       inputs=[In("text", "STRING"), String("filename_prefix", "captions/caption"),
               Combo("format", ["txt", "jsonl"]),

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from models.folders import MODEL_KINDS
+from web.routes.static import OFFICIAL_FRONTEND_EXTENSION
 
 if TYPE_CHECKING:
     from web.server import PlexusServer
 
 PLEXUS_VERSION = "0.1.0"
+COMFYUI_API_LEVEL = "0.3.64"  # the ComfyUI server whose routes and payloads Plexus answers (plus /jobs)
 
 
 def _package_version(name: str) -> str:
@@ -57,6 +59,17 @@ def _devices(services: Any) -> list[dict]:
     return devices or [cpu]
 
 
+def version_fields(frontend_version: str) -> dict:
+    """Plexus is not ComfyUI: no ComfyUI version is claimed (``comfyui_version`` is empty); the
+    frontend and template versions are those actually served, so no "outdated" warning is invented."""
+    from web.routes.templates import installed_templates_version
+
+    templates = installed_templates_version()
+    return {"comfyui_version": "", "plexus_version": PLEXUS_VERSION, "comfyui_api_compatibility": COMFYUI_API_LEVEL,
+            "required_frontend_version": frontend_version, "installed_templates_version": templates,
+            "required_templates_version": templates}
+
+
 def pack_scripts(report: Any) -> list[str]:
     """``/extensions/<pack>/<relpath>.js`` for every script under each loaded pack's web folder."""
     scripts: list[str] = []
@@ -87,9 +100,9 @@ def info_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         stats: dict[str, Any] = {
             "system": {
                 "os": os.name, "platform": platform.platform(), "ram_total": memory.total,
-                "ram_free": memory.available, "comfyui_version": PLEXUS_VERSION, "plexus_version": PLEXUS_VERSION,
+                "ram_free": memory.available, **version_fields(server.frontend.version),
                 "python_version": sys.version, "pytorch_version": _package_version("torch"),
-                "embedded_python": False, "argv": sys.argv,
+                "embedded_python": False, "argv": list(sys.argv),
             },
             "devices": _devices(services),
         }
@@ -121,9 +134,10 @@ def info_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
 
     async def extensions(request: web.Request) -> web.Response:
         report = server.plugin_report
-        if hasattr(report, "extension_urls"):
-            return web.json_response(report.extension_urls())
-        return web.json_response(pack_scripts(report))
+        urls = report.extension_urls() if hasattr(report, "extension_urls") else pack_scripts(report)
+        if server.frontend.name != "plexus":  # Plexus's extras for a site such as ComfyUI's frontend
+            urls = [f"/extensions/{OFFICIAL_FRONTEND_EXTENSION}/plexus_extras.js", *urls]
+        return web.json_response(urls)
 
     async def custom_nodes(request: web.Request) -> web.Response:
         report = server.plugin_report

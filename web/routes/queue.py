@@ -1,4 +1,4 @@
-"""Prompt, queue, interrupt, free, history and jobs routes (ComfyUI shapes)."""
+"""Prompt, queue, interrupt, free and history routes (ComfyUI shapes); jobs are in ``jobs.py``."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from aiohttp import web
 
-from execution.jobs.queue import JOB_STATUS_TO_STATE, DuplicatePromptId
+from execution.jobs.queue import DuplicatePromptId
 from execution.validate import error as validation_error, validate_prompt
 from execution.subgraph_expand import expand_for_editor
 from execution.workflow import WorkflowError, convert_workflow, is_editor_workflow
@@ -159,30 +159,12 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         await clear_or_delete(request, queue.clear_history, queue.delete_history)
         return web.Response(status=200)
 
-    async def get_jobs(request: web.Request) -> web.Response:
-        statuses = [s for s in request.query.get("status", "").split(",") if s]
-        unknown = [s for s in statuses if s not in JOB_STATUS_TO_STATE]
-        if unknown:
-            raise web.HTTPBadRequest(text=f"unknown status {unknown[0]!r}; use {sorted(JOB_STATUS_TO_STATE)}")
-        limit = _int_query(request, "limit")
-        offset = _int_query(request, "offset") or 0
-        jobs, total = queue.jobs([JOB_STATUS_TO_STATE[s] for s in statuses], limit, offset)
-        return web.json_response({"jobs": jobs, "pagination": {
-            "offset": offset, "limit": limit, "total": total, "has_more": offset + len(jobs) < total}})
-
-    async def get_job(request: web.Request) -> web.Response:
-        job = queue.job(request.match_info["job_id"])
-        if job is None:
-            return web.json_response({"error": "job not found"}, status=404)
-        return web.json_response(job)
-
     return [
         ("GET", "/prompt", get_prompt), ("POST", "/prompt", post_prompt),
         ("GET", "/queue", get_queue), ("POST", "/queue", post_queue),
         ("POST", "/interrupt", post_interrupt), ("POST", "/free", post_free),
         ("GET", "/history", get_history), ("POST", "/history", post_history),
         ("GET", "/history/{prompt_id}", get_history_item),
-        ("GET", "/jobs", get_jobs), ("GET", "/jobs/{job_id}", get_job),
         ("POST", "/workflow/expand_subgraphs", post_expand_subgraphs),
     ]
 

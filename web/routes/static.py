@@ -1,5 +1,8 @@
 """Static files: the editor page, its scripts, the canvas library and plugin web folders.
 
+The Plexus editor is always at ``/plexus/`` (its URLs are relative, so every route is also served
+under that prefix); ``/`` is whichever frontend the server was started with (``web/frontends/``).
+
 Each is confined to its folder (symlinks resolved). JavaScript is served as
 ``application/javascript`` (browsers refuse modules of another type).
 """
@@ -39,11 +42,20 @@ def serve_file(root: Path, relative: str) -> web.FileResponse:
                                            "X-Content-Type-Options": "nosniff"})
 
 
+async def editor_index(request: web.Request) -> web.StreamResponse:
+    if (EDITOR_DIR / "index.html").is_file():
+        return serve_file(EDITOR_DIR, "index.html")
+    return web.Response(text=FALLBACK_PAGE, content_type="text/html")
+
+
+# Loaded by the official frontend only (it no-ops elsewhere): Plexus's extras shown there.
+OFFICIAL_FRONTEND_EXTENSION_DIR = WEB_ROOT / "official_frontend"
+OFFICIAL_FRONTEND_EXTENSION = "plexus-extras"
+
+
 def static_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
-    async def index(request: web.Request) -> web.StreamResponse:
-        if (EDITOR_DIR / "index.html").is_file():
-            return serve_file(EDITOR_DIR, "index.html")
-        return web.Response(text=FALLBACK_PAGE, content_type="text/html")
+    async def plexus_redirect(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/plexus/" + (f"?{request.query_string}" if request.query_string else ""))
 
     async def editor(request: web.Request) -> web.StreamResponse:
         return serve_file(EDITOR_DIR, request.match_info["path"])
@@ -52,11 +64,19 @@ def static_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return serve_file(LITEGRAPH_DIR, request.match_info["path"])
 
     async def extension(request: web.Request) -> web.StreamResponse:
-        pack_name = request.match_info["pack"]
+        pack_name, relative = request.match_info["pack"], request.match_info["path"]
+        if pack_name == OFFICIAL_FRONTEND_EXTENSION:
+            return serve_file(OFFICIAL_FRONTEND_EXTENSION_DIR, relative)
         for pack in getattr(server.plugin_report, "packs", None) or []:
             if pack.name == pack_name and getattr(pack, "web_dir", None):
-                return serve_file(Path(pack.web_dir), request.match_info["path"])
+                return serve_file(Path(pack.web_dir), relative)
+        site_root = getattr(server.frontend, "root", None)  # the site's own extensions/core/...
+        if site_root is not None:
+            return serve_file(site_root, f"extensions/{pack_name}/{relative}")
         raise web.HTTPNotFound()
 
-    return [("GET", "/", index), ("GET", "/editor/{path:.+}", editor),
-            ("GET", "/lib/litegraph/{path:.+}", litegraph), ("GET", "/extensions/{pack}/{path:.+}", extension)]
+    routes = [("GET", "/extensions/{pack}/{path:.+}", extension), ("GET", "/plexus", plexus_redirect)]
+    for prefix in ("", "/plexus"):
+        routes += [("GET", f"{prefix}/editor/{{path:.+}}", editor),
+                   ("GET", f"{prefix}/lib/litegraph/{{path:.+}}", litegraph)]
+    return routes + [("GET", "/plexus/", editor_index)]
