@@ -45,9 +45,11 @@ class LogBuffer:
         entry = {"t": datetime.datetime.now().isoformat(), "m": text}
         with self._lock:
             self.entries.append(entry)
-            first = not self._pending
+            if not self.subscribers:
+                return
+            first = not self._pending  # one flush per batch
             self._pending.append(entry)
-        if first and self._notify is not None and self.subscribers:
+        if first and self._notify is not None:
             self._notify(list(self.subscribers))
 
     def take_pending(self) -> list[dict]:

@@ -21,6 +21,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable

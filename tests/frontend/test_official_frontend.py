@@ -1,0 +1,226 @@
+"""ComfyUI's official frontend (``comfyui-frontend-package``, pinned in requirements-frontend.txt)
+served by Plexus with ``--front-end comfyui``, driven in headless Chromium.
+
+One server and one page for the whole module (the frontend takes seconds to boot on 2 cores);
+the tests run in file order and build on each other: boot, run the SD3 workflow, find the job in
+the panels, a validation error, a caption, templates, the node library.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.fixtures.browser import VIEWPORT, _demo_model_flags, launch_server
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+RETURNING_USER_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Notification.ShowVersionUpdates": False}
+# What the frontend fetches from the internet on its own (there is no internet here): the size of
+# the default graph's models, from their download pages. Each must fail without a visible error.
+INTERNET_HOSTS = {"huggingface.co", "civitai.com", "api.comfy.org"}
+NETWORK_FAILURE = "Failed to load resource: net::ERR_"
+
+
+class FrontendSession:
+    def __init__(self, page, server) -> None:
+        self.page = page
+        self.server = server
+        self.console_errors: list[str] = []
+        self.failed_local: list[str] = []
+        self.external: list[str] = []
+        self.viewed: list[str] = []  # /view URLs the page loaded (images shown)
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: self.console_errors.append(f"page error: {error}"))
+        page.on("request", self._track)
+        page.on("response", self._track_view)
+        page.on("response", lambda r: self.failed_local.append(f"{r.status} {r.url}")
+                if r.status >= 400 and r.url.startswith(server.url) else None)
+
+    def _track_view(self, response) -> None:
+        if "/view?" in response.url and response.status == 200:
+            self.viewed.append(response.url)
+
+    def _track(self, request) -> None:
+        if not request.url.startswith((self.server.url, "data:", "blob:")):
+            self.external.append(request.url)
+
+    def eval(self, script: str, arg=None):
+        return self.page.evaluate(script, arg)
+
+    def own_errors(self) -> list[str]:
+        """Console errors, less one 'Failed to load resource: net::ERR_...' per internet request."""
+        budget = len(self.external)
+        errors = []
+        for text in self.console_errors:
+            if text.startswith(NETWORK_FAILURE) and budget:
+                budget -= 1
+                continue
+            errors.append(text)
+        return errors
+
+    def toasts(self) -> list[str]:
+        return self.eval("[...document.querySelectorAll('.p-toast-message')].map((t) => t.innerText)")
+
+    def wait_for(self, predicate, timeout: float = 60.0, message: str = "condition"):
+        """Poll ``predicate``; the page's events are delivered while waiting (no bare sleep)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"{message} not met within {timeout}s")
+
+    def run_current_workflow(self) -> None:
+        self.page.get_by_role("button", name="Run", exact=True).click()
+
+
+@pytest.fixture(scope="module")
+def frontend_server(request, tmp_path_factory):
+    base_dir = tmp_path_factory.mktemp("official-frontend")
+    server = launch_server(base_dir, [*_demo_model_flags(request, base_dir), "--front-end", "comfyui"])
+    server.post_json("/api/settings", RETURNING_USER_SETTINGS)
+    from PIL import Image
+
+    server.input_dir.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(server.input_dir / "red_square.png")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def frontend(chromium_browser, frontend_server):
+    context = chromium_browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    session = FrontendSession(page, frontend_server)
+    page.goto(frontend_server.url + "/")
+    page.wait_for_function("window.app?.graph?.nodes?.length > 0 && window.LiteGraph?.registered_node_types",
+                           timeout=90000)
+    page.wait_for_timeout(1500)  # the start-up fetches settle (model metadata, templates, jobs)
+    yield session
+    try:
+        page.screenshot(path=str(ROOT / "tests" / "artifacts" / "official-frontend-end.png"))
+    finally:
+        context.close()
+
+
+
+
+def sd3_workflow(steps: int = 2, size: int = 128) -> dict:
+    """The shipped workflow, with fewer steps and a smaller image (CI has 2 cores)."""
+    workflow = json.loads((ROOT / "workflows" / "sd3_text_to_image.json").read_text())
+    for node in workflow["nodes"]:
+        if node["type"] == "KSampler":
+            node["widgets_values"][2] = steps
+        if node["type"] == "EmptySD3LatentImage":
+            node["widgets_values"][0:2] = [size, size]
+    return workflow
+
+
+def test_boots_quietly_as_a_returning_user(frontend):
+    assert frontend.own_errors() == [], frontend.console_errors
+    assert frontend.failed_local == []
+    hosts = {urlparse(url).hostname for url in frontend.external}
+    assert hosts <= INTERNET_HOSTS, frontend.external
+    assert not frontend.page.get_by_role("dialog").filter(has_text="Templates").is_visible()
+    assert frontend.toasts() == []
+
+
+def test_runs_the_sd3_workflow_and_shows_the_image(frontend, frontend_server):
+    frontend.eval("(w) => app.loadGraphData(w)", sd3_workflow())
+    save_id = frontend.eval("app.graph.nodes.find((n) => n.type === 'SaveImage').id")
+    frontend.run_current_workflow()
+    image = frontend.wait_for(lambda: frontend.eval("(id) => app.nodeOutputs?.[String(id)]?.images?.[0]", save_id),
+                     timeout=180, message="the SaveImage output")
+    assert (frontend_server.output_dir / image["subfolder"] / image["filename"]).is_file()
+    frontend.wait_for(lambda: any(f"filename={image['filename']}" in url for url in frontend.viewed), timeout=30,
+             message="the image loaded by the page")
+    frontend.page.screenshot(path=str(ROOT / "tests" / "artifacts" / "official-frontend-sd3.png"))
+    frontend.image_name = image["filename"]
+
+
+def test_job_queue_and_media_assets_list_the_job(frontend):
+    page = frontend.page
+    page.get_by_role("button", name="Expand job queue").click()
+    page.get_by_text(frontend.image_name).first.wait_for(timeout=20000)
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Expand job queue").click()  # closes it
+    page.get_by_role("button", name="Assets (a)").click()
+    page.get_by_text(Path(frontend.image_name).stem).first.wait_for(timeout=20000)
+    page.get_by_role("button", name="Assets (a)").click()
+    assert not any("Jobs API" in e for e in frontend.console_errors)
+
+
+def test_a_validation_error_marks_the_node_without_a_logs_toast(frontend):
+    loader_id = frontend.eval("""() => {
+        const node = app.graph.nodes.find((n) => n.type === 'CheckpointLoaderSimple');
+        node.widgets.find((w) => w.name === 'ckpt_name').value = 'no-such-model.safetensors';
+        return node.id; }""")
+    frontend.run_current_workflow()
+    frontend.wait_for(lambda: frontend.eval("(id) => app.graph.getNodeById(id).has_errors", loader_id),
+             timeout=30, message="the loader marked as failing")
+    frontend.page.wait_for_timeout(500)
+    assert not any("log" in toast.lower() for toast in frontend.toasts()), frontend.toasts()
+    assert frontend.failed_local == [] or all("/prompt" in f for f in frontend.failed_local)
+
+
+CAPTION_PROMPT = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": "red_square.png"}},
+    "2": {"class_type": "VLMLoader", "inputs": {"vlm_name": "tiny-llava"}},
+    "3": {"class_type": "VLMCaption", "inputs": {"vlm": ["2", 0], "image": ["1", 0], "prompt": "Describe it.",
+                                                 "max_new_tokens": 6, "temperature": 0.0, "top_p": 1.0, "seed": 0}},
+    "4": {"class_type": "PreviewText", "inputs": {"text": ["3", 0]}},
+    "5": {"class_type": "PreviewAny", "inputs": {"source": ["3", 0]}},
+}
+
+
+def test_a_caption_workflow_shows_its_text_on_the_node(frontend, frontend_server):
+    frontend.failed_local.clear()
+    frontend.eval("(p) => app.loadApiJson(p, 'caption.json')", CAPTION_PROMPT)
+    frontend.page.wait_for_timeout(500)
+    frontend.run_current_workflow()
+    shown = frontend.wait_for(lambda: frontend.eval("""() => {
+        const node = app.graph.nodes.find((n) => n.type === 'PreviewText');
+        return node?.widgets?.find((w) => w.name === 'plexus_text')?.value; }"""), timeout=120,
+                     message="the caption on the PreviewText node")
+    history = frontend_server.get_json("/api/history")
+    captions = [entry["outputs"]["4"]["text"] for entry in history.values() if "4" in entry["outputs"]]
+    assert captions and shown == "\n\n".join(captions[-1])
+    preview_any = frontend.eval("""() => app.graph.nodes.find((n) => n.type === 'PreviewAny')
+        .widgets.filter((w) => w.name.startsWith('preview')).map((w) => w.value)""")
+    assert any(isinstance(value, str) and captions[-1][0] in value for value in preview_any), preview_any
+    frontend.page.screenshot(path=str(ROOT / "tests" / "artifacts" / "official-frontend-caption.png"))
+
+
+def test_templates_dialog_opens(frontend, frontend_server):
+    from web.routes.templates import installed_template_dirs
+
+    frontend.page.get_by_role("button", name="Templates").click()
+    dialog = frontend.page.get_by_role("dialog").filter(has_text="Templates")
+    dialog.wait_for(timeout=20000)
+    if installed_template_dirs():
+        index = frontend_server.get_json("/templates/index.json")
+        first_title = index[0]["templates"][0]["title"]
+        dialog.get_by_text(first_title).first.wait_for(timeout=20000)
+    frontend.page.keyboard.press("Escape")
+
+
+def test_node_library_lists_every_plexus_node_with_category_and_description(frontend, frontend_server):
+    object_info = frontend_server.get_json("/object_info")
+    library = frontend.eval("""() => Object.fromEntries(Object.entries(LiteGraph.registered_node_types)
+        .map(([name, type]) => [name, {category: type.category ?? type.nodeData?.category,
+                                       description: type.nodeData?.description ?? type.description}]))""")
+    for name, info in object_info.items():
+        assert name in library, name
+        assert library[name]["category"] == info["category"], name
+        assert library[name]["description"] == info.get("description", ""), name
+    frontend.page.get_by_role("button", name="Node Library (n)").click()
+    tree = frontend.page.locator(".p-tree, [role=tree]").first
+    tree.wait_for(timeout=20000)
+    for category in {info["category"].split("/")[0] for info in object_info.values()}:
+        assert tree.get_by_text(category, exact=True).count() >= 1, category
