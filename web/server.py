@@ -21,7 +21,6 @@ import signal
 import struct
 import sys
 import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
