@@ -15,7 +15,8 @@ Schedules (all end with sigma 0):
   ``FlowMatchEulerDiscreteScheduler.set_timesteps(N)`` (so ``euler`` + ``normal`` reproduces
   ``StableDiffusion3Pipeline``);
 - ``sgm_uniform``: N+1 evenly spaced model times from 1 to the smallest, the last dropped;
-- ``beta``: model times at the quantiles of a Beta(0.6, 0.6) distribution (denser at both ends).
+- ``beta``: the model's sigma table at the quantiles of a Beta(0.6, 0.6) distribution (denser at both
+  ends; see :func:`beta_sigmas`).
 
 The denoiser hook (how ControlNet and IP-Adapter plug in) lives in ``models/sd3/denoiser.py``:
 ``SD3Denoiser(model, positive, negative, cfg, manager)`` is the per-step model call. It batches
@@ -79,6 +80,22 @@ def _beta_quantiles(q: np.ndarray, a: float = 0.6, b: float = 0.6) -> np.ndarray
     return beta_distribution.ppf(q, a, b)
 
 
+def sigma_table(shift: float) -> torch.Tensor:
+    """The model's 1000 sigmas, ascending (entry i is model time (i + 1) / 1000)."""
+    times = torch.arange(1, TRAIN_TIMESTEPS + 1, dtype=torch.float64) / TRAIN_TIMESTEPS
+    return shift_sigma(times, shift).to(torch.float32)
+
+
+def beta_sigmas(steps: int, shift: float, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
+    """BetaSamplingScheduler: the quantiles ``1 - k/steps`` through the Beta(alpha, beta) inverse CDF,
+    scaled to the sigma table's indices and rounded, consecutive duplicates dropped, then 0."""
+    table = sigma_table(shift)
+    quantiles = 1.0 - np.arange(steps) / steps
+    indices = np.rint(_beta_quantiles(quantiles, alpha, beta) * (len(table) - 1)).astype(np.int64)
+    kept = [int(i) for k, i in enumerate(indices) if k == 0 or i != indices[k - 1]]
+    return torch.cat([table[kept], torch.zeros(1)])
+
+
 def schedule(name: str, steps: int, shift: float) -> torch.Tensor:
     """``steps + 1`` float32 sigmas from 1 (or near it) down to 0."""
     if steps <= 0:
@@ -94,9 +111,7 @@ def schedule(name: str, steps: int, shift: float) -> torch.Tensor:
         times = np.linspace(1.0, sigma_min, steps + 1)[:-1]
         sigmas = torch.from_numpy(shift_sigma(times, shift)).to(torch.float32)
     elif name == "beta":
-        quantiles = 1.0 - np.arange(steps) / steps
-        times = np.clip(_beta_quantiles(quantiles), sigma_min, 1.0)
-        sigmas = torch.from_numpy(shift_sigma(times, shift)).to(torch.float32)
+        return beta_sigmas(steps, shift)
     else:
         raise ValueError(f"unknown scheduler {name!r}; expected one of {', '.join(SCHEDULERS)}")
     return torch.cat([sigmas, torch.zeros(1)])

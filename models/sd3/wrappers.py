@@ -35,6 +35,12 @@ class SD3Model:
     def with_patch(self, patch: Any) -> "SD3Model":
         return self.clone(patches=self.patches + (patch,))
 
+    def denoiser(self, positive: list, negative: list | None, cfg: float, manager: Any, warn: Any = None):
+        """The per-step model call guiders use (``models/sampling.py``)."""
+        from models.sd3.denoiser import SD3Denoiser
+
+        return SD3Denoiser(self, positive, negative, cfg, manager, warn=warn)
+
     @property
     def latent_channels(self) -> int:
         return int(self.transformer.config.in_channels)

@@ -11,7 +11,7 @@ SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m")
 SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta")
 
 
-def _progress_reporter(ctx, model):
+def progress_reporter(ctx, model):
     """A (step, total, x0) callback: progress + optional preview + interrupt check."""
     services = ctx.services
     if getattr(services, "preview_method", "none") == "none":
@@ -27,11 +27,11 @@ def _progress_reporter(ctx, model):
 
 
 def _sample(ctx, model, positive, negative, latent_image, **options):
-    from models.sd3.sampling import run_ksampler
+    from models.sampling import run_ksampler
 
     ctx.check_interrupt()
     result = run_ksampler(model, ctx.services.models, positive, negative, latent_image,
-                          progress=_progress_reporter(ctx, model), warn=ctx.warn, **options)
+                          progress=progress_reporter(ctx, model), warn=ctx.warn, **options)
     return (result,)
 
 
