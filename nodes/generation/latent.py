@@ -1,7 +1,7 @@
 """Latent nodes: empty latents and resizing."""
 from __future__ import annotations
 
-from execution.declare import Combo, In, Int, Out, node
+from execution.declare import Combo, Float, In, Int, Out, node
 from nodes.image.tensor_ops import CROP_MODES, UPSCALE_METHODS
 
 MAX_RESOLUTION = 16384
@@ -50,3 +50,16 @@ def latent_upscale(samples: dict, upscale_method: str, width: int, height: int, 
     out = {k: v for k, v in samples.items() if k != "noise_mask"}
     out["samples"] = resized
     return (out,)
+
+
+@node("LatentUpscaleBy", category="latent",
+      inputs=[In("samples", "LATENT"), Combo("upscale_method", UPSCALE_METHODS),
+              Float("scale_by", 1.5, min=0.01, max=8.0, step=0.01)],
+      outputs=[Out("LATENT")])
+def latent_upscale_by(samples: dict, upscale_method: str, scale_by: float):
+    """Resize latents by a factor (sides rounded); the latent's other entries are kept."""
+    from nodes.image.tensor_ops import resize_channels_first
+
+    latent = samples["samples"]
+    width, height = round(latent.shape[-1] * scale_by), round(latent.shape[-2] * scale_by)
+    return ({**samples, "samples": resize_channels_first(latent, max(1, width), max(1, height), upscale_method)},)

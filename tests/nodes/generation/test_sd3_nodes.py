@@ -163,9 +163,11 @@ def test_ksampler_advanced_matches_ksampler_and_chains(sd3_env, parts):
     assert torch.equal(nothing, _latent()["samples"])
 
 
-def test_ksampler_rejects_4_channel_latent(sd3_env, parts):
-    with pytest.raises(ValueError, match="EmptySD3LatentImage"):
-        _ksampler(sd3_env, parts, latent_image={"samples": torch.zeros(1, 4, 8, 8)})
+def test_ksampler_expands_an_empty_4_channel_latent_and_rejects_a_filled_one(sd3_env, parts):
+    expanded = _ksampler(sd3_env, parts, latent_image={"samples": torch.zeros(1, 4, 8, 8)})
+    assert torch.equal(expanded, _ksampler(sd3_env, parts, latent_image={"samples": torch.zeros(1, 16, 8, 8)}))
+    with pytest.raises(ValueError, match="4 channels but this model needs 16"):
+        _ksampler(sd3_env, parts, latent_image={"samples": torch.ones(1, 4, 8, 8)})
 
 
 def test_denoise_zero_returns_input_and_partial_denoise_keeps_structure(sd3_env, parts):
