@@ -102,28 +102,6 @@ def _write_atomically(target: Path, content: str) -> None:
     os.replace(temporary, target)
 
 
-def preview_any_text(value: Any) -> str:
-    """PreviewAny's rendering: strings as they are, numbers and booleans with str(), None as "None",
-    anything else as JSON when it can be, else str()."""
-    if value is None:
-        return "None"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, int, float)):
-        return str(value)
-    try:
-        return json.dumps(value, indent=4)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-@node("PreviewAny", display_name="Preview Any", category="utils", output_node=True,
-      inputs=[In("source", "*")], outputs=[])
-def preview_any(source: Any):
-    """Show any value as text on the node (the official frontend renders it)."""
-    return {"ui": {"text": [preview_any_text(source)]}}
-
-
 @node("StringConcatenate", display_name="Concatenate", category="utils/string",
       inputs=[String("string_a", "", multiline=True), String("string_b", "", multiline=True),
               String("delimiter", "")],
