@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,6 +67,32 @@ def build_registry(args: argparse.Namespace, services, server=None):
         report = load_custom_nodes(registry, services.paths.custom_node_dirs, services=services,
                                    whitelist=args.whitelist_custom_nodes, server=server)
     return registry, report
+
+
+# What ``--preload`` imports in the background once the server listens, so that the first prompt
+# does not wait for it (importing torch takes seconds; /object_info needs none of it).
+PRELOADS = {"none": (), "torch": ("numpy", "torch", "PIL.Image", "PIL.PngImagePlugin"),
+            "all": ("numpy", "torch", "PIL.Image", "PIL.PngImagePlugin", "diffusers", "transformers")}
+
+
+def preload_frameworks(choice: str) -> threading.Thread | None:
+    """Import the ``--preload`` modules on a daemon thread; a failure only means a slower first prompt."""
+    modules = PRELOADS.get(choice, ())
+    if not modules:
+        return None
+
+    def run() -> None:
+        started = time.perf_counter()
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as error:  # noqa: BLE001 - the node that needs it will report it
+                print(f"[plexus] preloading {name} failed: {error}", file=sys.stderr, flush=True)
+        print(f"[plexus] preloaded {', '.join(modules)} in {time.perf_counter() - started:.1f} s", flush=True)
+
+    thread = threading.Thread(target=run, name="plexus-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def _listen_hosts(listen: str) -> list[str]:
@@ -128,6 +157,7 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
         print(f"Plexus cannot listen on {args.listen}:{args.port}: {exc}", file=sys.stderr)
         return 1
     pool.start()
+    preload_frameworks(getattr(args, "preload", "none"))
     if recovered:
         print(f"[plexus] {len(recovered)} job(s) were running when the server stopped: "
               f"{'re-queued' if args.on_crash == 'requeue' else 'marked interrupted'}", flush=True)

@@ -78,6 +78,9 @@ def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
              "(pip install -r requirements-frontend.txt); the Plexus editor is always at /plexus/")
     add("--front-end-root", default=None, metavar="DIR", shown="off",
         help="serve the built frontend in DIR at /; wins over --front-end")
+    add("--preload", choices=["torch", "all", "none"], default="torch",
+        help="frameworks imported in the background once the server listens, so the first prompt does not "
+             "wait for them: torch (with numpy and PIL), all (also diffusers and transformers), or none")
     add("--cluster", default=None, metavar="ray://HOST:PORT|auto|local", shown="off: run jobs in this process",
         help="run jobs on Ray actors: a cluster's address, 'auto' (this host's cluster) or 'local' (a private Ray)")
     add("--workers-per-gpu", type=int, default=1, metavar="N", help="Ray actors per GPU")

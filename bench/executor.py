@@ -1,9 +1,13 @@
-"""Executor overhead: chains and fan-ins of trivial nodes, cold, cached and one-node-changed.
+"""Executor overhead: chains and fan-ins of trivial nodes, cold, cached and one-node-changed; and a
+wide graph (1,000 x EmptyImage -> PreviewImage) through a real server.
 
 Prints per-node overhead against a reference run in the same process (the same node functions
-called directly in a Python loop), cached and partial re-runs as ratios of the cold run, and the
-scaling from 100 to 10,000 nodes. Targets: <= 50 us per node; cached 1,000-node re-run < 20 ms.
-Run: python bench/executor.py [--repeat N]
+called directly in a Python loop), CPU time beside wall time, cached and partial re-runs as ratios
+of the cold run, and the scaling from 100 to 10,000 nodes. The wide graph is posted to a real
+``main.py serve`` subprocess and timed from POST to the end of the prompt, cold and cached, with
+the server's CPU time. Targets: <= 50 us per node; cached 1,000-node re-run < 20 ms; the wide
+graph cold < 1 s.
+Run: python bench/executor.py [--repeat N] [--wide 1000]
 """
 from __future__ import annotations
 
@@ -76,52 +80,56 @@ def direct_reference(prompt: dict, registry: NodeRegistry) -> float:
     return time.perf_counter() - start
 
 
-def timed_run(runner: PromptRunner, prompt: dict, registry: NodeRegistry) -> tuple[float, float, int]:
-    start = time.perf_counter()
+def timed_run(runner: PromptRunner, prompt: dict, registry: NodeRegistry) -> tuple[float, float, int, float]:
+    """(wall s, validation wall s, nodes executed, CPU s)."""
+    start, cpu = time.perf_counter(), time.process_time()
     validation = validate_prompt(prompt, registry)
     validated = time.perf_counter()
     result = runner.run("bench", validation.prompt, validation.outputs, lambda e: None)
     end = time.perf_counter()
     assert result.status == "success", result.error
-    return end - start, validated - start, len(result.executed)
+    return end - start, validated - start, len(result.executed), time.process_time() - cpu
 
 
 def measure(kind: str, n: int, repeat: int, registry: NodeRegistry) -> dict:
     build = chain if kind == "chain" else fan_in
-    cold, cached, changed, validation, reference = [], [], [], [], []
+    cold, cold_cpu, cached, changed, validation, reference = [], [], [], [], [], []
     for _ in range(repeat):
         runner = PromptRunner(registry, make_cache())
         prompt = build(n)
         reference.append(direct_reference(prompt, registry))
-        total, valid, executed = timed_run(runner, prompt, registry)
+        total, valid, executed, cpu = timed_run(runner, prompt, registry)
         assert executed == len(prompt), (executed, len(prompt))
         cold.append(total)
+        cold_cpu.append(cpu)
         validation.append(valid)
-        total, _, executed = timed_run(runner, prompt, registry)
+        total, _, executed, _ = timed_run(runner, prompt, registry)
         assert executed == 0
         cached.append(total)
         middle = str(n // 2)
         prompt[middle]["inputs"]["b" if kind == "chain" else "value"] = 7
-        total, _, executed = timed_run(runner, prompt, registry)
+        total, _, executed, _ = timed_run(runner, prompt, registry)
         changed.append(total)
         runner.close()
-    return {"cold": min(cold), "cached": min(cached), "changed": min(changed), "validate": min(validation),
+    return {"cold": min(cold), "cold_cpu": min(cold_cpu), "cached": min(cached), "changed": min(changed), "validate": min(validation),
             "reference": min(reference), "changed_executed": executed}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--wide", type=int, default=1000, help="outputs of the wide graph (0: skip it)")
     args = parser.parse_args()
     registry = build_registry()
     measure("chain", 200, 2, registry)  # warm-up
 
-    print(f"{'graph':<14}{'nodes':>7}{'cold ms':>10}{'us/node':>9}{'overhead us/node':>18}"
+    print(f"{'graph':<14}{'nodes':>7}{'cold ms':>10}{'CPU ms':>9}{'us/node':>9}{'overhead us/node':>18}"
           f"{'cached ms':>11}{'cached/cold':>12}{'1 changed ms':>14}{'changed/cold':>13}")
     for kind in ("chain", "fan-in"):
         r = measure("chain" if kind == "chain" else "fanin", 1000, args.repeat, registry)
         overhead = (r["cold"] - r["reference"]) / 1000 * 1e6
-        print(f"{kind:<14}{1000:>7}{r['cold'] * 1e3:>10.2f}{r['cold'] / 1000 * 1e6:>9.1f}{overhead:>18.1f}"
+        print(f"{kind:<14}{1000:>7}{r['cold'] * 1e3:>10.2f}{r['cold_cpu'] * 1e3:>9.2f}"
+              f"{r['cold'] / 1000 * 1e6:>9.1f}{overhead:>18.1f}"
               f"{r['cached'] * 1e3:>11.2f}{r['cached'] / r['cold']:>12.3f}{r['changed'] * 1e3:>14.2f}"
               f"{r['changed'] / r['cold']:>13.3f}")
     print("\nscaling (chain, cold, validation included):")
@@ -132,8 +140,41 @@ def main() -> None:
         print(f"  {n:>6} nodes: {r['cold'] * 1e3:9.2f} ms  ({per_node[-1]:.1f} us/node, validate "
               f"{r['validate'] * 1e3:.2f} ms, cached re-run {r['cached'] * 1e3:.2f} ms)")
     print(f"  per-node cost ratio 10,000 vs 100 nodes: {per_node[-1] / per_node[0]:.2f} (1.0 = linear)")
-    print("\nanchor (ComfyUI 0.3.64 here, anchors.md): 900-node chain 42 s cold (46 ms/node), cached 38.6 s")
-    print("targets: <= 50 us/node; cached 1,000-node re-run < 20 ms")
+    if args.wide:
+        wide_graph_through_the_server(args.wide, max(3, args.repeat // 2))
+    print("targets: <= 50 us/node; cached 1,000-node re-run < 20 ms; wide graph cold < 1 s")
+
+
+def wide_graph_through_the_server(outputs: int, repeat: int) -> None:
+    """``outputs`` x (EmptyImage -> PreviewImage) posted to a real server: cold (a new colour each
+    time, so nothing is cached) and cached (the same prompt again)."""
+    import tempfile
+
+    from bench.live_server import Client, LiveServer, wide_prompt
+
+    with tempfile.TemporaryDirectory() as base:
+        server = LiveServer(Path(base))
+        server.wait_ready()
+        client = Client(server.port)
+        try:
+            client.run(wide_prompt(4), "warm")  # imports torch and PIL
+            results: dict[str, list[tuple[float, float]]] = {"cold": [], "cached": []}
+            for index in range(repeat):
+                prompt = wide_prompt(outputs)
+                for node in prompt.values():
+                    if node["class_type"] == "EmptyImage":
+                        node["inputs"]["color"] = (node["inputs"]["color"] + index * outputs) % 0xFFFFFF
+                for kind in ("cold", "cached"):
+                    cpu, started = server.cpu_seconds(), time.perf_counter()
+                    client.run(prompt, f"wide-{kind}-{index}")
+                    results[kind].append((time.perf_counter() - started, server.cpu_seconds() - cpu))
+        finally:
+            client.close()
+            server.stop()
+    print(f"\nwide graph through the server: {outputs} x (EmptyImage 64x64 -> PreviewImage), min of {repeat}")
+    for kind, runs in results.items():
+        wall, cpu = min(runs)
+        print(f"  {kind:<6} {wall:7.3f} s wall, server CPU {cpu:7.3f} s ({cpu / outputs * 1e3:.2f} ms per output)")
 
 
 if __name__ == "__main__":

@@ -89,8 +89,8 @@ def test_startup_answers_object_info_fast_without_torch(tmp_path):
         port = free_port()
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "main.py", "serve", "--port", str(port), "--base-directory",
-                                 str(tmp_path / f"b{attempt}")], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+                                 str(tmp_path / f"b{attempt}"), "--preload", "none"], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             import http.client
 
@@ -124,6 +124,26 @@ def test_startup_answers_object_info_fast_without_torch(tmp_path):
         assert best_cpu < 1.5, f"start path used {best_cpu:.2f}s of CPU (wall {best:.2f}s)"
     else:
         assert best < 1.5, f"first /object_info after {best:.2f}s (CPU {best_cpu:.2f}s)"
+
+
+def test_default_preload_imports_torch_after_start_up(tmp_path):
+    """By default the server answers /object_info first, then imports torch in the background, so
+    the first image prompt does not wait for it."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "main.py", "serve", "--port", str(port), "--base-directory",
+                             str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "[plexus] preloaded" in line:
+                break
+        assert any("Listening on" in line for line in lines[:-1]), lines  # listening came first
+        assert "torch" in lines[-1]
+        assert "libtorch" in open(f"/proc/{proc.pid}/maps").read()
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def test_history_max_flag(server_factory):
