@@ -65,7 +65,8 @@ def build_registry(args: argparse.Namespace, services, server=None):
         except ImportError:  # plugin loading not installed in this build
             return registry, None
         report = load_custom_nodes(registry, services.paths.custom_node_dirs, services=services,
-                                   whitelist=args.whitelist_custom_nodes, server=server)
+                                   whitelist=args.whitelist_custom_nodes, server=server,
+                                   import_timeout=getattr(args, "custom_node_import_timeout", 120.0))
     return registry, report
 
 

@@ -54,6 +54,8 @@ def add_common_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
         help="load only these packs (with --disable-all-custom-nodes: only these)")
     add("--custom-nodes-dir", action="append", default=[], metavar="DIR",
         help="another folder of custom-node packs (repeatable)")
+    add("--custom-node-import-timeout", type=float, default=120.0, metavar="SECONDS", shown="120; 0: no limit",
+        help="skip (and report) a custom-node pack whose import takes longer")
     add("--enable-example-nodes", action="store_true", default=False,
         help="also load the documented example pack (examples/custom_nodes/example_pack)")
     add("--verbose", action="store_true", default=False, help="debug logging, tracebacks included, on stderr")

@@ -3,7 +3,7 @@ no output cache, so every node runs each time) against diffusers' own pipelines 
 weights, prompt, hint, image prompt, seed, steps and cfg:
 
 - ControlNet: ``StableDiffusion3ControlNetPipeline`` vs LoadImage -> ControlNetApplyAdvanced -> KSampler;
-- IP-Adapter: ``StableDiffusion3Pipeline`` + ``load_ip_adapter`` vs CLIPVisionEncode -> IPAdapterApply -> KSampler.
+- IP-Adapter: ``StableDiffusion3Pipeline`` + ``load_ip_adapter`` vs CLIPVisionEncode -> SD3IPAdapterApply -> KSampler.
 
 Each ratio is graph / diffusers, min of N interleaved runs after a warm-up (target <= 1.05). Also
 printed for the record: the seed-only re-run of the graph with the default output cache (text,
@@ -72,8 +72,8 @@ def graph_prompt(kind: str, seed: int, steps: int, size: int) -> dict:
         prompt["style"] = {"class_type": "LoadImage", "inputs": {"image": STYLE}}
         prompt["encode"] = {"class_type": "CLIPVisionEncode", "inputs": {
             "clip_vision": ["vision", 0], "image": ["style", 0], "crop": "center"}}
-        prompt["adapter"] = {"class_type": "IPAdapterModelLoader", "inputs": {"ipadapter_file": ADAPTER}}
-        prompt["apply"] = {"class_type": "IPAdapterApply", "inputs": {
+        prompt["adapter"] = {"class_type": "SD3IPAdapterLoader", "inputs": {"ipadapter_file": ADAPTER}}
+        prompt["apply"] = {"class_type": "SD3IPAdapterApply", "inputs": {
             "model": model, "ipadapter": ["adapter", 0], "weight": 0.6, "start_percent": 0.0, "end_percent": 1.0,
             "clip_vision_output": ["encode", 0]}}
         model = ["apply", 0]

@@ -8,7 +8,10 @@ a module ``__getattr__`` (PEP 562) that answers ComfyUI's names:
   (built-ins get a wrapper whose ``FUNCTION`` is ComfyUI's method name, e.g.
   ``nodes.SaveImage().save_images(images, "prefix")``; V1 plugin nodes are their own classes);
 - ``nodes.NODE_CLASS_MAPPINGS`` / ``nodes.NODE_DISPLAY_NAME_MAPPINGS``: every registered node;
-- ``nodes.MAX_RESOLUTION``.
+- ``nodes.MAX_RESOLUTION``, ``nodes.EXTENSION_WEB_DIRS`` and ``nodes.LOADED_MODULE_DIRS`` (pack
+  name -> its web folder / its folder, filled as packs load);
+- ComfyUI core node names that no registered node backs yet (``LoraLoader``...): a deferred class
+  that looks the node up when it is used, and raises ``NotAvailableInPlexus`` if it is still absent.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import _plexus_binding as binding
+from _unavailable import NotAvailableInPlexus
 
 from execution.context import InterruptFlag, NodeContext, current_node
 from execution.events import discard
@@ -40,6 +44,14 @@ COMFY_FUNCTIONS = {
     "UNETLoader": "load_unet", "LoraLoader": "load_lora", "ConditioningCombine": "combine",
 }
 _wrappers = binding.node_wrappers  # node name -> (schema, wrapper class)
+# ComfyUI core node names packs import from ``nodes`` that Plexus may register later (or not at all).
+DEFERRED_CORE_NAMES = ("LoraLoader", "LoraLoaderModelOnly", "CLIPSetLastLayer", "ConditioningSetArea",
+                       "ConditioningSetMask", "ConditioningSetTimestepRange", "ImageScaleBy", "ImagePadForOutpaint",
+                       "LatentUpscaleBy", "LatentComposite", "SetLatentNoiseMask", "VAEEncodeForInpaint",
+                       "LoadImageMask", "StyleModelLoader", "StyleModelApply", "unCLIPConditioning",
+                       "GLIGENLoader", "DiffusersLoader", "CheckpointLoader", "ImageScaleToTotalPixels")
+# ComfyUI's class attributes holding a combo's choices: attribute -> the input whose choices they are.
+COMBO_CLASS_ATTRIBUTES = {"upscale_methods": "upscale_method", "crop_methods": "crop"}
 
 
 def _calling_context(schema: Any) -> NodeContext:
@@ -80,7 +92,13 @@ def _wrapper_class(schema: Any) -> type:
         return schema.object_info(binding.services())["input"]
 
     outputs = schema.outputs
+    combos = {}
+    for attribute, input_name in COMBO_CLASS_ATTRIBUTES.items():
+        spec = schema.inputs().get(input_name)
+        if spec is not None and spec.is_combo:
+            combos[attribute] = list(spec.current_choices(binding.services()))
     attributes = {
+        **combos,
         "INPUT_TYPES": classmethod(input_types),
         "RETURN_TYPES": tuple(o.type for o in outputs),
         "RETURN_NAMES": tuple(o.name for o in outputs),
@@ -110,6 +128,72 @@ def node_class(name: str) -> type | None:
     if cached is None or cached[0] is not schema:
         cached = _wrappers[name] = (schema, _wrapper_class(schema))
     return cached[1]
+
+
+class _DeferredNode(type):
+    """The metaclass of deferred classes: class attributes come from the node found at use."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(cls._plexus_resolve(), name)
+
+
+def deferred_node_class(name: str) -> type:
+    """The node class ``name`` if it is registered, else a stand-in resolved when it is used."""
+    try:
+        cls = node_class(name)
+    except binding.NotBound:
+        cls = None
+    if cls is not None:
+        return cls
+
+    def resolve(_cls: type | None = None) -> type:
+        found = node_class(name)
+        if found is None:
+            raise NotAvailableInPlexus(f"nodes.{name}", "no node of that name is registered in this Plexus")
+        return found
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        object.__setattr__(self, "_plexus_node", resolve()(*args, **kwargs))
+
+    def __getattr__(self: Any, attribute: str) -> Any:
+        if attribute == "_plexus_node":
+            raise AttributeError(attribute)
+        return getattr(self._plexus_node, attribute)
+
+    def input_types(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return resolve().INPUT_TYPES(*args, **kwargs)
+
+    return _DeferredNode(name, (), {"__init__": __init__, "__getattr__": __getattr__, "__module__": "nodes",
+                                    "INPUT_TYPES": classmethod(input_types),
+                                    "_plexus_resolve": classmethod(resolve),
+                                    "__doc__": f"ComfyUI's {name}, resolved to Plexus's node when used"})
+
+
+def run_node(name: str, **inputs: Any) -> tuple:
+    """Call the registered node ``name`` the way ComfyUI code calls a node class (its outputs)."""
+    cls = node_class(name)
+    if cls is None:
+        raise NotAvailableInPlexus(f"nodes.{name}", "no node of that name is registered in this Plexus")
+    result = getattr(cls(), cls.FUNCTION)(**inputs)
+    if isinstance(result, dict):
+        result = result.get("result", ())
+    return tuple(result)
+
+
+def model_name_for_path(kind: str, path: Any) -> str:
+    """The model name (relative to its folder) of a file inside one of the ``kind`` folders."""
+    from pathlib import Path
+
+    target = Path(path).resolve()
+    for folder in binding.services().paths.model_folders.get(kind, []):
+        try:
+            return target.relative_to(Path(folder).resolve()).as_posix()
+        except ValueError:
+            continue
+    raise FileNotFoundError(f"{path} is not inside a '{kind}' model folder; Plexus loads models by name "
+                            f"from its model folders (see folder_paths.get_folder_paths({kind!r}))")
 
 
 class _ClassMappings(Mapping):
@@ -153,6 +237,10 @@ def comfy_name(name: str) -> Any:
         return _ClassMappings()
     if name == "NODE_DISPLAY_NAME_MAPPINGS":
         return _DisplayNames()
+    if name == "EXTENSION_WEB_DIRS":
+        return binding.host().extension_web_dirs
+    if name == "LOADED_MODULE_DIRS":
+        return binding.host().loaded_module_dirs
     if not name.startswith("_"):
         try:
             cls = node_class(name)
@@ -160,6 +248,8 @@ def comfy_name(name: str) -> Any:
             cls = None
         if cls is not None:
             return cls
+        if name in DEFERRED_CORE_NAMES:
+            return deferred_node_class(name)
     raise AttributeError(f"module 'nodes' has no attribute {name!r}")
 
 

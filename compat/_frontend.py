@@ -1,20 +1,19 @@
-"""ComfyUI's frontend module paths, for pack web extensions written the ComfyUI way.
+"""ComfyUI's classic frontend module paths, for pack web extensions written the ComfyUI way.
 
-Extensions import ``app`` and ``api`` with ``import { app } from "../../scripts/app.js"``; these
-tiny ES modules re-export Plexus's editor objects (``window.app``, ``window.app.api``: an
-EventTarget with ``fetchApi`` and the websocket events as ``CustomEvent``s, as ComfyUI's is).
-Other ComfyUI frontend modules (``widgets.js``, ``ui.js``...) are not provided.
+Extensions import ``import { app } from "../../scripts/app.js"`` (also ``api.js``, ``widgets.js``,
+``ui.js``, ``utils.js``). The editor page maps those URLs to ``web/editor/compat/*.js`` with an
+import map; these routes answer the same URLs for any other loader with a module that re-exports
+the editor's (``app``/``ComfyApp``, ``api``/``ComfyApi``, ``ComfyWidgets``, ``addValueControlWidget(s)``,
+``$el``, ``ComfyDialog``, ``addStylesheet``, ``applyTextReplacements``, ``clone``...).
 """
 from __future__ import annotations
 
 from typing import Any
 
-SCRIPTS = {
-    "/scripts/app.js": "// Plexus: ComfyUI's app module for pack extensions\n"
-                       "export const app = window.app;\nexport default app;\n",
-    "/scripts/api.js": "// Plexus: ComfyUI's api module for pack extensions\n"
-                       "export const api = window.app?.api;\nexport default api;\n",
-}
+CLASSIC_MODULES = ("app", "api", "widgets", "ui", "utils")
+SCRIPTS = {f"/scripts/{name}.js": f'// Plexus: ComfyUI\'s scripts/{name}.js for pack extensions\n'
+                                   f'export * from "/editor/compat/{name}.js";\n'
+           for name in CLASSIC_MODULES}
 
 
 def _registered_paths(routes: Any) -> set[str]:

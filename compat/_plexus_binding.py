@@ -11,6 +11,7 @@ import importlib
 import sys
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from execution.context import current_node  # noqa: F401 - re-exported for the compat modules
@@ -18,10 +19,18 @@ from execution.context import current_node  # noqa: F401 - re-exported for the c
 # Every compat module, imported eagerly at install so that packs importing them lazily inside
 # their node functions find them in sys.modules at run time.
 COMPAT_MODULES = (
-    "folder_paths", "server", "comfy", "comfy.utils", "comfy.model_management", "comfy.comfy_types",
-    "comfy.comfy_types.node_typing", "comfy.samplers", "comfy_execution", "comfy_execution.graph",
-    "comfy_execution.graph_utils", "_comfy_nodes", "_frontend",
+    "_unavailable", "folder_paths", "server", "comfy", "comfy.utils", "comfy.model_management", "comfy.comfy_types",
+    "comfy.comfy_types.node_typing", "comfy.samplers", "comfy.sample", "comfy.sampler_helpers", "comfy.sd",
+    "comfy.cli_args", "comfy.clip_vision", "comfy.controlnet", "comfy.latent_formats", "comfy.ldm",
+    "comfy.ldm.modules", "comfy.ldm.modules.attention", "comfy.k_diffusion", "comfy.k_diffusion.sampling",
+    "comfy_execution", "comfy_execution.graph", "comfy_execution.graph_utils", "comfy_extras",
+    "comfy_extras.nodes_custom_sampler", "comfy_extras.nodes_mask", "comfy_extras.nodes_upscale_model",
+    "node_helpers", "latent_preview", "_prompt_queue", "_comfy_execution", "_comfy_nodes", "_frontend",
 )
+# Modules whose ``__file__`` packs use to find "the ComfyUI folder" (to write web extensions or
+# data next to it): they point into the user directory, never into Plexus's source tree.
+ROOT_LOCATING_MODULES = ("folder_paths", "server")
+COMFY_ROOT_NAME = "comfyui_root"
 
 _host: Any = None
 _lock = threading.Lock()
@@ -47,7 +56,10 @@ def install(plugin_host: Any) -> None:
         node_wrappers.clear()
     for name in COMPAT_MODULES:
         importlib.import_module(name)
+    sys.modules["_unavailable"].install_finder()
+    _point_root_locating_modules_at(comfy_root())
     sys.modules["_comfy_nodes"].graft_onto_nodes_package()
+    sys.modules["_comfy_execution"].graft_onto_execution_package()
     sys.modules["folder_paths"].register_comfy_folders()
     sys.modules["_frontend"].add_routes(plugin_host.routes)
 
@@ -56,6 +68,22 @@ def host() -> Any:
     if _host is None:
         raise NotBound("ComfyUI host modules are only available to custom nodes loaded by Plexus")
     return _host
+
+
+def comfy_root() -> Path:
+    """What packs see as the ComfyUI folder: ``<user directory>/comfyui_root`` (with ``web/extensions``)."""
+    root = Path(host().services.paths.user_dir) / COMFY_ROOT_NAME
+    try:
+        (root / "web" / "extensions").mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only user directory: packs that write there fail on their own
+        pass
+    return root
+
+
+def _point_root_locating_modules_at(root: Path) -> None:
+    for name in ROOT_LOCATING_MODULES:
+        module = sys.modules[name]
+        module.__file__ = str(root / f"{name}.py")
 
 
 def services() -> Any:

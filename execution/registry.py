@@ -11,9 +11,21 @@ class NodeNameClash(ValueError):
 
 
 class NodeRegistry:
+    """Node schemas by class name, plus aliases: old names of renamed built-ins. An alias only
+    answers while no node of that name is registered, so a pack defining the name takes it."""
+
     def __init__(self) -> None:
         self._schemas: dict[str, NodeSchema] = {}
         self._builtin_names: set[str] = set()
+        self._aliases: dict[str, str] = {}
+
+    def add_alias(self, old_name: str, name: str) -> None:
+        """Let prompts and workflows that use ``old_name`` reach the node ``name``."""
+        self._aliases[old_name] = name
+
+    def aliases(self) -> dict[str, str]:
+        """Old name -> current name, for the aliases no registered node overrides."""
+        return {old: new for old, new in self._aliases.items() if old not in self._schemas}
 
     def add(self, schema: NodeSchema, *, builtin: bool = False) -> None:
         """Register a node. Built-in names can never be replaced by a plugin."""
@@ -28,10 +40,13 @@ class NodeRegistry:
             self.add(schema, builtin=builtin)
 
     def get(self, name: str) -> NodeSchema | None:
-        return self._schemas.get(name)
+        schema = self._schemas.get(name)
+        if schema is None and name in self._aliases:
+            return self._schemas.get(self._aliases[name])
+        return schema
 
     def __contains__(self, name: str) -> bool:
-        return name in self._schemas
+        return self.get(name) is not None
 
     def __len__(self) -> int:
         return len(self._schemas)

@@ -22,5 +22,9 @@ def builtin_node_modules() -> list[str]:
 
 
 def register_builtin_nodes(registry: NodeRegistry) -> None:
+    """Every built-in node, and the old names of renamed nodes (a module's ``NODE_ALIASES``)."""
     for module_name in builtin_node_modules():
-        registry.add_all(schemas_in(importlib.import_module(module_name)), builtin=True)
+        module = importlib.import_module(module_name)
+        registry.add_all(schemas_in(module), builtin=True)
+        for old_name, new_name in getattr(module, "NODE_ALIASES", {}).items():
+            registry.add_alias(old_name, new_name)

@@ -1,2 +1,2 @@
-"""ComfyUI's ``comfy`` package, as far as Plexus provides it (see custom_nodes/README.md):
-``comfy.utils``, ``comfy.model_management``, ``comfy.comfy_types`` and ``comfy.samplers``."""
+"""ComfyUI's ``comfy`` package, as far as Plexus provides it: see custom_nodes/README.md for every
+module and name, real or raising."""

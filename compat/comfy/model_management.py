@@ -35,6 +35,52 @@ def throw_exception_if_processing_interrupted() -> None:
         ctx.check_interrupt()
 
 
+def interrupt_current_processing(value: bool = True) -> None:
+    """Interrupt (or clear the interrupt of) the prompt whose node calls it."""
+    ctx = current_node.get()
+    if ctx is not None:
+        flag = ctx._interrupt  # noqa: SLF001 - the running node's own flag
+        if value:
+            flag.set()
+        else:
+            flag.clear()
+
+
+vram_state = VRAMState.NORMAL_VRAM
+cpu_state = CPUState.GPU
+DISABLE_SMART_MEMORY = False
+current_loaded_models: list = []
+
+
+def is_intel_xpu() -> bool:
+    return False
+
+
+def directml_enabled() -> bool:
+    return False
+
+
+def is_nvidia() -> bool:
+    return is_device_cuda(get_torch_device())
+
+
+def get_torch_device_name(device: Any) -> str:
+    return str(device)
+
+
+def get_autocast_device(device: Any) -> str:
+    return getattr(device, "type", "cuda")
+
+
+def module_size(module: Any) -> int:
+    return sum(t.nelement() * t.element_size() for t in module.state_dict().values())
+
+
+def free_memory(memory_required: int, device: Any, keep_loaded: list | None = None) -> None:
+    """Plexus's model manager offloads by its own budget; a request to free frees everything."""
+    unload_all_models()
+
+
 def _manager() -> Any | None:
     try:
         return binding.services().models

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from _unavailable import placeholder_getattr
+
 from execution.context import current_node
 
 PROGRESS_BAR_ENABLED = True
@@ -135,3 +137,54 @@ def common_upscale(samples: Any, width: int, height: int, upscale_method: str, c
     data = samples.unsqueeze(0) if squeeze else samples
     result = F.interpolate(data, size=(int(height), int(width)), mode=mode, **kwargs)
     return result.squeeze(0) if squeeze else result
+
+
+def state_dict_prefix_replace(state_dict: dict, replace_prefix: dict, filter_keys: bool = False) -> dict:
+    """Rename keys by prefix (``{old: new}``). In place, or with ``filter_keys`` a new dict of
+    only the renamed keys."""
+    out = {} if filter_keys else state_dict
+    for old, new in replace_prefix.items():
+        for key in [k for k in state_dict if k.startswith(old)]:
+            value = state_dict[key] if filter_keys else state_dict.pop(key)
+            out[new + key[len(old):]] = value
+    return out
+
+
+def state_dict_key_replace(state_dict: dict, keys_to_replace: dict) -> dict:
+    """Rename whole keys (``{old: new}``) in place."""
+    for old, new in keys_to_replace.items():
+        if old in state_dict:
+            state_dict[new] = state_dict.pop(old)
+    return state_dict
+
+
+def get_attr(obj: Any, attr: str) -> Any:
+    """``obj.a.b.c`` for ``"a.b.c"``."""
+    for name in attr.split("."):
+        obj = getattr(obj, name)
+    return obj
+
+
+def set_attr(obj: Any, attr: str, value: Any) -> Any:
+    """Set ``obj.a.b.c``; returns the previous value."""
+    *path, last = attr.split(".")
+    owner = get_attr(obj, ".".join(path)) if path else obj
+    previous = getattr(owner, last)
+    setattr(owner, last, value)
+    return previous
+
+
+PROGRESS_BAR_HOOK = None
+
+
+def set_progress_bar_global_hook(function: Any) -> None:
+    """Accepted for compatibility: Plexus reports progress per node itself."""
+    global PROGRESS_BAR_HOOK
+    PROGRESS_BAR_HOOK = function
+
+
+def lanczos(samples: Any, width: int, height: int) -> Any:
+    return _lanczos(samples, width, height)
+
+
+__getattr__ = placeholder_getattr(__name__, "a ComfyUI-internal helper")

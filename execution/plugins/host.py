@@ -99,6 +99,10 @@ class PluginHost:
     registry: Any
     services: Any
     server: Any = field(default_factory=OfflineServer)
+    # ComfyUI's ``nodes.EXTENSION_WEB_DIRS`` / ``LOADED_MODULE_DIRS``: pack name -> folder. Packs may
+    # add web folders here themselves; the server serves them at ``/extensions/<name>/``.
+    extension_web_dirs: dict[str, str] = field(default_factory=dict)
+    loaded_module_dirs: dict[str, str] = field(default_factory=dict)
 
     @property
     def routes(self) -> Any:

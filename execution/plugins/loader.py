@@ -19,7 +19,9 @@ imported under its own module name (``plexus_pack_<name>``), after every pack's
 A pack that fails (import error, syntax error, a mapping that is not a dict) is logged with its
 traceback and contributes no nodes; the others still load. One broken class (no ``FUNCTION``, an
 ``INPUT_TYPES`` that raises) is left out and reported in the pack's ``node_errors``; the rest of
-its pack registers. Built-in node names
+its pack registers. A pack whose import takes longer than ``import_timeout`` seconds
+(``--custom-node-import-timeout``, default 120; 0: no limit) is reported as failed and skipped; its
+import thread is left behind (Python cannot stop it). Built-in node names
 cannot be replaced: such nodes are refused and listed in the pack's ``clashes``.
 
 While packs import, ``compat/`` (ComfyUI's host modules: ``folder_paths``, ``comfy.*``, ``server``,
@@ -56,6 +58,7 @@ from execution.plugins.comfy_v1 import schema_from_v1
 from execution.plugins.comfy_v3 import is_v3_class, schema_from_v3
 from execution.declare import NODE_SCHEMA_ATTR
 from execution.plugins.host import OfflineServer, PluginHost, with_hook_services
+from execution.plugins.time_limit import PackImportTimeout, run_with_time_limit
 from execution.registry import NodeNameClash, NodeRegistry
 from execution.schema import NodeSchema
 
@@ -63,6 +66,7 @@ log = logging.getLogger("plexus.plugins")
 
 COMPAT_DIR = Path(__file__).resolve().parents[2] / "compat"
 MODULE_PREFIX = "plexus_pack_"
+DEFAULT_IMPORT_TIMEOUT = 120.0
 WEB_SUFFIXES = (".js", ".mjs")
 
 
@@ -118,8 +122,13 @@ class PluginReport:
         return [p.to_json() for p in self.packs]
 
     def web_directories(self) -> dict[str, Path]:
-        """Pack name -> its ``WEB_DIRECTORY`` (loaded packs only)."""
-        return {p.name: p.web_dir for p in self.packs if p.loaded and p.web_dir is not None}
+        """Pack name -> its ``WEB_DIRECTORY`` (loaded packs only), plus the folders packs added to
+        ``nodes.EXTENSION_WEB_DIRS`` themselves."""
+        folders = {p.name: p.web_dir for p in self.packs if p.loaded and p.web_dir is not None}
+        for name, folder in (self.host.extension_web_dirs.items() if self.host is not None else ()):
+            if name not in folders and Path(folder).is_dir():
+                folders[name] = Path(folder).resolve()
+        return folders
 
     def extension_urls(self) -> list[str]:
         """``/extensions/<pack>/<file>.js`` for every script of every web directory."""
@@ -395,15 +404,23 @@ def _web_dir(module: Any, path: Path) -> Path | None:
     return folder
 
 
-def _load_one(pack: PackStatus, host: PluginHost, owners: dict[str, str]) -> None:
+def _load_one(pack: PackStatus, host: PluginHost, owners: dict[str, str], import_timeout: float | None) -> None:
     started = time.perf_counter()
-    try:
+
+    def load() -> tuple[list[NodeSchema], Path | None]:
         module = _import_pack(pack.module, pack.path)
         schemas = pack_schemas(module, pack)
         web_dir = _web_dir(module, pack.path)
         setup = getattr(module, "plexus_setup", None)
         if callable(setup):
             _resolve(setup(host))
+        return schemas, web_dir
+
+    try:
+        schemas, web_dir = run_with_time_limit(load, import_timeout, getattr(host.server, "loop", None), pack.name)
+    except PackImportTimeout as exc:
+        pack.error = str(exc)
+        log.error("%s", exc)
     except (Exception, SystemExit):  # noqa: BLE001 - a broken pack never stops the others
         pack.error = traceback.format_exc()
         log.error("custom node pack %s failed to load:\n%s", pack.name, pack.error)
@@ -411,6 +428,9 @@ def _load_one(pack: PackStatus, host: PluginHost, owners: dict[str, str]) -> Non
         _register(host.registry, schemas, pack, owners)
         pack.web_dir = web_dir
         pack.loaded = True
+        host.loaded_module_dirs[pack.name] = str(pack.path)
+        if web_dir is not None:
+            host.extension_web_dirs[pack.name] = str(web_dir)
     pack.seconds = time.perf_counter() - started
 
 
@@ -440,8 +460,10 @@ def print_import_times(report: PluginReport, stream: Any = None) -> None:
 
 
 def load_custom_nodes(registry: NodeRegistry, dirs: Iterable[str | Path], *, services: Any,
-                      whitelist: list[str] | None = None, server: Any = None) -> PluginReport:
-    """Load every pack in ``dirs`` into ``registry``. Never raises because of a pack."""
+                      whitelist: list[str] | None = None, server: Any = None,
+                      import_timeout: float | None = DEFAULT_IMPORT_TIMEOUT) -> PluginReport:
+    """Load every pack in ``dirs`` into ``registry``. Never raises because of a pack; a pack
+    whose import takes over ``import_timeout`` seconds is skipped (None or 0: no limit)."""
     host = PluginHost(registry=registry, services=services, server=server if server is not None else OfflineServer())
     report = PluginReport(host=host)
     taken: set[str] = set()
@@ -465,6 +487,6 @@ def load_custom_nodes(registry: NodeRegistry, dirs: Iterable[str | Path], *, ser
         for pack in active:
             _run_prestartup(pack)
         for pack in active:
-            _load_one(pack, host, owners)
+            _load_one(pack, host, owners, import_timeout)
     print_import_times(report)
     return report

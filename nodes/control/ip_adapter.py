@@ -1,6 +1,6 @@
 """IP-Adapter nodes for SD3: load an adapter, patch a model with an image prompt.
 
-``IPAdapterApply`` returns a patched MODEL clone; the cached base model is never touched, so the
+``SD3IPAdapterApply`` returns a patched MODEL clone; the cached base model is never touched, so the
 same base can feed an adapted and a plain sampler in one graph.
 """
 from __future__ import annotations
@@ -9,9 +9,12 @@ from execution.declare import Combo, Float, In, Out, node
 from models.folders import ModelListing
 
 CATEGORY = "conditioning/ip_adapter"
+# The names these nodes had before they were renamed to stay clear of the IP-Adapter packs' own
+# nodes. Old workflows load through them unless a loaded pack defines the old name itself.
+NODE_ALIASES = {"IPAdapterModelLoader": "SD3IPAdapterLoader", "IPAdapterApply": "SD3IPAdapterApply"}
 
 
-@node("IPAdapterModelLoader", category="loaders",
+@node("SD3IPAdapterLoader", category="loaders", display_name="Load IP-Adapter (SD3)",
       inputs=[Combo("ipadapter_file", ModelListing("ipadapter"))],
       outputs=[Out("IPADAPTER")],
       description="Load an SD3/SD3.5 IP-Adapter (.safetensors with image_proj.* and ip_adapter.N.* weights).")
@@ -30,7 +33,7 @@ def apply_ip_adapter(model, ipadapter, weight: float, start_percent: float, end_
                                        check_adapter_matches, check_image_embeds_match)
 
     if not isinstance(ipadapter, SD3IPAdapter):
-        raise TypeError(f"ipadapter must come from IPAdapterModelLoader, got {type(ipadapter).__name__}")
+        raise TypeError(f"ipadapter must come from SD3IPAdapterLoader, got {type(ipadapter).__name__}")
     transformer = getattr(model, "transformer", None)
     if transformer is None or not hasattr(model, "with_patch"):
         raise IPAdapterFormatError(
@@ -41,7 +44,7 @@ def apply_ip_adapter(model, ipadapter, weight: float, start_percent: float, end_
                          "image prompt per model (batch several images into one IMAGE instead)")
     if clip_vision_output is None:
         if clip_vision is None or image is None:
-            raise ValueError("IPAdapterApply needs either clip_vision_output, or clip_vision and image")
+            raise ValueError("SD3IPAdapterApply needs either clip_vision_output, or clip_vision and image")
         clip_vision_output = clip_vision.encode(image, crop)
     embeds = clip_vision_output["penultimate_hidden_states"]
     check_image_embeds_match(ipadapter, embeds)
@@ -52,7 +55,7 @@ def apply_ip_adapter(model, ipadapter, weight: float, start_percent: float, end_
     return model.with_patch(patch)
 
 
-@node("IPAdapterApply", category=CATEGORY, display_name="Apply IP-Adapter",
+@node("SD3IPAdapterApply", category=CATEGORY, display_name="Apply IP-Adapter (SD3)",
       inputs=[In("model", "MODEL"), In("ipadapter", "IPADAPTER"),
               Float("weight", 1.0, min=-1.0, max=5.0, step=0.01),
               Float("start_percent", 0.0, min=0.0, max=1.0, step=0.001),

@@ -176,7 +176,7 @@ def test_comfyui_style_extension_imports_app_and_api_and_hears_its_pack(plugin_s
     and the pack's own websocket message reaches its ``api`` listener."""
     from tests.fixtures.browser import open_editor
 
-    assert b"window.app" in plugin_server.request("GET", "/scripts/app.js").body
+    assert b"/editor/compat/app.js" in plugin_server.request("GET", "/scripts/app.js").body
 
     def check(browser):
         editor = open_editor(browser, plugin_server)

@@ -38,7 +38,7 @@ function roundToStep(value, { min, step, round }) {
   return Number(rounded.toFixed(precisionOf(unit) + 2));
 }
 
-function addNumberWidget(node, name, parsed, isInteger) {
+export function addNumberWidget(node, name, parsed, isInteger) {
   const { options } = parsed;
   const step = options.step ?? (isInteger ? 1 : 0.01);
   const widgetOptions = {

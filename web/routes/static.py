@@ -67,6 +67,10 @@ def static_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         pack_name, relative = request.match_info["pack"], request.match_info["path"]
         if pack_name == OFFICIAL_FRONTEND_EXTENSION:
             return serve_file(OFFICIAL_FRONTEND_EXTENSION_DIR, relative)
+        folders = getattr(server.plugin_report, "web_directories", None)
+        folder = folders().get(pack_name) if callable(folders) else None  # incl. nodes.EXTENSION_WEB_DIRS
+        if folder is not None:
+            return serve_file(Path(folder), relative)
         for pack in getattr(server.plugin_report, "packs", None) or []:
             if pack.name == pack_name and getattr(pack, "web_dir", None):
                 return serve_file(Path(pack.web_dir), relative)

@@ -88,7 +88,7 @@ def test_adapter_combines_with_a_controlnet(control_env, base_image):
 def test_adapter_for_another_variant_fails_before_sampling(control_env):
     run = control_env.run(sd3_graph(ip_adapter=_ip(file=IP_ADAPTER_WIDE), steps=2))
     assert run.status == "error"
-    assert run.error["node_type"] == "IPAdapterApply"
+    assert run.error["node_type"] == "SD3IPAdapterApply"
     assert "does not fit this SD3 model" in run.error["exception_message"]
     assert run.progress == 0
 
