@@ -2,11 +2,12 @@
 
 /** $el("div.a.b#id", { textContent, style: {...}, dataset: {...}, parent, $: (el) => ... }, [children]) */
 export function $el(tag, propsOrChildren, children) {
-  const [head, ...classes] = tag.split(".");
-  const [name, id] = head.split("#");
+  const [name] = tag.match(/^[^.#]*/);
   const element = document.createElement(name || "div");
-  if (id) element.id = id;
-  if (classes.length) element.classList.add(...classes);
+  for (const [token] of tag.slice(name.length).matchAll(/[.#][^.#]+/g)) {
+    if (token[0] === "#") element.id = token.slice(1);
+    else element.classList.add(token.slice(1));
+  }
   let props = propsOrChildren;
   if (Array.isArray(propsOrChildren) || propsOrChildren instanceof Node || typeof propsOrChildren === "string") {
     children = propsOrChildren;
