@@ -38,6 +38,16 @@ class NotAvailableInPlexus(NotImplementedError):
         super().__init__(f"{name} is not available in Plexus: {why} (see custom_nodes/README.md)")
 
 
+class _Placeholder(type):
+    """Placeholders' attributes are placeholders too: ``from pkg import submodule`` may give a
+    placeholder where ComfyUI has a module, and ``submodule.function`` must still import."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__") or "_plexus_unavailable" not in vars(cls):
+            raise AttributeError(name)
+        return unavailable(f"{cls._plexus_unavailable}.{name}", cls._plexus_reason)
+
+
 def unavailable(qualified_name: str, reason: str = "") -> type:
     """A placeholder class named after ``qualified_name``: importable and subclassable; calling
     it (creating an instance) raises :class:`NotAvailableInPlexus`."""
@@ -46,9 +56,9 @@ def unavailable(qualified_name: str, reason: str = "") -> type:
     def __new__(cls, *_args: Any, **_kwargs: Any) -> Any:
         raise NotAvailableInPlexus(qualified_name, reason)
 
-    return type(name, (), {"__new__": __new__, "__module__": module, "__qualname__": name,
-                           "__doc__": f"Not available in Plexus: {qualified_name}. {reason}".strip(),
-                           "_plexus_unavailable": qualified_name})
+    return _Placeholder(name, (), {"__new__": __new__, "__module__": module, "__qualname__": name,
+                                   "__doc__": f"Not available in Plexus: {qualified_name}. {reason}".strip(),
+                                   "_plexus_unavailable": qualified_name, "_plexus_reason": reason})
 
 
 def is_unavailable(value: Any) -> bool:
