@@ -43,6 +43,13 @@ COMFY_FUNCTIONS = {
     "ModelSamplingSD3": "patch", "TripleCLIPLoader": "load_clip", "CLIPLoader": "load_clip",
     "UNETLoader": "load_unet", "LoraLoader": "load_lora", "ConditioningCombine": "combine",
 }
+# ComfyUI's method parameter order where it differs from the input order (positional calls such
+# as ``nodes.CLIPTextEncode().encode(clip, text)``); other nodes take their inputs in input order.
+COMFY_ARGUMENT_ORDER = {
+    "CLIPTextEncode": ("clip", "text"), "VAEDecode": ("vae", "samples"), "VAEEncode": ("vae", "pixels"),
+    "VAEDecodeTiled": ("vae", "samples", "tile_size", "overlap", "temporal_size", "temporal_overlap"),
+    "VAEEncodeTiled": ("vae", "pixels", "tile_size", "overlap", "temporal_size", "temporal_overlap"),
+}
 _wrappers = binding.node_wrappers  # node name -> (schema, wrapper class)
 # ComfyUI core node names packs import from ``nodes`` that Plexus may register later (or not at all).
 DEFERRED_CORE_NAMES = ("LoraLoader", "LoraLoaderModelOnly", "CLIPSetLastLayer", "ConditioningSetArea",
@@ -75,7 +82,8 @@ def _wrapper_class(schema: Any) -> type:
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         ctx = _calling_context(schema)
         specs = schema.inputs()
-        visible = [name for name, spec in specs.items() if spec.section != "hidden"]
+        visible = list(COMFY_ARGUMENT_ORDER.get(schema.name, ()))
+        visible += [name for name, spec in specs.items() if spec.section != "hidden" and name not in visible]
         if len(args) > len(visible):
             raise TypeError(f"{schema.name}.{function_name}() takes {len(visible)} inputs, got {len(args)}")
         kwargs = {**dict(zip(visible, args)), **kwargs}
