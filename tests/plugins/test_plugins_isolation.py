@@ -57,15 +57,16 @@ print(json.dumps({"packs": {p.name: p.status for p in report.packs}, "refused": 
 '''
 
 
-def test_packs_never_write_into_the_source_tree(tmp_path):
+def test_packs_never_write_into_the_source_tree(tmp_path, plugin_env):
     base = tmp_path / "base"
     result = subprocess.run([sys.executable, "-c", READ_ONLY_DRIVER, str(ROOT), str(base)], capture_output=True,
                             text=True, timeout=240, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["refused"] == []
-    failed = {name for name, status in outcome["packs"].items() if status == "failed"}
-    assert failed == {"broken_import_pack", "syntax_error_pack", "bad_mapping_pack"}, outcome["errors"]
+    # Every pack ends as it does with a writable tree (the deliberately broken test packs fail either way).
+    assert outcome["packs"] == {p.name: p.status for p in plugin_env.report.packs}, outcome["errors"]
+    assert outcome["packs"]["web_install_pack"] == "loaded" and outcome["packs"]["comfy_surface_pack"] == "loaded"
     # What the pack derived as "the ComfyUI folder" is in the user directory.
     comfy_root = base / "user" / "comfyui_root"
     assert (comfy_root / "web" / "extensions" / "web_install_pack_link").is_symlink()
