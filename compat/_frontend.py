@@ -25,8 +25,13 @@ def _registered_paths(routes: Any) -> set[str]:
     return paths
 
 
-def add_routes(routes: Any) -> None:
-    """Register the module routes on the server's plugin route table (once per table)."""
+def add_routes(server: Any) -> None:
+    """Register the module routes on the server's plugin route table (once per table). A static
+    site at ``/`` (ComfyUI's official frontend) serves its own ``/scripts/*.js``: nothing is added."""
+    frontend = getattr(server, "frontend", None)
+    if frontend is not None and getattr(frontend, "name", "plexus") != "plexus":
+        return
+    routes = server.routes
     present = _registered_paths(routes)
     for path, source in SCRIPTS.items():
         if path in present:

@@ -61,7 +61,7 @@ def install(plugin_host: Any) -> None:
     sys.modules["_comfy_nodes"].graft_onto_nodes_package()
     sys.modules["_comfy_execution"].graft_onto_execution_package()
     sys.modules["folder_paths"].register_comfy_folders()
-    sys.modules["_frontend"].add_routes(plugin_host.routes)
+    sys.modules["_frontend"].add_routes(plugin_host.server)
 
 
 def host() -> Any:
