@@ -30,6 +30,11 @@ DEMO_VLM_MODELS = {
     "colqwen2": "retrieval/tiny-colqwen2",
     "clip": "clip_models/tiny-clip",
     "clip_vision": "clip_vision/tiny-clip-vision",
+    "blip2_opt": "vlm/tiny-blip2-opt",  # the other families' builders are in models.demo.vlm_families
+    "blip2_t5": "vlm/tiny-blip2-flan-t5",
+    "qwen2_vl": "vlm/tiny-qwen2-vl",
+    "qwen2_5_vl": "vlm/tiny-qwen2.5-vl",
+    "qwen3_vl": "vlm/tiny-qwen3-vl",
 }
 _WORD_PIECES = ("the", "a", "an", "of", "in", "on", "is", "what", "image", "page", "cat", "dog", "red", "blue",
                 "photo", "text", "document", "describe", "question", "answer", "chart", "table")
@@ -246,8 +251,11 @@ def write_demo_vlm(models_dir: str | Path, force: bool = False, input_dir: str |
     """Write every tiny multimodal demo model under ``models_dir``, and the example workflows'
     pictures into ``input_dir`` (by default ``input/`` next to ``models/``); returns what was written."""
     root = Path(models_dir)
+    from models.demo.vlm_families import FAMILY_BUILDERS
+
     builders = {"llava": lambda: build_tiny_llava(False), "llava_next": lambda: build_tiny_llava(True),
-                "colpali": build_tiny_colpali, "colqwen2": build_tiny_colqwen2, "clip": build_tiny_clip}
+                "colpali": build_tiny_colpali, "colqwen2": build_tiny_colqwen2, "clip": build_tiny_clip,
+                **FAMILY_BUILDERS}
     written: list[Path] = write_demo_vlm_inputs(Path(input_dir) if input_dir else root.parent / "input", force)
     for key, builder in builders.items():
         folder = root / DEMO_VLM_MODELS[key]

@@ -1,0 +1,149 @@
+"""Qwen2-VL, Qwen2.5-VL and Qwen3-VL: dynamic resolution (a picture becomes as many patches as its
+size needs), M-RoPE, and grounding boxes in replies.
+
+transformers' Qwen processors cannot be built without torchvision (they hold a video processor),
+so :class:`QwenVLProcessor` does their documented job from the tokenizer and the torchvision-free
+image processor: render the chat template, expand each ``<|image_pad|>`` (``<|video_pad|>``) to
+``t*h*w / merge_size**2`` tokens, and mark those tokens in ``mm_token_type_ids``. A video is the
+image processor's per-frame patches with consecutive frames paired in the temporal axis, as
+Qwen2-VL's video processor lays them out.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+IMAGE_TOKEN, VIDEO_TOKEN = "<|image_pad|>", "<|video_pad|>"
+
+
+class QwenVLProcessor:
+    def __init__(self, tokenizer: Any, image_processor: Any, chat_template: str | None):
+        self.tokenizer = tokenizer
+        self.image_processor = image_processor
+        self.chat_template = chat_template
+        self.image_token = IMAGE_TOKEN
+        self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_TOKEN)
+
+    @classmethod
+    def from_pretrained(cls, path: Path) -> "QwenVLProcessor":
+        from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
+
+        tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+        image_processor = Qwen2VLImageProcessorPil.from_pretrained(path)
+        return cls(tokenizer, image_processor, _read_chat_template(path) or tokenizer.chat_template)
+
+    def save_pretrained(self, folder: Path) -> None:
+        self.tokenizer.save_pretrained(folder)
+        self.image_processor.save_pretrained(folder)
+        if self.chat_template:
+            (Path(folder) / "chat_template.jinja").write_text(self.chat_template)
+
+    def apply_chat_template(self, conversation: list, add_generation_prompt: bool = True) -> str:
+        return self.tokenizer.apply_chat_template(conversation, chat_template=self.chat_template, tokenize=False,
+                                                  add_generation_prompt=add_generation_prompt)
+
+    def decode(self, *args: Any, **kwargs: Any) -> str:
+        return self.tokenizer.decode(*args, **kwargs)
+
+    def images(self, pictures: list, texts: list[str]) -> Any:
+        vision = self.image_processor(images=pictures, return_tensors="pt")
+        return self._with_text(vision, "image_grid_thw", IMAGE_TOKEN, texts)
+
+    def videos(self, videos: list[list], texts: list[str], fps: float, timed: bool) -> Any:
+        import numpy as np
+        import torch
+
+        pixel_values, grids = [], []
+        for frames in videos:
+            patches, grid = self._video_patches(list(frames))
+            pixel_values.append(patches)
+            grids.append(grid)
+        vision = {"pixel_values_videos": torch.from_numpy(np.concatenate(pixel_values)),
+                  "video_grid_thw": torch.tensor(grids, dtype=torch.long)}
+        if timed:  # Qwen2.5-VL spaces temporal positions by the seconds each temporal patch spans
+            vision["second_per_grid_ts"] = torch.tensor(
+                [self.image_processor.temporal_patch_size / fps] * len(videos), dtype=torch.float32)
+        return self._with_text(vision, "video_grid_thw", VIDEO_TOKEN, texts)
+
+    def _video_patches(self, frames: list) -> tuple[Any, list[int]]:
+        """Each frame through the image processor (resize, rescale, normalize, patchify, which
+        repeats a still picture over the temporal axis), then frame pairs merged along that axis."""
+        processor = self.image_processor
+        temporal = processor.temporal_patch_size
+        if len({frame.size for frame in frames}) != 1:
+            raise ValueError("the frames of a video must all have the same size")
+        frames = frames + [frames[-1]] * (-len(frames) % temporal)  # pad with the last frame
+        per_frame = processor(images=frames, return_tensors="np")
+        _, grid_h, grid_w = (int(v) for v in per_frame["image_grid_thw"][0])
+        patches = per_frame["pixel_values"]
+        channels = patches.shape[1] // (temporal * processor.patch_size ** 2)
+        spatial = grid_h * grid_w
+        steps = len(frames) // temporal
+        patches = patches.reshape(len(frames), spatial, channels, temporal, -1)[:, :, :, 0]
+        patches = patches.reshape(steps, temporal, spatial, channels, -1).transpose(0, 2, 3, 1, 4)
+        return patches.reshape(steps * spatial, -1), [steps, grid_h, grid_w]
+
+    def _with_text(self, vision: dict, grid_key: str, token: str, texts: list[str]) -> Any:
+        from transformers import BatchFeature
+
+        merge = self.image_processor.merge_size ** 2
+        expanded = []
+        for text, grid in zip(texts, vision[grid_key]):
+            if text.count(token) != 1:
+                raise ValueError(f"a Qwen-VL prompt needs exactly one {token} here, got {text.count(token)}")
+            expanded.append(text.replace(token, token * (int(grid.prod()) // merge)))
+        encoded = self.tokenizer(expanded, return_tensors="pt", padding=True)
+        ids = encoded["input_ids"]
+        token_types = (ids == self.image_token_id).long() + 2 * (ids == self.video_token_id).long()
+        return BatchFeature({**encoded, "mm_token_type_ids": token_types, **vision})
+
+
+def _read_chat_template(path: Path) -> str | None:
+    if (path / "chat_template.jinja").is_file():
+        return (path / "chat_template.jinja").read_text()
+    if (path / "chat_template.json").is_file():
+        return json.loads((path / "chat_template.json").read_text()).get("chat_template")
+    return None
+
+
+class QwenVLFamily:
+    """Qwen2-VL (boxes in per-mille coordinates), Qwen2.5-VL (boxes in the pixels of the resized
+    input), Qwen3-VL (per-mille again; pictures only here: its video prompts carry timestamps)."""
+
+    name = "qwen_vl"
+
+    def __init__(self, class_name: str, box_format: str, supports_video: bool, timed_video: bool = False):
+        self.class_name = class_name
+        self.box_format = box_format
+        self.supports_video = supports_video
+        self.timed_video = timed_video
+
+    def plain_prompt(self, prompt: str) -> str:
+        return (f"<|im_start|>user\n<|vision_start|>{IMAGE_TOKEN}<|vision_end|>{prompt}<|im_end|>\n"
+                f"<|im_start|>assistant\n")
+
+    def box_space(self, processor: Any, width: int, height: int) -> tuple[float, float]:
+        if self.box_format == "per_mille":
+            return 1000.0, 1000.0
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
+
+        image_processor = processor.image_processor
+        resized_h, resized_w = smart_resize(height, width, factor=image_processor.patch_size * image_processor.merge_size,
+                                            min_pixels=image_processor.size["shortest_edge"],
+                                            max_pixels=image_processor.size["longest_edge"])
+        return float(resized_w), float(resized_h)
+
+    def load(self, path: Path, config: Any, dtype: Any) -> tuple[Any, Any]:
+        import transformers
+
+        kwargs = {"dtype": dtype} if dtype is not None else {}
+        model = getattr(transformers, self.class_name).from_pretrained(path, **kwargs).eval()
+        return model, QwenVLProcessor.from_pretrained(path)
+
+    def encode(self, processor: QwenVLProcessor, pictures: list, texts: list[str]) -> Any:
+        return processor.images(pictures, texts)
+
+    def encode_video(self, processor: QwenVLProcessor, videos: list[list], texts: list[str], fps: float) -> Any:
+        return processor.videos(videos, texts, fps, self.timed_video)
