@@ -10,8 +10,9 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-# on_token(row, piece, tokens_so_far_in_that_row); the piece may be empty (an incomplete character)
-TokenCallback = Callable[[int, str, int], None]
+# on_token(row, piece, tokens_so_far_in_that_row): the piece may be empty (an incomplete character);
+# it is None for the row's end token (the row is finished).
+TokenCallback = Callable[[int, "str | None", int], None]
 
 
 @dataclass
@@ -109,7 +110,7 @@ def token_hooks(tokenizer: Any, end_token_ids: set[int], on_token: TokenCallback
                 self.counts[row] += 1
                 if token in end_token_ids:
                     self.finished[row] = True
-                    on_token(row, "", self.counts[row])
+                    on_token(row, None, self.counts[row])
                 else:
                     on_token(row, self.texts[row].add(int(token)), self.counts[row])
 

@@ -119,7 +119,7 @@ class VisionLanguageModel:
     def generate(self, inputs: Any, settings: GenerationSettings, on_text: Callable[[str, int], None] | None = None,
                  should_stop: Callable[[], bool] | None = None) -> str:
         """The reply of a batch of one; ``on_text(piece, n_tokens)`` after each token."""
-        on_token = (lambda row, piece, count: on_text(piece, count)) if on_text is not None else None
+        on_token = (lambda row, piece, count: on_text(piece or "", count)) if on_text is not None else None
         return self.generate_batch(inputs, settings, on_token, should_stop)[0]
 
     # -- scoring (multiple choice) -------------------------------------------------------------

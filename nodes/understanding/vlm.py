@@ -1,60 +1,117 @@
-"""Vision-language nodes: load a LLaVA / LLaVA-NeXT model, caption or answer questions about images.
+"""Vision-language nodes: load a VLM (LLaVA, LLaVA-NeXT, BLIP-2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL),
+caption or answer questions about images (in padded batches) or a video; draw grounding boxes.
 
-Tokens stream to the client while they are generated (progress per token and text frames);
-interrupt stops generation within one token.
+Tokens stream to the client while they are generated (progress per token and text frames, one
+line per reply); interrupt stops generation within one token.
 """
 from __future__ import annotations
 
 from execution.declare import Combo, Float, In, Int, Out, String, node
 from models.folders import ModelListing
 
+MAX_VIDEO_FRAMES = 64
 
-@node("VLMLoader", display_name="Load VLM (LLaVA)", category="loaders/multimodal",
+
+@node("VLMLoader", display_name="Load VLM", category="loaders/multimodal",
       inputs=[Combo("vlm_name", ModelListing("vlm"))],
       outputs=[Out("VLM")])
 def vlm_loader(ctx, vlm_name: str):
-    """Load a LLaVA 1.5 or LLaVA-NeXT transformers folder from models/vlm/, with its processor and chat template."""
-    from models.vision_language.llava import load_vlm
+    """Load a transformers VLM folder from models/vlm/; the family is read from its config."""
     from models.managed import load_managed
+    from models.vision_language.loader import load_vlm
 
     return (load_managed(ctx.services, "vlm", vlm_name, lambda path, dtype, manager: load_vlm(path, dtype, manager)),)
 
 
-@node("VLMCaption", display_name="VLM Caption / Ask", category="multimodal",
-      inputs=[In("vlm", "VLM"), In("image", "IMAGE"),
+@node("VLMCaption", display_name="VLM Caption / Ask", category="multimodal", input_is_list=True,
+      inputs=[In("vlm", "VLM"), In("image", "IMAGE", optional=True),
               String("prompt", "Describe the image.", multiline=True),
               Int("max_new_tokens", 64, min=1, max=4096),
               Float("temperature", 0.0, min=0.0, max=2.0, step=0.05, tooltip="0 decodes greedily"),
               Float("top_p", 1.0, min=0.0, max=1.0, step=0.01),
-              Int("seed", 0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True)],
-      outputs=[Out("STRING", "text", is_list=True)])
-def vlm_caption(ctx, vlm, image, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0,
-                top_p: float = 1.0, seed: int = 0):
-    """Caption each image of the batch (or answer the prompt about it); one STRING per image."""
-    from models.vision_language.images import tensor_to_pil_images
-    from models.vision_language.llava import GenerationSettings
+              Int("seed", 0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+              Int("batch_size", 8, min=1, max=256, optional=True,
+                  tooltip="images generated together (greedy only; the replies are the same as one at a time)"),
+              In("video", "VIDEO", optional=True, tooltip="ask about a video instead (Qwen2-VL, Qwen2.5-VL)")],
+      outputs=[Out("STRING", "text", is_list=True), Out("BOXES", "boxes", is_list=True)])
+def vlm_caption(ctx, vlm, image=None, prompt="Describe the image.", max_new_tokens=64, temperature=0.0,
+                top_p=1.0, seed=0, batch_size=8, video=None):
+    """Caption every image of the batches and lists given (or answer the prompt about each, or about
+    the video): one STRING per image, and the grounding boxes found in each reply. A list of
+    prompts pairs with the images (the last one repeats)."""
+    from models.vision_language.generation import GenerationSettings
+    from models.vision_language.grounding import boxes_in_picture
+    from models.vision_language.images import flatten_image_batches, tensor_to_pil_images
 
-    pictures = tensor_to_pil_images(image)
+    vlm, prompts, images, videos = _first(vlm), _as_list(prompt), _as_list(image), _as_list(video)
+    max_new_tokens, temperature, top_p, seed, batch_size = (
+        _first(v) for v in (max_new_tokens, temperature, top_p, seed, batch_size))
+    if bool(images) == bool(videos):
+        raise ValueError("VLMCaption needs images or a video (exactly one of them)")
+    if videos:
+        return _answer_video(ctx, vlm, videos[0], prompts[0], GenerationSettings(max_new_tokens, temperature,
+                                                                                 top_p, seed))
+    pictures = [tensor_to_pil_images(item)[0] for item in flatten_image_batches(images)]
+    batch_size = max(1, batch_size) if temperature <= 0 else 1  # sampling draws from one seed per image
     replies: list[str] = []
-    for index, picture in enumerate(pictures):
+    for start in range(0, len(pictures), batch_size):
         ctx.check_interrupt()
-        inputs = vlm.prepare(picture, prompt)
-        budget = _token_budget(ctx, vlm, inputs["input_ids"].shape[1], max_new_tokens)
-        settings = GenerationSettings(budget, temperature, top_p, seed + index)
-        # one line per reply, also across the calls of a list-mapped node (one image per call)
-        separator = ["\n" if index or getattr(ctx, "call_index", 0) else ""]
+        chunk = pictures[start:start + batch_size]
+        inputs = vlm.prepare(chunk, [prompts[min(i, len(prompts) - 1)] for i in range(start, start + len(chunk))])
+        budget = _token_budget(ctx, vlm, vlm.prompt_tokens(inputs), max_new_tokens)
+        settings = GenerationSettings(budget, temperature, top_p, seed + start)
+        replies.extend(_generate_streaming(ctx, vlm, inputs, settings, len(chunk), first_line=start == 0))
+    boxes = [boxes_in_picture(reply, vlm.family.box_space(vlm.processor, *picture.size), *picture.size)
+             for reply, picture in zip(replies, pictures)]
+    return (replies, boxes)
 
-        def on_piece(piece: str, n_tokens: int, total: int = budget, separator: list = separator) -> None:
-            if ctx.interrupted:  # the stop check ends generation; the interrupt is raised after it
-                return
-            if piece:  # text frames are appended to what the node shows
-                ctx.send_text(separator.pop() + piece if separator else piece)
-            ctx.progress(n_tokens, total)
 
-        reply = vlm.generate(inputs, settings, on_piece, should_stop=lambda: ctx.interrupted)
-        ctx.check_interrupt()
-        replies.append(reply.strip())
-    return (replies,)
+def _as_list(value) -> list:
+    """Inputs arrive as lists (``input_is_list``); direct calls may pass plain values."""
+    if value is None:
+        return []
+    return [v for v in value if v is not None] if isinstance(value, list) else [value]
+
+
+def _first(value):
+    return value[0] if isinstance(value, list) else value
+
+
+def _generate_streaming(ctx, vlm, inputs, settings, rows: int, first_line: bool) -> list[str]:
+    """Generate one batch, streaming its replies as consecutive lines, one progress step per token."""
+    from models.vision_language.generation import OrderedLines
+
+    lines = OrderedLines(rows, ctx.send_text, first_line)
+    steps = [0]
+
+    def on_token(row: int, piece: str | None, count: int) -> None:
+        if ctx.interrupted:  # the stop check ends generation; the interrupt is raised after it
+            return
+        if piece is None:
+            lines.finish(row)
+        elif piece:
+            lines.add(row, piece)
+        if count > steps[0]:
+            steps[0] = count
+            ctx.progress(count, settings.max_new_tokens)
+
+    replies = vlm.generate_batch(inputs, settings, on_token, should_stop=lambda: ctx.interrupted)
+    ctx.check_interrupt()
+    lines.close()
+    return [reply.strip() for reply in replies]
+
+
+def _answer_video(ctx, vlm, video, prompt: str, settings) -> tuple[list, list]:
+    from models.vision_language.images import tensor_to_pil_images
+
+    components = video.get_components()
+    frame_count = int(components.images.shape[0])
+    if frame_count > MAX_VIDEO_FRAMES:
+        raise ValueError(f"the video has {frame_count} frames; sample at most {MAX_VIDEO_FRAMES} first "
+                         f"(SampleVideoFrames)")
+    inputs = vlm.prepare_video(tensor_to_pil_images(components.images), prompt, float(components.frame_rate))
+    settings.max_new_tokens = _token_budget(ctx, vlm, vlm.prompt_tokens(inputs), settings.max_new_tokens)
+    return (_generate_streaming(ctx, vlm, inputs, settings, 1, first_line=True), [[]])
 
 
 def _token_budget(ctx, vlm, prompt_tokens: int, max_new_tokens: int) -> int:
@@ -68,3 +125,20 @@ def _token_budget(ctx, vlm, prompt_tokens: int, max_new_tokens: int) -> int:
                  f"{prompt_tokens} used by the prompt); generating at most {room}")
         return room
     return max_new_tokens
+
+
+@node("VLMDrawBoxes", display_name="Draw Boxes", category="multimodal", input_is_list=True,
+      inputs=[In("image", "IMAGE"), In("boxes", "BOXES"), Int("line_width", 2, min=1, max=64)],
+      outputs=[Out("IMAGE", is_list=True)])
+def vlm_draw_boxes(image, boxes, line_width):
+    """Outline each image's grounding boxes and write their labels (one IMAGE per image)."""
+    from models.vision_language.grounding import draw_boxes
+    from models.vision_language.images import flatten_image_batches, pil_to_tensor, tensor_to_pil_images
+
+    pictures = [tensor_to_pil_images(item)[0] for item in flatten_image_batches(image)]
+    width = line_width[0] if line_width else 2
+    if len(boxes) not in (1, len(pictures)):
+        raise ValueError(f"{len(pictures)} images but {len(boxes)} box lists")
+    per_picture = boxes if len(boxes) == len(pictures) else boxes * len(pictures)
+    return ([pil_to_tensor(draw_boxes(picture, found or [], width)) for picture, found in
+             zip(pictures, per_picture)],)
