@@ -205,7 +205,8 @@ def _save(model, processor, folder: Path) -> None:
 
 def write_demo_vlm_inputs(input_dir: str | Path, force: bool = False) -> list[Path]:
     """Pictures for the example workflows: ``input/dataset/`` (three shapes, for captioning and
-    CLIP filtering) and ``input/pages/`` (three document pages, for visual RAG)."""
+    CLIP filtering), ``input/pages/`` (three document pages, for visual RAG) and
+    ``input/videos/moving_square.mp4`` (video question answering)."""
     from PIL import Image, ImageDraw
 
     input_dir = Path(input_dir)
@@ -244,6 +245,9 @@ def write_demo_vlm_inputs(input_dir: str | Path, force: bool = False) -> list[Pa
             for line in range(8):
                 draw.line((4, 20 + line * 9, 68 - (line % 3) * 10, 20 + line * 9), fill=(90, 90, 90), width=2)
         save(page, f"pages/page_{number + 1}_{kind}.png")
+    from models.demo.vlm_families import write_demo_video
+
+    written.extend(write_demo_video(input_dir, force))
     return written
 
 

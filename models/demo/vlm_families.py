@@ -4,6 +4,7 @@ built from config objects with hand-made tokenizers (no hub, no sentencepiece), 
 ``models.demo.vlm.write_demo_vlm`` writes them beside the LLaVA models."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from models.demo.vlm import _bpe_vocab
@@ -119,3 +120,22 @@ FAMILY_BUILDERS = {
     "qwen2_5_vl": lambda: build_tiny_qwen_vl("2.5"),
     "qwen3_vl": lambda: build_tiny_qwen_vl("3"),
 }
+
+
+def write_demo_video(input_dir: Path, force: bool = False) -> list[Path]:
+    """``input/videos/moving_square.mp4``: 16 frames (64x48, 8 fps) of a red square crossing a
+    light background, for the video question-answering workflow."""
+    import torch
+
+    from models.video.container import write_video
+
+    target = Path(input_dir) / "videos" / "moving_square.mp4"
+    if target.is_file() and not force:
+        return []
+    frames = torch.full((16, 48, 64, 3), 0.92)
+    for index in range(16):
+        left = 2 + index * 3
+        frames[index, 14:34, left:left + 16] = torch.tensor([0.85, 0.1, 0.1])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_video(target, frames, 8)
+    return [target]
