@@ -90,9 +90,9 @@ def token_hooks(tokenizer: Any, end_token_ids: set[int], on_token: TokenCallback
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             import torch
 
-            if on_token is not None:
-                self._stream(input_ids[:, -1].tolist())
             stop = bool(should_stop()) if should_stop is not None else False
+            if on_token is not None and not stop:  # nothing is reported once stopping
+                self._stream(input_ids[:, -1].tolist())
             answer = self.answers.get(stop)
             if answer is None or answer.shape[0] != input_ids.shape[0] or answer.device != input_ids.device:
                 answer = self.answers[stop] = torch.full((input_ids.shape[0],), stop, dtype=torch.bool,

@@ -85,8 +85,6 @@ def _generate_streaming(ctx, vlm, inputs, settings, rows: int, first_line: bool)
     steps = [0]
 
     def on_token(row: int, piece: str | None, count: int) -> None:
-        if ctx.interrupted:  # the stop check ends generation; the interrupt is raised after it
-            return
         if piece is None:
             lines.finish(row)
         elif piece:
@@ -95,6 +93,7 @@ def _generate_streaming(ctx, vlm, inputs, settings, rows: int, first_line: bool)
             steps[0] = count
             ctx.progress(count, settings.max_new_tokens)
 
+    # an interrupt ends generation at the next token (the hook reports nothing more); raised here
     replies = vlm.generate_batch(inputs, settings, on_token, should_stop=lambda: ctx.interrupted)
     ctx.check_interrupt()
     lines.close()
