@@ -30,11 +30,11 @@ class InterruptFlag:
 
 class NodeContext:
     __slots__ = ("node_id", "display_node_id", "class_type", "prompt_id", "services", "prompt",
-                 "extra_data", "call_index", "_emit", "_interrupt")
+                 "extra_data", "call_index", "dynprompt", "_emit", "_interrupt")
 
     def __init__(self, *, node_id: str, display_node_id: str, class_type: str, prompt_id: str,
                  services: Any, prompt: dict, extra_data: dict, emit: EventSink, interrupt: InterruptFlag,
-                 call_index: int = 0):
+                 call_index: int = 0, dynprompt: Any = None):
         self.node_id = node_id
         self.display_node_id = display_node_id
         self.class_type = class_type
@@ -43,6 +43,7 @@ class NodeContext:
         self.prompt = prompt
         self.extra_data = extra_data
         self.call_index = call_index  # which call of a list-mapped node (for expansion id prefixes)
+        self.dynprompt = dynprompt  # the prompt as it grows by expansion (ComfyUI's DYNPROMPT)
         self._emit = emit
         self._interrupt = interrupt
 

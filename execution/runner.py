@@ -301,7 +301,7 @@ class _Job:
         ctx = NodeContext(node_id=node_id, display_node_id=self.dyn.display_id(node_id), class_type=class_type,
                           prompt_id=self.prompt_id, services=self.runner.services, prompt=self.dyn.original,
                           extra_data=self.extra_data, emit=self.emit, interrupt=self.runner.interrupt,
-                          call_index=call_index)
+                          call_index=call_index, dynprompt=self.dyn)
         return ctx
 
     async def step(self, node_id: str) -> None:

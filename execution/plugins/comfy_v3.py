@@ -60,7 +60,7 @@ def _hidden_values(ctx: Any) -> dict[str, Any]:
     extra = ctx.extra_data if ctx is not None else {}
     return {"unique_id": ctx.node_id if ctx is not None else None,
             "prompt": ctx.prompt if ctx is not None else None,
-            "extra_pnginfo": extra.get("extra_pnginfo"), "dynprompt": None,
+            "extra_pnginfo": extra.get("extra_pnginfo"), "dynprompt": getattr(ctx, "dynprompt", None),
             "auth_token_comfy_org": extra.get("auth_token_comfy_org"),
             "api_key_comfy_org": extra.get("api_key_comfy_org")}
 

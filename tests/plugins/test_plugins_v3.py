@@ -49,7 +49,8 @@ def test_object_info_has_comfyui_v3_shape(plugin_server):
     assert counter["mode"] == ["COMBO", {"multiselect": False, "options": ["same", "always"]}]
     assert counter["value"] == ["INT", {"default": 1}]
     assert info["TestV3ShowText"]["display_name"] == "Show Text (V3 test)"
-    assert info["TestV3ShowText"]["input"]["hidden"] == {"unique_id": ["UNIQUE_ID"], "prompt": ["PROMPT"],
+    assert info["TestV3ShowText"]["input"]["hidden"] == {"unique_id": ["UNIQUE_ID"], "dynprompt": ["DYNPROMPT"],
+                                                        "prompt": ["PROMPT"],
                                                         "extra_pnginfo": ["EXTRA_PNGINFO"]}  # output node: automatic
     assert info["TestV3ListSum"]["output_name"] == ["sum", "count"]
     assert info["TestV3Range"]["output_is_list"] == [True]
@@ -136,7 +137,7 @@ def test_ui_outputs_hidden_values_and_progress(backend):
     images = outcome.outputs["2"]["images"]
     assert outcome.outputs["2"]["animated"] == [False] and images[0]["type"] == "temp"
     assert images[0]["filename"].startswith("ComfyUI_temp_") and images[0]["filename"].endswith("_00001_.png")
-    assert outcome.outputs["9"]["text"] == ["9: plain"]  # cls.hidden.unique_id
+    assert outcome.outputs["9"]["text"] == ["9 (TestV3ShowText): plain"]  # cls.hidden.unique_id and .dynprompt
     progress = [(d["value"], d["max"]) for d in outcome.of_type("progress") if d["node"] == "2"]
     assert progress[0] == (1, 2) and progress[-1] == (2, 2)  # ComfyAPISync().execution.set_progress
 
@@ -162,3 +163,22 @@ def test_blocking_and_locked_class_state(backend):
     assert loud.status == "error" and "closed" in loud.error["exception_message"]
     stateful = backend.run({"1": {"class_type": "TestV3StatefulCls", "inputs": {}}, "2": show("1")})
     assert stateful.status == "error" and "AttributeError" in stateful.error["exception_type"]
+
+
+def test_comfy_api_shims_import_and_unsupported_names_fail_clearly(plugin_env):
+    import importlib
+
+    import torch
+
+    from execution.plugins.loader import compat_on_path
+
+    with compat_on_path():
+        shims = {name: importlib.import_module(f"comfy_api.{name}")
+                 for name in ("input", "input_impl", "util", "torch_helpers", "latest", "v0_0_2")}
+    assert shims["input"].ImageInput is torch.Tensor and shims["util"].VideoContainer.MP4 == "mp4"
+    assert shims["v0_0_2"].io is shims["latest"].io and shims["latest"].IO is shims["latest"].io
+    assert shims["latest"].io.SomeFutureType.Input("x").get_io_type() == "SOMEFUTURETYPE"  # newer names import
+    with pytest.raises(NotImplementedError, match="video"):
+        shims["input_impl"].VideoFromFile("clip.mp4")
+    with pytest.raises(NotImplementedError, match="torch.compile"):
+        shims["torch_helpers"].set_torch_compile_wrapper(object())

@@ -31,11 +31,12 @@ class ShowText(io.ComfyNode):
     def define_schema(cls):
         return io.Schema(node_id="TestV3ShowText", display_name="Show Text (V3 test)", category="test/v3",
                          is_output_node=True, inputs=[io.AnyType.Input("value")],
-                         hidden=[io.Hidden.unique_id])
+                         hidden=[io.Hidden.unique_id, io.Hidden.dynprompt])
 
     @classmethod
     def execute(cls, value):
-        return io.NodeOutput(ui=ui.PreviewText(f"{cls.hidden.unique_id}: {value}"))
+        me = cls.hidden.dynprompt.get_node(cls.hidden.unique_id)["class_type"]
+        return io.NodeOutput(ui=ui.PreviewText(f"{cls.hidden.unique_id} ({me}): {value}"))
 
 
 class Preview(io.ComfyNode):
