@@ -19,12 +19,28 @@ VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v")
 @dataclass
 class VideoComponents:
     images: Any  # IMAGE [T,H,W,3]
-    audio: Any = None
     frame_rate: Fraction = Fraction(24)
+    audio: Any = None
     metadata: dict | None = None
 
 
-class VideoFromComponents:
+class VideoInput:
+    """What a ``VIDEO`` socket carries (ComfyUI's ``comfy_api.input.VideoInput``)."""
+
+    def get_components(self) -> VideoComponents:
+        raise NotImplementedError
+
+    def get_dimensions(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def get_duration(self) -> float:
+        raise NotImplementedError
+
+    def save_to(self, path: str | Path, format: str = "auto", codec: str = "auto", metadata: dict | None = None) -> None:
+        raise NotImplementedError
+
+
+class VideoFromComponents(VideoInput):
     """A video held as frames in memory."""
 
     def __init__(self, components: VideoComponents):
@@ -46,7 +62,7 @@ class VideoFromComponents:
         write_video(path, self.components.images, self.components.frame_rate, metadata)
 
 
-class VideoFromFile:
+class VideoFromFile(VideoInput):
     """A video file, decoded when its frames are asked for (then kept)."""
 
     def __init__(self, path: str | Path):
