@@ -178,7 +178,8 @@ def test_comfy_api_shims_import_and_unsupported_names_fail_clearly(plugin_env):
     assert shims["input"].ImageInput is torch.Tensor and shims["util"].VideoContainer.MP4 == "mp4"
     assert shims["v0_0_2"].io is shims["latest"].io and shims["latest"].IO is shims["latest"].io
     assert shims["latest"].io.SomeFutureType.Input("x").get_io_type() == "SOMEFUTURETYPE"  # newer names import
-    with pytest.raises(NotImplementedError, match="video"):
-        shims["input_impl"].VideoFromFile("clip.mp4")
+    video = shims["input_impl"].VideoFromComponents(shims["util"].VideoComponents(torch.zeros(2, 4, 6, 3), 12))
+    assert isinstance(video, shims["input"].VideoInput) and video.get_dimensions() == (6, 4)
+    assert isinstance(shims["input_impl"].VideoFromFile("clip.mp4"), shims["input"].VideoInput)  # read lazily
     with pytest.raises(NotImplementedError, match="torch.compile"):
         shims["torch_helpers"].set_torch_compile_wrapper(object())

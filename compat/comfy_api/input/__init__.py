@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class VideoInput:
-    """Video values: Plexus has no video support, so nothing produces one."""
-
+from models.video.container import VideoInput  # what LoadVideo / CreateVideo produce
 
 AudioInput = dict  # {"waveform": tensor, "sample_rate": int}
 LatentInput = dict  # {"samples": tensor, ...}

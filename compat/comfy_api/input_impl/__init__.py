@@ -1,22 +1,7 @@
-"""ComfyUI's ``comfy_api.input_impl``: video readers. Plexus has no video support; using one raises."""
+"""ComfyUI's ``comfy_api.input_impl``: the video values, backed by Plexus's PyAV video
+(``models/video/container.py``, the same objects LoadVideo and CreateVideo produce)."""
 from __future__ import annotations
 
-from typing import Any
-
-from comfy_api.input import VideoInput
-
-
-class _Unsupported(VideoInput):
-    def __init__(self, *_args: Any, **_kwargs: Any):
-        raise NotImplementedError(f"comfy_api.input_impl.{type(self).__name__}: Plexus has no video support")
-
-
-class VideoFromFile(_Unsupported):
-    pass
-
-
-class VideoFromComponents(_Unsupported):
-    pass
-
+from models.video.container import VideoFromComponents, VideoFromFile
 
 __all__ = ["VideoFromFile", "VideoFromComponents"]

@@ -1,10 +1,9 @@
-"""ComfyUI's ``comfy_api.util``: the video description types (names only; Plexus has no video support)."""
+"""ComfyUI's ``comfy_api.util``: the video description types (``VideoComponents`` is Plexus's own)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
-from fractions import Fraction
-from typing import Any
+
+from models.video.container import VideoComponents
 
 
 class VideoContainer(str, Enum):
@@ -15,14 +14,6 @@ class VideoContainer(str, Enum):
 class VideoCodec(str, Enum):
     AUTO = "auto"
     H264 = "h264"
-
-
-@dataclass
-class VideoComponents:
-    images: Any
-    frame_rate: Fraction
-    audio: Any = None
-    metadata: Any = None
 
 
 __all__ = ["VideoContainer", "VideoCodec", "VideoComponents"]
