@@ -105,7 +105,9 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
                               {"_declared": (str(getattr(member, "value", member)),)})
                     for name, member in zip(declared_hidden, v3.hidden)]
     outputs = tuple(_output_spec(o) for o in v3.outputs)
-    input_specs = [_input_spec(item) for item in v3.inputs]
+
+    def current_inputs() -> list[InputSpec]:  # define_schema may list files: re-read like ComfyUI does
+        return [_input_spec(item) for item in cls.GET_SCHEMA().inputs] + hidden_specs
 
     def invoke(_instance: Any, ctx: Any, kwargs: dict) -> Any:
         clone = _clone(cls, declared_hidden, ctx)
@@ -141,7 +143,7 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
                       "output_tooltips": [o.tooltip for o in outputs], "deprecated": bool(v3.is_deprecated),
                       "experimental": bool(v3.is_experimental), "api_node": bool(v3.is_api_node)}
     return NodeSchema(
-        name=v3.node_id, outputs=outputs, input_provider=lambda: input_specs + hidden_specs, invoke=invoke,
+        name=v3.node_id, outputs=outputs, input_provider=current_inputs, invoke=invoke, static_inputs=False,
         new_instance=cls, display_name=v3.display_name or v3.node_id, category=v3.category or "",
         description=v3.description or "", python_module=python_module, output_node=bool(v3.is_output_node),
         input_is_list=bool(v3.is_input_list), not_idempotent=bool(v3.not_idempotent),

@@ -33,7 +33,7 @@ def test_v3_packs_load_with_every_node(plugin_env):
     assert flow.loaded and output.loaded and flow.kind == output.kind == "v3"
     assert set(flow.nodes) == {"TestV3LazySwitch", "TestV3Range", "TestV3ListSum", "TestV3AsyncSleep",
                                "TestV3AddChain", "TestV3ExpandWithoutFlag"}
-    assert len(output.nodes) == 6 and not flow.node_errors and not output.node_errors
+    assert len(output.nodes) == 7 and not flow.node_errors and not output.node_errors
 
 
 def test_object_info_has_comfyui_v3_shape(plugin_server):
@@ -183,3 +183,13 @@ def test_comfy_api_shims_import_and_unsupported_names_fail_clearly(plugin_env):
     assert isinstance(shims["input_impl"].VideoFromFile("clip.mp4"), shims["input"].VideoInput)  # read lazily
     with pytest.raises(NotImplementedError, match="torch.compile"):
         shims["torch_helpers"].set_torch_compile_wrapper(object())
+
+
+def test_schema_is_read_again_for_object_info_and_validation(backend, plugin_env):
+    name = f"pick-{id(backend)}.txt"
+    (plugin_env.services.paths.input_dir / name).write_text("x")
+    if hasattr(backend, "handle"):
+        (backend.handle.base_dir / "input" / name).write_text("x")
+    outcome = backend.run({"1": {"class_type": "TestV3PickFile", "inputs": {"name": name}}, "2": show("1")})
+    assert outcome.status == "success", outcome.error
+    assert outcome.outputs["2"]["value"] == [name]

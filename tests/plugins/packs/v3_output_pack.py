@@ -1,5 +1,7 @@
 # V3 pack (comfy_api.v0_0_2, as ComfyUI's own test pack imports it): UI outputs, validation, hidden
 # values, fingerprints, progress and blocking, twins of the V1 validation and progress test nodes.
+import os
+
 from comfy_api.v0_0_2 import ComfyAPISync, ComfyExtension, io, ui
 from comfy_execution.graph import ExecutionBlocker
 
@@ -74,6 +76,22 @@ class Counter(io.ComfyNode):
         return io.NodeOutput(CALLS["counter"])
 
 
+class PickFile(io.ComfyNode):
+    """A combo listing the input folder, read each time the schema is asked for (as ComfyUI does)."""
+
+    @classmethod
+    def define_schema(cls):
+        import folder_paths
+
+        files = sorted(folder_paths.filter_files_extensions(os.listdir(folder_paths.get_input_directory()), [".txt"]))
+        return io.Schema(node_id="TestV3PickFile", category="test/v3",
+                         inputs=[io.Combo.Input("name", options=files)], outputs=[io.String.Output()])
+
+    @classmethod
+    def execute(cls, name):
+        return io.NodeOutput(name)
+
+
 class Gate(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -104,7 +122,7 @@ class StatefulCls(io.ComfyNode):
 
 class OutputExtension(ComfyExtension):
     async def get_node_list(self):
-        return [WideRange, ShowText, Preview, Counter, Gate, StatefulCls]
+        return [WideRange, ShowText, Preview, Counter, PickFile, Gate, StatefulCls]
 
 
 def comfy_entrypoint():
