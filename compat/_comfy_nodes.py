@@ -42,6 +42,13 @@ COMFY_FUNCTIONS = {
     "CLIPVisionLoader": "load_clip", "CLIPVisionEncode": "encode", "ConditioningZeroOut": "zero_out",
     "ModelSamplingSD3": "patch", "TripleCLIPLoader": "load_clip", "CLIPLoader": "load_clip",
     "UNETLoader": "load_unet", "LoraLoader": "load_lora", "ConditioningCombine": "combine",
+    "LoraLoaderModelOnly": "load_lora_model_only", "ImageCompositeMasked": "composite",
+    "ImagePadForOutpaint": "expand_image", "LatentUpscaleBy": "upscale", "BasicScheduler": "get_sigmas",
+    "BetaSamplingScheduler": "get_sigmas", "SplitSigmas": "get_sigmas", "SplitSigmasDenoise": "get_sigmas",
+    "FlipSigmas": "get_sigmas", "SetFirstSigma": "set_first_sigma", "KSamplerSelect": "get_sampler",
+    "SamplerCustom": "sample", "SamplerCustomAdvanced": "sample", "RandomNoise": "get_noise",
+    "DisableNoise": "get_noise", "CFGGuider": "get_guider", "BasicGuider": "get_guider",
+    "DualCFGGuider": "get_guider", "ModelSamplingAuraFlow": "patch_aura",
 }
 # ComfyUI's method parameter order where it differs from the input order (positional calls such
 # as ``nodes.CLIPTextEncode().encode(clip, text)``); other nodes take their inputs in input order.

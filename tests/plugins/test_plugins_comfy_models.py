@@ -75,3 +75,26 @@ def test_the_lora_changes_the_result_and_the_base_model_is_untouched(pack_env):
     CAPTURED.clear()
     assert pack_env.run(graph_prompt(PEFT_LORA, 0.0, seed=11)).status == "success"
     assert torch.equal(CAPTURED["graph"]["samples"], plain)  # the cached base was not patched
+
+
+def test_custom_sampling_through_comfy_modules_equals_sampler_custom(pack_env):
+    from tests.fixtures.zoo import CAPTURED
+
+    CAPTURED.clear()
+    graph = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CHECKPOINT}},
+             "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox", "clip": ["1", 1]}},
+             "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["1", 1]}},
+             "4": {"class_type": "EmptySD3LatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+             "k": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+             "s": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "normal", "steps": 3,
+                                                               "denoise": 1.0}},
+             "5": {"class_type": "SamplerCustom", "inputs": {
+                 "model": ["1", 0], "add_noise": True, "noise_seed": 5, "cfg": 5.0, "positive": ["2", 0],
+                 "negative": ["3", 0], "sampler": ["k", 0], "sigmas": ["s", 0], "latent_image": ["4", 0]}},
+             "6": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["5", 0], "key": "graph"}}}
+    assert pack_env.run(graph).status == "success"
+    pack_prompt = {"p": {"class_type": "PackCustomSampler", "inputs": {"ckpt_name": CHECKPOINT, "seed": 5, "steps": 3}},
+                   "c": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["p", 0], "key": "pack"}}}
+    result = pack_env.run(pack_prompt)
+    assert result.status == "success", "".join((result.error or {}).get("traceback", []))
+    assert torch.equal(CAPTURED["pack"]["samples"], CAPTURED["graph"]["samples"])

@@ -42,3 +42,34 @@ class PackLoraSampler:
 
 
 NODE_CLASS_MAPPINGS = {"PackLoraSampler": PackLoraSampler}
+
+
+class PackCustomSampler:
+    """comfy.samplers.sampler_object + the BasicScheduler class + comfy.sample.sample_custom."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"ckpt_name": (folder_paths.get_filename_list("checkpoints"),),
+                             "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF}),
+                             "steps": ("INT", {"default": 3, "min": 1, "max": 100})}}
+
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "sample"
+    CATEGORY = "test/sampling"
+
+    def sample(self, ckpt_name, seed, steps):
+        import comfy.samplers
+        from comfy_extras.nodes_custom_sampler import BasicScheduler
+
+        model, clip, _vae, _ = comfy.sd.load_checkpoint_guess_config(folder_paths.get_full_path("checkpoints", ckpt_name))
+        positive = nodes.CLIPTextEncode().encode(clip, "a red fox")[0]
+        negative = nodes.CLIPTextEncode().encode(clip, "")[0]
+        sigmas = BasicScheduler().get_sigmas(model, "normal", steps, 1.0)[0]
+        sampler = comfy.samplers.sampler_object("euler")
+        latent = nodes.EmptySD3LatentImage().generate(64, 64, 1)[0]["samples"]
+        noise = comfy.sample.prepare_noise(latent, seed)
+        samples = comfy.sample.sample_custom(model, noise, 5.0, sampler, sigmas, positive, negative, latent)
+        return ({"samples": samples},)
+
+
+NODE_CLASS_MAPPINGS["PackCustomSampler"] = PackCustomSampler
