@@ -48,7 +48,9 @@ COMFY_FUNCTIONS = {
     "FlipSigmas": "get_sigmas", "SetFirstSigma": "set_first_sigma", "KSamplerSelect": "get_sampler",
     "SamplerCustom": "sample", "SamplerCustomAdvanced": "sample", "RandomNoise": "get_noise",
     "DisableNoise": "get_noise", "CFGGuider": "get_guider", "BasicGuider": "get_guider",
-    "DualCFGGuider": "get_guider", "ModelSamplingAuraFlow": "patch_aura",
+    "DualCFGGuider": "get_guider", "ModelSamplingAuraFlow": "patch_aura", "MaskToImage": "mask_to_image",
+    "ImageToMask": "image_to_mask", "ImageColorToMask": "image_to_mask", "ThresholdMask": "image_to_mask",
+    "CropMask": "crop", "MaskComposite": "combine", "GrowMask": "expand_mask", "FeatherMask": "feather",
 }
 # ComfyUI's method parameter order where it differs from the input order (positional calls such
 # as ``nodes.CLIPTextEncode().encode(clip, text)``); other nodes take their inputs in input order.

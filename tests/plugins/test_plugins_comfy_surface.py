@@ -94,6 +94,20 @@ def test_deferred_core_nodes_resolve_at_use(bound):
         nodes.NotAComfyNode  # noqa: B018 - feature detection stays honest
 
 
+def test_comfy_extras_mask_classes_are_plexus_mask_nodes(bound):
+    import torch
+
+    from comfy_extras.nodes_mask import GrowMask, ImageCompositeMasked, MaskComposite, MaskToImage
+
+    dot = torch.zeros(1, 3, 3)
+    dot[0, 1, 1] = 1.0
+    assert GrowMask().expand_mask(dot, 1, False)[0].sum() == 9  # ComfyUI's method names and argument order
+    assert MaskToImage().mask_to_image(dot)[0].shape == (1, 3, 3, 3)
+    assert MaskComposite().combine(dot, dot, 0, 0, "add")[0].max() == 1.0
+    pasted = ImageCompositeMasked().composite(torch.zeros(1, 4, 4, 3), torch.ones(1, 2, 2, 3), 2, 2, False)[0]
+    assert pasted.sum() == 12
+
+
 def test_real_helpers_compute_the_documented_values(bound):
     import torch
 
