@@ -2,6 +2,7 @@
 schemas, websocket messages from plugins, and per-client routing of progress events."""
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -34,9 +35,9 @@ def test_custom_nodes_route_lists_every_pack_with_its_status(plugin_server):
 def test_import_times_are_printed_sorted(plugin_server):
     log = plugin_server.log()
     block = log[log.index("Import times for custom nodes:"):].splitlines()[1:]
-    lines = [line for line in block if "seconds" in line][:11]
+    lines = list(itertools.takewhile(lambda line: "seconds" in line, block))  # the whole block, every pack
     times = [float(line.split("seconds")[0]) for line in lines]
-    assert len(times) == 11 and times == sorted(times)
+    assert len(times) >= 11 and times == sorted(times)
     assert any("(IMPORT FAILED)" in line and "syntax_error_pack" in line for line in lines)
 
 
