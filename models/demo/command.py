@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_WORKFLOWS = ("sd3_text_to_image.json", "sd3_text_to_image_api.json", "sd3_controlnet_canny.json",
-                  "sd3_ip_adapter.json", "sd3_controlnet_ip_adapter.json")
+SHIPPED_WORKFLOWS = ROOT / "workflows"
 OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"),
                     ("models.demo.lora", "write_demo_lora"),
                     ("models.demo.evaluation", "write_demo_benchmarks"))
@@ -55,15 +54,15 @@ def write_demo_models(models_dir: str | Path, force: bool = False) -> list[Path]
 
 
 def install_demo_workflows(user_dir: Path) -> list[Path]:
-    """Copy the default workflows into the editor's workflow browser (``user/default/workflows``)."""
+    """Copy every shipped workflow (``workflows/*.json``, API-format ones included) into the editor's
+    workflow browser (``user/default/workflows``); files already there are kept."""
     target = user_dir / "default" / "workflows"
     target.mkdir(parents=True, exist_ok=True)
     copied = []
-    for name in DEMO_WORKFLOWS:
-        source = ROOT / "workflows" / name
-        if source.is_file() and not (target / name).exists():
-            shutil.copyfile(source, target / name)
-            copied.append(target / name)
+    for source in sorted(SHIPPED_WORKFLOWS.glob("*.json")):
+        if not (target / source.name).exists():
+            shutil.copyfile(source, target / source.name)
+            copied.append(target / source.name)
     return copied
 
 

@@ -97,6 +97,18 @@ export class PlexusApi extends EventTarget {
     return response.json();
   }
 
+  /** A user workflow's JSON; throws an Error that says why it cannot be read. */
+  async readUserWorkflow(name) {
+    const response = await this.fetchApi(`userdata/${encodeURIComponent(`workflows/${name}`)}`);
+    if (!response.ok) throw new Error(`the server answered ${response.status} ${response.statusText}`.trim());
+    const text = await response.text();
+    try {
+      return JSON.parse(text);
+    } catch (error) {
+      throw new Error(`not valid JSON (${error.message})`);
+    }
+  }
+
   async saveUserWorkflow(name, workflow) {
     const route = `userdata/${encodeURIComponent(`workflows/${name}`)}?overwrite=true`;
     const response = await this.fetchApi(route, {

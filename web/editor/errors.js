@@ -1,13 +1,43 @@
 // Shows validation and execution errors on the offending nodes and inputs, with the server's
-// message, and lists them in the error panel.
+// message, and lists them in the error panel. The panel can be closed (×) and re-opened from the
+// toolbar's "Errors" button while the errors last.
 
 import { runStateOf } from "./nodedraw.js";
 
 export class ErrorDisplay {
-  constructor(panelElement, app) {
+  constructor(panelElement, app, toggleButton = document.getElementById("btn-errors")) {
     this.panel = panelElement;
     this.app = app;
     this.flagged = new Set();
+    this.toggle = toggleButton;
+    this.toggle?.addEventListener("click", () => this.open());
+  }
+
+  get count() { return this.panel.querySelectorAll(".error-line").length; }
+
+  /** Hides the panel; the errors stay on their nodes and the toolbar button brings the panel back. */
+  close() {
+    this.panel.hidden = true;
+    if (this.toggle) {
+      this.toggle.hidden = this.count === 0;
+      this.toggle.textContent = `Errors (${this.count})`;
+    }
+  }
+
+  open() {
+    if (this.count === 0) return;
+    this.panel.hidden = false;
+    if (this.toggle) this.toggle.hidden = true;
+  }
+
+  #ensureCloseButton() {
+    if (this.panel.querySelector(".error-close")) return;
+    const close = document.createElement("button");
+    close.className = "error-close";
+    close.title = "Close (re-open with the Errors button)";
+    close.textContent = "×";
+    close.addEventListener("click", (event) => { event.stopPropagation(); this.close(); });
+    this.panel.prepend(close);
   }
 
   clear() {
@@ -19,6 +49,7 @@ export class ErrorDisplay {
     this.flagged.clear();
     this.panel.replaceChildren();
     this.panel.hidden = true;
+    if (this.toggle) this.toggle.hidden = true;
     this.app.canvas?.setDirty(true, true);
   }
 
@@ -45,8 +76,9 @@ export class ErrorDisplay {
       line.dataset.nodeId = String(nodeId);
       line.addEventListener("click", () => this.app.focusNode(nodeId));
     }
+    this.#ensureCloseButton();
     this.panel.appendChild(line);
-    this.panel.hidden = false;
+    this.open();
   }
 
   /** The body of a rejected POST /prompt: `{error, node_errors}`. */

@@ -4,7 +4,7 @@
 import { LiteGraph, LGraphNode } from "../lib/litegraph/litegraph.es.js";
 import { addInputWidget, isWidgetType, parseInputSpec } from "./widgets.js";
 import { drawNodeRunState } from "./nodedraw.js";
-import { TextAreaOverlay } from "./textarea.js";
+import { MarkdownOverlay, TextAreaOverlay } from "./textarea.js";
 import { applyConvertedWidgets, markConvertedInputs, widgetConversionMenu } from "./widgetinputs.js";
 
 export const VIRTUAL_NODE_TYPES = new Set(["Note", "MarkdownNote", "Reroute", "PrimitiveNode"]);
@@ -127,7 +127,8 @@ export function registerVirtualNodes(env) {
         this.serialize_widgets = true;
         this.color = "#432";
         this.bgcolor = "#653";
-        this.addCustomWidget(new TextAreaOverlay("text", "", env.overlayHost));
+        const Overlay = noteType === "MarkdownNote" ? MarkdownOverlay : TextAreaOverlay; // Note stays plain text
+        this.addCustomWidget(new Overlay("text", "", env.overlayHost));
         this.setSize([400, 140]);
       }
       onAdded() { for (const widget of this.widgets ?? []) widget.attachTo?.(this); }

@@ -4,7 +4,19 @@
 import { LiteGraph } from "../lib/litegraph/litegraph.es.js";
 
 const MAX_RESULTS = 60;
+const VIEWPORT_MARGIN = 8;
 export const NODE_DRAG_MIME = "application/x-plexus-node";
+// Test and example nodes stay out of the palette and the search unless the user asks for them.
+const TESTING_CATEGORIES = /^(_for_testing|testing|examples?)(\/|$)/;
+
+export function isTestingEntry(entry) {
+  return TESTING_CATEGORIES.test(entry.category);
+}
+
+/** The entries a user browses: test nodes only when `showTesting`. */
+export function visibleEntries(entries, showTesting = false) {
+  return showTesting ? entries : entries.filter((entry) => !isTestingEntry(entry));
+}
 
 /** Everything the palette needs to know about one node type. */
 export function describeNodeTypes() {
@@ -34,9 +46,25 @@ function accepts(slotTypes, wanted) {
   return slotTypes.some((slotType) => LiteGraph.isValidConnection(slotType, wanted));
 }
 
-/** Ranks node types for a query: name prefix, then name substring, then description/category. */
+/** How well one entry matches the whole query: exact display name, exact type, display-name
+ *  prefix, type prefix; 0 when none of these. */
+function wholeQueryRank(entry, query) {
+  const compact = (text) => text.toLowerCase().replace(/[\s_-]+/g, ""); // "load image" names LoadImage
+  const title = compact(entry.title);
+  const type = compact(entry.type);
+  query = compact(query);
+  if (title === query) return 40;
+  if (type === query) return 30;
+  if (title.startsWith(query)) return 20;
+  if (type.startsWith(query)) return 10;
+  return 0;
+}
+
+/** Ranks node types for a query: exact and prefix matches on the display name first, then every
+ *  word found in the name (prefixes before substrings), then in the category or description. */
 export function searchNodeTypes(entries, query, { inputType = null, outputType = null } = {}) {
-  const words = query.trim().toLowerCase().split(/\s+/).filter(Boolean);
+  const whole = query.trim().toLowerCase();
+  const words = whole.split(/\s+/).filter(Boolean);
   const scored = [];
   for (const entry of entries) {
     if (inputType && !accepts(entry.inputTypes, inputType)) continue;
@@ -50,9 +78,10 @@ export function searchNodeTypes(entries, query, { inputType = null, outputType =
       else if (rest.includes(word)) score += 1;
       else { score = -1; break; }
     }
-    if (score >= 0) scored.push({ entry, score: score - entry.type.length / 1000 });
+    if (score < 0) continue;
+    scored.push({ entry, rank: whole ? wholeQueryRank(entry, whole) : 0, score: score - entry.title.length / 1000 });
   }
-  scored.sort((a, b) => b.score - a.score || a.entry.type.localeCompare(b.entry.type));
+  scored.sort((a, b) => b.rank - a.rank || b.score - a.score || a.entry.title.localeCompare(b.entry.title));
   return scored.slice(0, MAX_RESULTS).map((item) => item.entry);
 }
 
@@ -68,11 +97,20 @@ export class PaletteSidebar {
     this.filter.className = "palette-filter";
     this.tree = document.createElement("div");
     this.tree.className = "palette-tree";
-    this.root.replaceChildren(this.filter, this.tree);
+    const toggle = document.createElement("label");
+    toggle.className = "palette-show-testing";
+    this.showTesting = document.createElement("input");
+    this.showTesting.type = "checkbox";
+    toggle.append(this.showTesting, " Show test and example nodes");
+    this.root.replaceChildren(this.filter, toggle, this.tree);
     this.filter.addEventListener("input", () => this.render());
+    this.showTesting.addEventListener("change", () => this.render());
   }
 
   setEntries(entries) { this.entries = entries; this.render(); }
+
+  /** What the palette and the search box offer now. */
+  shownEntries() { return visibleEntries(this.entries, this.showTesting.checked); }
 
   #item(entry) {
     const item = document.createElement("div");
@@ -95,12 +133,12 @@ export class PaletteSidebar {
     if (query.trim()) {
       const list = document.createElement("div");
       list.className = "palette-results";
-      for (const entry of searchNodeTypes(this.entries, query)) list.appendChild(this.#item(entry));
+      for (const entry of searchNodeTypes(this.shownEntries(), query)) list.appendChild(this.#item(entry));
       this.tree.replaceChildren(list);
       return;
     }
     const root = { children: new Map(), items: [] };
-    for (const entry of this.entries) {
+    for (const entry of this.shownEntries()) {
       let branch = root;
       for (const part of (entry.category || "uncategorised").split("/")) {
         if (!branch.children.has(part)) branch.children.set(part, { children: new Map(), items: [] });
@@ -141,8 +179,6 @@ export class SearchBox {
     return new Promise((resolve) => {
       const box = document.createElement("div");
       box.className = "search-box";
-      box.style.left = `${Math.max(0, clientX - 20)}px`;
-      box.style.top = `${Math.max(0, clientY - 20)}px`;
       const input = document.createElement("input");
       input.type = "text";
       input.className = "search-input";
@@ -156,6 +192,14 @@ export class SearchBox {
       let selected = 0;
       let settled = false;
       const finish = (value) => { if (settled) return; settled = true; this.close(); resolve(value); };
+      // Opened near the pointer, then kept whole inside the viewport as the result list grows.
+      const place = () => {
+        const { width, height } = box.getBoundingClientRect();
+        const maxLeft = window.innerWidth - width - VIEWPORT_MARGIN;
+        const maxTop = window.innerHeight - height - VIEWPORT_MARGIN;
+        box.style.left = `${Math.max(VIEWPORT_MARGIN, Math.min(clientX - 20, maxLeft))}px`;
+        box.style.top = `${Math.max(VIEWPORT_MARGIN, Math.min(clientY - 20, maxTop))}px`;
+      };
       const render = () => {
         results = searchNodeTypes(this.getEntries(), input.value, { inputType, outputType });
         selected = Math.min(selected, Math.max(0, results.length - 1));
@@ -172,6 +216,7 @@ export class SearchBox {
           row.addEventListener("pointerdown", (event) => { event.preventDefault(); finish(entry.type); });
           return row;
         }));
+        place();
       };
       input.addEventListener("input", () => { selected = 0; render(); });
       input.addEventListener("keydown", (event) => {

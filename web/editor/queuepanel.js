@@ -19,6 +19,71 @@ function row(className, text, ...actions) {
   return element;
 }
 
+const PROMPT_TEXT_LENGTH = 60;
+const FINAL_EVENTS = new Set(["execution_success", "execution_error", "execution_interrupted"]);
+
+/** Seconds from `execution_start` to the prompt's final event, from the history's messages. */
+export function historyDuration(item) {
+  const messages = item.status?.messages ?? [];
+  const start = messages.find(([type]) => type === "execution_start")?.[1]?.timestamp;
+  const end = messages.find(([type]) => FINAL_EVENTS.has(type))?.[1]?.timestamp;
+  return start != null && end != null ? (end - start) / 1000 : null;
+}
+
+/** The first text input of the prompt (in node-id order): a positive prompt, a caption question. */
+export function firstPromptText(prompt) {
+  const ids = Object.keys(prompt ?? {}).sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+  for (const id of ids) {
+    for (const [name, value] of Object.entries(prompt[id]?.inputs ?? {})) {
+      if (typeof value === "string" && value.trim() && /text|prompt|question|query/i.test(name)) return value.trim();
+    }
+  }
+  return "";
+}
+
+function outputFiles(outputs) {
+  const files = [];
+  for (const ui of Object.values(outputs ?? {})) files.push(...(ui.images ?? []), ...(ui.files ?? []));
+  return files;
+}
+
+function historyRow(app, promptId, item) {
+  const status = item.status?.status_str ?? (item.status?.completed ? "success" : "?");
+  const files = outputFiles(item.outputs);
+  const images = Object.values(item.outputs ?? {}).flatMap((ui) => ui.images ?? []);
+  const seconds = historyDuration(item);
+  const text = firstPromptText(item.prompt?.[2]);
+  const entry = document.createElement("div");
+  entry.className = `queue-row history ${status}`;
+  entry.dataset.promptId = promptId;
+  if (images.length) {
+    const thumbnail = document.createElement("img");
+    thumbnail.className = "history-thumbnail";
+    thumbnail.loading = "lazy";
+    thumbnail.alt = "";
+    thumbnail.src = app.api.viewUrl(images[0]);
+    entry.appendChild(thumbnail);
+  }
+  const details = document.createElement("div");
+  details.className = "history-details";
+  const summary = document.createElement("span");
+  summary.className = "queue-label";
+  summary.textContent = [`#${item.prompt?.[0] ?? "?"}`, status, seconds != null ? `${seconds.toFixed(2)} s` : null,
+    `${files.length} output${files.length === 1 ? "" : "s"}`].filter(Boolean).join(" · ");
+  details.appendChild(summary);
+  if (text) {
+    const quote = document.createElement("div");
+    quote.className = "history-text";
+    quote.title = text;
+    quote.textContent = text.length > PROMPT_TEXT_LENGTH ? `${text.slice(0, PROMPT_TEXT_LENGTH)}…` : text;
+    details.appendChild(quote);
+  }
+  entry.appendChild(details);
+  const workflow = item.prompt?.[3]?.extra_pnginfo?.workflow;
+  if (workflow) entry.appendChild(button("Load", "history-load", () => app.loadGraphData(workflow)));
+  return entry;
+}
+
 export class QueuePanel {
   constructor(rootElement, app) {
     this.root = rootElement;
@@ -62,15 +127,7 @@ export class QueuePanel {
     }
     sections.push(heading("History"));
     const past = Object.entries(history).sort(([, a], [, b]) => (b.prompt?.[0] ?? 0) - (a.prompt?.[0] ?? 0));
-    for (const [promptId, item] of past) {
-      const status = item.status?.status_str ?? (item.status?.completed ? "success" : "?");
-      const imageCount = Object.values(item.outputs ?? {}).reduce((n, ui) => n + (ui.images?.length ?? 0), 0);
-      const workflow = item.prompt?.[3]?.extra_pnginfo?.workflow;
-      const actions = workflow ? [button("Load", "history-load", () => this.app.loadGraphData(workflow))] : [];
-      const entry = row(`history ${status}`, `#${item.prompt?.[0] ?? "?"} ${status} · ${imageCount} image(s)`, ...actions);
-      entry.dataset.promptId = promptId;
-      sections.push(entry);
-    }
+    for (const [promptId, item] of past) sections.push(historyRow(this.app, promptId, item));
     const toolbar = document.createElement("div");
     toolbar.className = "queue-toolbar";
     toolbar.append(

@@ -1,6 +1,9 @@
 // Multi-line text widgets: the canvas cannot edit text, so each one is a <textarea> laid over
 // the canvas and moved into place whenever its node is drawn. Textareas whose node was not drawn
-// in the last frame (scrolled away, collapsed, removed) are hidden.
+// in the last frame (scrolled away, collapsed, removed) are hidden. A MarkdownNote's widget shows
+// its text rendered (markdown.js) and turns into the textarea on a double-click.
+
+import { renderMarkdown } from "./markdown.js";
 
 /** Owns the layer of DOM overlays above the canvas and the frame bookkeeping. */
 export class OverlayHost {
@@ -106,4 +109,47 @@ export class TextAreaOverlay {
   hide() { if (this.element.style.display !== "none") this.element.style.display = "none"; }
 
   onRemove() { this.host?.remove(this); this.attached = false; }
+}
+
+/** A note's text: rendered Markdown, edited in a textarea after a double-click (Escape or leaving
+ *  the textarea shows the rendering again). */
+export class MarkdownOverlay extends TextAreaOverlay {
+  constructor(name, value, host) {
+    super(name, value, host);
+    this.textarea = this.element;
+    this.textarea.classList.add("markdown-source");
+    this.textarea.style.display = "none";
+    this.preview = document.createElement("div");
+    this.preview.className = "plexus-markdown";
+    this.preview.title = "Double-click to edit";
+    this.element = document.createElement("div");
+    this.element.className = "plexus-textarea plexus-markdown-note";
+    this.element.dataset.widget = name;
+    this.element.style.display = "none";
+    this.element.append(this.preview, this.textarea);
+    this.element.addEventListener("pointerdown", (event) => event.stopPropagation());
+    this.preview.addEventListener("dblclick", () => this.edit());
+    this.textarea.addEventListener("blur", () => this.showRendered());
+    this.textarea.addEventListener("keydown", (event) => { if (event.key === "Escape") this.textarea.blur(); });
+    this.textarea.addEventListener("input", () => this.render());
+    this.render();
+  }
+
+  get value() { return this.textarea.value; }
+
+  set value(text) { this.textarea.value = text == null ? "" : String(text); this.render(); }
+
+  render() { this.preview.replaceChildren(renderMarkdown(this.textarea.value)); }
+
+  edit() {
+    this.preview.style.display = "none";
+    this.textarea.style.display = "block";
+    this.textarea.focus();
+  }
+
+  showRendered() {
+    this.render();
+    this.textarea.style.display = "none";
+    this.preview.style.display = "block";
+  }
 }

@@ -6,6 +6,10 @@ import { chooseFile, downloadJson, readWorkflowFile } from "./workflowio.js";
 import { WorkflowsPanel } from "./workflowspanel.js";
 
 const $ = (id) => document.getElementById(id);
+const NEW_WORKFLOW_NAME = "workflow"; // the page's initial name
+const DEFAULT_WORKFLOW_TITLE = "default";
+
+function setWorkflowName(name) { $("workflow-name").value = name; }
 
 function fitCanvas(app) {
   const element = app.elements.canvas;
@@ -49,7 +53,7 @@ function installTabs() {
 
 /** Search box for empty-canvas double-clicks and links dropped on empty space. */
 function installSearch(app) {
-  const search = new SearchBox(document.body, () => app.paletteEntries);
+  const search = new SearchBox(document.body, () => app.palette.shownEntries());
   app.searchBox = search;
   const createAt = (type, event) => {
     const pos = app.canvas.convertEventToCanvasOffset(event);
@@ -119,8 +123,14 @@ function installToolbar(app) {
   batch.addEventListener("change", () => { app.batchCount = Math.max(1, Math.min(100, Number(batch.value) || 1)); batch.value = app.batchCount; });
   $("btn-queue").addEventListener("click", () => app.queuePrompt(0, app.batchCount));
   $("btn-interrupt").addEventListener("click", () => app.api.interrupt());
-  $("btn-new").addEventListener("click", () => app.loadGraphData({ nodes: [], links: [], groups: [], version: 0.4 }));
-  $("btn-default").addEventListener("click", () => app.loadDefaultWorkflow());
+  $("btn-new").addEventListener("click", async () => {
+    await app.loadGraphData({ nodes: [], links: [], groups: [], version: 0.4 });
+    setWorkflowName(NEW_WORKFLOW_NAME);
+  });
+  $("btn-default").addEventListener("click", async () => {
+    await app.loadDefaultWorkflow();
+    setWorkflowName(DEFAULT_WORKFLOW_TITLE);
+  });
   $("btn-open").addEventListener("click", async () => {
     const file = await chooseFile(".json,.png,application/json,image/png");
     if (file) await app.handleFile(file);
@@ -171,7 +181,11 @@ export async function setupUi(app) {
       if (workflow) await app.loadGraphData(workflow);
       else if (prompt) await app.loadApiPrompt(prompt);
       else app.toast(`${file.name} carries no workflow`, "error");
-      if (workflow || prompt) $("workflow-name").value = file.name.replace(/\.(json|png)$/i, "");
+      if (workflow || prompt) {
+        app.fitView(); // the file's saved view was made for another screen and another graph
+        app.canvas.setDirty(true, true);
+        setWorkflowName(file.name.replace(/\.(json|png)$/i, ""));
+      }
     } catch (error) {
       app.toast(`Could not open ${file.name}: ${error.message}`, "error");
     }

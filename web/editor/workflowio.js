@@ -44,11 +44,14 @@ export async function readWorkflowFile(file) {
     const parse = (text) => { try { return text ? JSON.parse(text) : null; } catch { return null; } };
     return { workflow: parse(chunks.workflow), prompt: parse(chunks.prompt) };
   }
-  const json = JSON.parse(await file.text());
+  return classifyWorkflowJson(JSON.parse(await file.text()));
+}
+
+/** `{workflow}` for editor JSON, `{prompt}` for an API-format prompt; throws for anything else. */
+export function classifyWorkflowJson(json) {
   if (json && Array.isArray(json.nodes)) return { workflow: json };
-  if (json && typeof json === "object" && Object.values(json).every((n) => n && typeof n === "object" && "class_type" in n)) {
-    return { prompt: json };
-  }
+  const values = json && typeof json === "object" && !Array.isArray(json) ? Object.values(json) : [];
+  if (values.length && values.every((n) => n && typeof n === "object" && "class_type" in n)) return { prompt: json };
   throw new Error("not a workflow: expected editor JSON (nodes, links) or an API prompt");
 }
 

@@ -1,4 +1,7 @@
-// User storage: workflows saved on the server under user/<user>/workflows/ (/userdata API).
+// User storage: workflows saved on the server under user/<user>/workflows/ (/userdata API),
+// among them every shipped workflow (`main.py demo` copies them there).
+
+import { classifyWorkflowJson } from "./workflowio.js";
 
 export class WorkflowsPanel {
   constructor(rootElement, app, currentName) {
@@ -15,11 +18,21 @@ export class WorkflowsPanel {
     await this.refresh();
   }
 
+  /** Opens a stored file as Open does: editor JSON as saved, an API prompt laid out; else says why not. */
   async load(fileName) {
-    const workflow = await this.app.api.getUserWorkflow(fileName);
-    if (!workflow) { this.app.toast(`Could not load ${fileName}`, "error"); return; }
-    await this.app.loadGraphData(workflow);
+    let opened;
+    try {
+      opened = classifyWorkflowJson(await this.app.api.readUserWorkflow(fileName));
+    } catch (error) {
+      this.app.toast(`Could not open ${fileName}: ${error.message}`, "error");
+      return false;
+    }
+    if (opened.workflow) await this.app.loadGraphData(opened.workflow);
+    else await this.app.loadApiPrompt(opened.prompt);
+    this.app.fitView();
+    this.app.canvas.setDirty(true, true);
     document.getElementById("workflow-name").value = fileName.replace(/\.json$/, "");
+    return true;
   }
 
   async refresh() {
