@@ -136,12 +136,41 @@ def test_history_entries_show_status_duration_outputs_thumbnail_and_prompt(edito
     editor.page.wait_for_function("document.querySelector('img.history-thumbnail').naturalWidth > 0")
 
 
-def test_converted_input_keeps_its_label(editor):
-    (image,) = editor.eval(BUILD_GRAPH_JS, [["EmptyImage", {}]])
-    assert editor.eval(f"app.convertWidgetToInput(app.graph.getNodeById({image}), 'width')") is True
-    slot = editor.eval(f"(() => {{ const s = app.graph.getNodeById({image}).inputs.find((i) => i.name === 'width');"
-                       f" return {{label: s.renderingLabel, widgetSlot: s.isWidgetInputSlot}}; }})()")
-    assert slot == {"label": "width", "widgetSlot": False}
+SLOT_STATE_JS = """([id, name]) => {
+  const node = app.graph.getNodeById(id);
+  const slot = node.inputs.find((s) => s.name === name);
+  return {label: slot.renderingLabel, widgetSlot: slot.isWidgetInputSlot, linked: slot.link != null,
+          widgetHidden: node.widgets.find((w) => w.name === name).hidden === true};
+}"""
+
+
+def test_converted_inputs_keep_their_label_and_look_alike(editor):
+    by_menu, by_link, loaded = editor.eval(BUILD_GRAPH_JS, [["EmptyImage", {}], ["EmptyImage", {}], ["EmptyImage", {}]])
+    editor.eval(f"""() => {{
+      app.convertWidgetToInput(app.graph.getNodeById({by_menu}), 'width');
+      for (const id of [{by_menu}, {by_link}]) {{
+        const primitive = app.addNode("PrimitiveNode", [-300, id * 200]);
+        primitive.connect(0, app.graph.getNodeById(id), "width");  // by_link: onto the widget's socket
+      }}
+    }}""")
+    # A ComfyUI workflow links a widget socket (`widget: {name}`), with no record of a conversion.
+    workflow = editor.eval("app.graphToPrompt().then((r) => r.workflow)")
+    for node in workflow["nodes"]:
+        if node["id"] == loaded:
+            node["properties"].pop("convertedWidgets", None)
+    linked_slot = next(i for n in workflow["nodes"] if n["id"] == by_link for i in n["inputs"] if i["name"] == "width")
+    loaded_node = next(n for n in workflow["nodes"] if n["id"] == loaded)
+    loaded_slot = next(i for i in loaded_node["inputs"] if i["name"] == "width")
+    loaded_slot.update(link=linked_slot["link"] + 1000, widget={"name": "width"})
+    origin = next(link for link in workflow["links"] if link[0] == linked_slot["link"])
+    workflow["links"].append([linked_slot["link"] + 1000, origin[1], 0, loaded, loaded_node["inputs"].index(loaded_slot), "INT"])
+    editor.load_workflow(workflow)
+    expected = {"label": "width", "widgetSlot": False, "linked": True, "widgetHidden": True}
+    for node_id in (by_menu, by_link, loaded):
+        assert editor.eval(SLOT_STATE_JS, [node_id, "width"]) == expected, node_id
+    prompt = editor.eval("app.graphToPrompt().then((r) => r.output)")
+    assert all(prompt[str(n)]["inputs"]["width"] == 512 for n in (by_menu, by_link, loaded))
+    editor.screenshot("first-hour-converted-inputs")
 
 
 def test_markdown_note_renders_markdown_and_never_html(editor):

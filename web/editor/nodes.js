@@ -5,7 +5,7 @@ import { LiteGraph, LGraphNode } from "../lib/litegraph/litegraph.es.js";
 import { addInputWidget, isWidgetType, parseInputSpec } from "./widgets.js";
 import { drawNodeRunState } from "./nodedraw.js";
 import { MarkdownOverlay, TextAreaOverlay } from "./textarea.js";
-import { applyConvertedWidgets, markConvertedInputs, widgetConversionMenu } from "./widgetinputs.js";
+import { applyConvertedWidgets, convertLinkedWidgets, convertWidgetToInput, markConvertedInputs, widgetConversionMenu } from "./widgetinputs.js";
 
 export const VIRTUAL_NODE_TYPES = new Set(["Note", "MarkdownNote", "Reroute", "PrimitiveNode"]);
 
@@ -81,7 +81,14 @@ export function registerServerNodes(objectInfo, env) {
       configure(info) {
         if (Array.isArray(info.inputs)) this.inputs = [];
         if (Array.isArray(info.outputs)) this.outputs = [];
-        super.configure(info);
+        this.configuring = true; // links are converted once, in onConfigure, after the properties
+        try { super.configure(info); } finally { this.configuring = false; }
+      }
+
+      onConnectionsChange(type, index, connected) {
+        if (this.configuring || type !== LiteGraph.INPUT || !connected) return;
+        const slot = this.inputs?.[index];
+        if (slot?.widget?.name) convertWidgetToInput(this, slot.widget.name);
       }
 
       /** Called by LiteGraph.createNode once `type` is set: the extensions' nodeCreated hook. */
@@ -90,6 +97,7 @@ export function registerServerNodes(objectInfo, env) {
       onConfigure(info) {
         applyConvertedWidgets(this);
         reconcileWidgetSockets(this);
+        convertLinkedWidgets(this);
         env.onNodeConfigured?.(this, info);
       }
 

@@ -77,6 +77,15 @@ export function applyConvertedWidgets(node) {
   }
 }
 
+/** A link into a widget's socket converts that widget, so every converted input looks the same
+ *  (a labelled input, the widget hidden), whether made by the menu, a dropped link or a loaded
+ *  ComfyUI workflow. */
+export function convertLinkedWidgets(node) {
+  for (const slot of [...(node.inputs ?? [])]) {
+    if (slot.widget?.name && slot.link != null) convertWidgetToInput(node, slot.widget.name);
+  }
+}
+
 /** Keeps ComfyUI's `widget: {name}` marker on converted inputs in the saved JSON. */
 export function markConvertedInputs(node, serialised) {
   for (const input of serialised.inputs ?? []) {
