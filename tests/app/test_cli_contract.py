@@ -151,3 +151,14 @@ def test_demo_closing_hint_prints_the_real_host_and_port(tmp_path, capsys, monke
     assert "python main.py serve --port 9123   (then open http://127.0.0.1:9123" in capsys.readouterr().out
     assert plexus_main.main(["demo", "--base-directory", str(tmp_path), "--listen", "0.0.0.0", "--port", "9200"]) == 0
     assert "open http://127.0.0.1:9200" in capsys.readouterr().out
+
+
+def test_the_example_pack_loads_only_when_asked(tmp_path):
+    from app import assembly
+
+    def registry_for(*flags):
+        args = build_parser().parse_args(["--base-directory", str(tmp_path), *flags])
+        return assembly.build_registry(args, assembly.build_services(args))[0]
+
+    assert registry_for().get("ExampleGradient") is None
+    assert registry_for("--enable-example-nodes").get("ExampleGradient") is not None
