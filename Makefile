@@ -6,6 +6,8 @@ SYSTEM_PYTHON ?= python3
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 PIP := $(PYTHON) -m pip
+HOST ?= 127.0.0.1
+PORT ?= 8188
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
@@ -24,10 +26,11 @@ install-dev: install
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@if [ -f web/package.json ]; then cd web && npm ci --silent --no-audit --no-fund; fi
 
+# `make run HOST=0.0.0.0 PORT=9000 ARGS="--auth-token T"`: demo's closing hint names the address serve uses.
 run: install
 	@if [ -f web/package.json ]; then cd web && npm ci --silent --no-audit --no-fund; fi
-	$(PYTHON) main.py demo
-	$(PYTHON) main.py serve $(ARGS)
+	$(PYTHON) main.py demo --listen $(HOST) --port $(PORT)
+	$(PYTHON) main.py serve --listen $(HOST) --port $(PORT) $(ARGS)
 
 demo: install
 	$(PYTHON) main.py demo
