@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.samplers import percent_to_sigma, sample, schedule, sigma_range
+from models.samplers import percent_to_sigma, sample, schedule
 
 
 def scalar_model(x, sigma):
@@ -98,16 +98,16 @@ def test_beta_schedule_is_denser_at_both_ends():
 
 @pytest.mark.parametrize("shift", [1.0, 3.0])
 def test_beta_schedule_matches_scipy_quantiles(shift):
+    """Beta(0.6, 0.6) quantiles from scipy, picked from the model's 1000-entry sigma table."""
     from scipy.stats import beta as beta_distribution
 
     steps = 10
-    sigma_max, sigma_min = sigma_range(shift)
-    times = np.clip(beta_distribution.ppf(1.0 - np.arange(steps) / steps, 0.6, 0.6), sigma_min, 1.0)
+    indices = np.rint(beta_distribution.ppf(1.0 - np.arange(steps) / steps, 0.6, 0.6) * 999).astype(int)
+    times = (indices + 1) / 1000  # table entry i is model time (i + 1) / 1000
     expected = shift * times / (1 + (shift - 1) * times)
     sigmas = schedule("beta", steps, shift)
-    assert len(set(sigmas.tolist())) == steps + 1
+    assert len(set(sigmas.tolist())) == steps + 1 and sigmas[-1] == 0.0
     np.testing.assert_allclose(sigmas[:-1].numpy(), expected.astype(np.float32), rtol=1e-6)
-    assert sigmas[-1] == 0.0
 
 
 def test_unknown_names_are_refused():
