@@ -69,8 +69,11 @@ def read_header(path: Path) -> tuple[dict[str, dict], dict[str, str]]:
 
 def load_tensors(path: Path, prefixes: tuple[str, ...] | None = None,
                  dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors file (only names starting with one of ``prefixes`` when given)."""
+    """Tensors of a safetensors file (only names starting with one of ``prefixes`` when given), cast
+    to ``dtype`` except fp8 scales (see ``models/scaled_fp8.py``), which keep their precision."""
     from safetensors import safe_open
+
+    from models.scaled_fp8 import is_scale_tensor
 
     read_header(path)  # validates and gives clear errors before safetensors' terse ones
     tensors: dict[str, torch.Tensor] = {}
@@ -79,7 +82,7 @@ def load_tensors(path: Path, prefixes: tuple[str, ...] | None = None,
             for name in handle.keys():
                 if prefixes is None or name.startswith(prefixes):
                     tensor = handle.get_tensor(name)
-                    if dtype is not None and tensor.is_floating_point():
+                    if dtype is not None and tensor.is_floating_point() and not is_scale_tensor(name):
                         tensor = tensor.to(dtype)
                     tensors[name] = tensor
     except Exception as error:  # noqa: BLE001 - safetensors raises its own error types

@@ -54,7 +54,11 @@ def transformer_to_diffusers(original: dict[str, torch.Tensor]) -> dict[str, tor
     from diffusers.loaders.single_file_utils import convert_sd3_transformer_checkpoint_to_diffusers
 
     bare = {k.removeprefix(TRANSFORMER_PREFIX): v for k, v in original.items()}
-    return convert_sd3_transformer_checkpoint_to_diffusers(bare)
+    converted = convert_sd3_transformer_checkpoint_to_diffusers(bare)  # pops what it recognises
+    if bare:
+        raise ValueError(f"{len(bare)} MMDiT tensor(s) not recognised, e.g. {sorted(bare)[:5]}; they would "
+                         f"be dropped, so the file is refused")
+    return converted
 
 
 def _swap_halves(weight: torch.Tensor) -> torch.Tensor:

@@ -64,13 +64,28 @@ def build_transformer(original: dict[str, torch.Tensor], path: Path, dtype: torc
                       hints: dict | None = None) -> tuple[Any, str]:
     from diffusers import SD3Transformer2DModel
 
+    original = _dequantized(original, path, dtype)
     try:
         family, config = configs.pick_transformer_config(configs.shapes_of(original), hints)
     except (KeyError, ValueError, IndexError) as error:
         raise ModelFileError(f"{path.name}: not an SD3 diffusion model ({error}); expected MMDiT tensors "
                              f"such as joint_blocks.N.x_block.*") from error
     model = _empty(lambda: SD3Transformer2DModel.from_config(config))
-    return _fill(model, transformer_to_diffusers(dict(original)), path, "transformer", dtype), family
+    try:
+        converted = transformer_to_diffusers(dict(original))
+    except ValueError as error:
+        raise ModelFileError(f"{path.name}: {error}") from error
+    return _fill(model, converted, path, "transformer", dtype), family
+
+
+def _dequantized(tensors: dict[str, torch.Tensor], path: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """fp8_scaled weights multiplied out before any converter sees them (``models/scaled_fp8.py``)."""
+    from models.scaled_fp8 import dequantize_scaled_fp8
+
+    try:
+        return dequantize_scaled_fp8(tensors, dtype, path.name)
+    except ValueError as error:
+        raise ModelFileError(str(error)) from error
 
 
 def build_vae(original: dict[str, torch.Tensor], path: Path, dtype: torch.dtype, hints: dict | None = None):
@@ -89,6 +104,7 @@ def build_text_encoder(state: dict[str, torch.Tensor], role: str, path: Path, dt
                        hints: dict | None = None):
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection, T5Config, T5EncoderModel
 
+    state = _dequantized(state, path, dtype)
     shapes = configs.shapes_of(state)
     try:
         if role == "t5xxl":
@@ -177,14 +193,34 @@ def _shift_from(metadata: dict, family: str) -> float:
     return configs.DEFAULT_SHIFT
 
 
-def _clip_from_tensors(tensors: dict, metadata: dict, path: Path, dtype: torch.dtype, roles: Iterable[str],
-                       tokenizer_dirs: Iterable[Path], hints: dict, joint_dim: int | None = None) -> SD3Clip:
-    encoders: dict[str, TextEncoder] = {}
-    tokenizer_dirs = [path.parent, *tokenizer_dirs]
+def tokenizers_for(roles: Iterable[str], metadata: dict, path: Path, tokenizer_dirs: Iterable[Path]) -> dict:
+    """role -> tokenizer for every bundled encoder, found before any weight is read; one error
+    listing every missing tokenizer folder and where to put it otherwise."""
+    tokenizer_dirs = list(tokenizer_dirs)
+    found, missing = {}, []
     for role in roles:
+        try:
+            found[role] = find_tokenizer(role, metadata, [path.parent, *tokenizer_dirs])
+        except ModelFileError:
+            missing.append(role)
+    if missing:
+        home = tokenizer_dirs[0] if tokenizer_dirs else Path("models/text_encoders")
+        folders = "; ".join(f"{home / 'tokenizers' / role}/ (the {TOKENIZER_SUBFOLDERS[role]}/ folder of an SD3 "
+                            f"diffusers repository such as stabilityai/stable-diffusion-3.5-medium)" for role in missing)
+        raise ModelFileError(
+            f"{path.name} bundles the {', '.join(missing)} text encoder(s) but no tokenizer for them, and none was "
+            f"found. Add: {folders}. Or put an SD3 diffusers folder in models/checkpoints/, or point "
+            f"extra_model_paths.yaml at a ComfyUI install.")
+    return found
+
+
+def _clip_from_tensors(tensors: dict, path: Path, dtype: torch.dtype, tokenizers: dict, hints: dict,
+                       joint_dim: int | None = None) -> SD3Clip:
+    encoders: dict[str, TextEncoder] = {}
+    for role, tokenizer in tokenizers.items():
         state = strip_prefix(tensors, TEXT_ENCODER_PREFIXES[role])
         model = build_text_encoder(state, role, path, dtype, hints.get(role))
-        encoders[role] = TextEncoder(model, find_tokenizer(role, metadata, tokenizer_dirs), role)
+        encoders[role] = TextEncoder(model, tokenizer, role)
     if "t5xxl" in encoders:
         joint_dim = encoders["t5xxl"].model.config.d_model
     return SD3Clip(**encoders, name=path.name, joint_dim=joint_dim)
@@ -202,6 +238,8 @@ def load_checkpoint(path: Path, dtype: torch.dtype, tokenizer_dirs: Iterable[Pat
         raise ModelFileError(f"{path.name}: not an SD3 checkpoint; expected tensors under "
                              f"'{TRANSFORMER_PREFIX}' (original SAI layout), found e.g. {list(header)[:3]}")
     hints = configs.embedded_configs(metadata)
+    roles = [r for r in ("clip_l", "clip_g", "t5xxl") if r in found]
+    tokenizers = tokenizers_for(roles, metadata, path, tokenizer_dirs)  # before any weight is read
     # One component at a time, cast while reading: peak memory stays near one component's size.
     if any(k.startswith(TRANSFORMER_PREFIX) for k in header):
         raw = strip_prefix(load_tensors(path, (TRANSFORMER_PREFIX,), dtype), TRANSFORMER_PREFIX)
@@ -215,12 +253,10 @@ def load_checkpoint(path: Path, dtype: torch.dtype, tokenizer_dirs: Iterable[Pat
         raw = strip_prefix(load_tensors(path, (VAE_PREFIX,), dtype), VAE_PREFIX)
         vae = SD3Vae(build_vae(raw, path, dtype, hints.get("vae")), name=path.name)
         del raw
-    roles = [r for r in ("clip_l", "clip_g", "t5xxl") if r in found]
     clip = None
     if roles:
         raw = load_tensors(path, tuple(TEXT_ENCODER_PREFIXES[r] for r in roles), dtype)
-        clip = _clip_from_tensors(raw, metadata, path, dtype, roles, tokenizer_dirs, hints,
-                                  joint_dim=model.joint_attention_dim)
+        clip = _clip_from_tensors(raw, path, dtype, tokenizers, hints, joint_dim=model.joint_attention_dim)
     return model, clip, vae
 
 
