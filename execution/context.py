@@ -5,7 +5,7 @@ import threading
 from contextvars import ContextVar
 from typing import Any
 
-from execution.events import EventSink, Progress, Text, Warning_
+from execution.events import EventSink, ImageFrame, Progress, Text, Warning_
 
 
 class InterruptedError_(Exception):
@@ -63,6 +63,10 @@ class NodeContext:
 
     def send_text(self, text: str) -> None:
         self._emit(Text(self.prompt_id, node=self.display_node_id, text=text))
+
+    def send_image(self, png: bytes) -> None:
+        """A PNG sent to the client as a binary image frame (no file is written)."""
+        self._emit(ImageFrame(self.prompt_id, node=self.display_node_id, png=png))
 
     def warn(self, message: str) -> None:
         self._emit(Warning_(self.prompt_id, node=self.display_node_id, message=message))

@@ -132,6 +132,17 @@ class ExecutionInterrupted(Event):
 
 
 @dataclass(slots=True)
+class ImageFrame(Event):
+    """A full-size PNG for the websocket (SaveImageWebsocket): binary preview frame, PNG format."""
+    node: str = ""
+    png: bytes = b""
+    type = "image_frame"
+
+    def data(self) -> dict:
+        return {"node": self.node, "prompt_id": self.prompt_id, "bytes": len(self.png)}
+
+
+@dataclass(slots=True)
 class Warning_(Event):
     """A non-fatal message from a node (a resized hint, a clamped top_k)."""
     node: str = ""

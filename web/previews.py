@@ -52,11 +52,16 @@ def preview_frame(jpeg: bytes) -> bytes:
     return struct.pack(">II", PREVIEW_IMAGE, FORMAT_JPEG) + jpeg
 
 
+def png_frame(png: bytes) -> bytes:
+    return struct.pack(">II", PREVIEW_IMAGE, FORMAT_PNG) + png
+
+
 def preview_metadata_frame(jpeg: bytes, *, node_id: str, prompt_id: str, display_node_id: str | None = None,
-                           parent_node_id: str | None = None, real_node_id: str | None = None) -> bytes:
+                           parent_node_id: str | None = None, real_node_id: str | None = None,
+                           image_type: str = "image/jpeg") -> bytes:
     metadata = json.dumps({"node_id": node_id, "display_node_id": display_node_id or node_id,
                            "parent_node_id": parent_node_id, "real_node_id": real_node_id or node_id,
-                           "prompt_id": prompt_id, "image_type": "image/jpeg"}).encode()
+                           "prompt_id": prompt_id, "image_type": image_type}).encode()
     return struct.pack(">II", PREVIEW_IMAGE_WITH_METADATA, len(metadata)) + metadata + jpeg
 
 

@@ -27,12 +27,12 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from execution.events import Event, Executing, Progress, Text, Warning_
+from execution.events import Event, Executing, ImageFrame, Progress, Text, Warning_
 from execution.jobs.queue import JobOutcome, JobQueue, QueuedJob
 from execution.jobs.worker import LocalBackend, WorkerPool
 from web.console import JobConsole
 from web.log_buffer import LogBuffer
-from web.previews import encode_preview, preview_frame, preview_metadata_frame, text_frame
+from web.previews import encode_preview, png_frame, preview_frame, preview_metadata_frame, text_frame
 from web.routes.files import file_routes
 from web.routes.i18n import i18n_routes
 from web.routes.info import info_routes
@@ -209,6 +209,8 @@ class PlexusServer:
                 self._send_preview(job, event, sid)
         elif isinstance(event, Text):
             call(self.hub.send_bytes, text_frame(event.node, event.text), sid)
+        elif isinstance(event, ImageFrame):
+            self._send_image(job, event, sid)
         elif isinstance(event, Warning_):
             call(self.hub.send_json, "warning", event.data(), sid)
         else:
@@ -227,6 +229,17 @@ class PlexusServer:
             return with_metadata if client.wants_preview_metadata else plain
 
         self.post(functools.partial(self.hub.send_bytes, frame_for, sid, lossy=True))
+
+    def _send_image(self, job: QueuedJob, event: ImageFrame, sid: str | None) -> None:
+        """SaveImageWebsocket's full-size PNG: never dropped, type 4 for clients that asked for metadata."""
+        plain = png_frame(event.png)
+        with_metadata = preview_metadata_frame(event.png, node_id=event.node, prompt_id=job.prompt_id,
+                                               image_type="image/png")
+
+        def frame_for(client: ClientConnection) -> bytes:
+            return with_metadata if client.wants_preview_metadata else plain
+
+        self.post(functools.partial(self.hub.send_bytes, frame_for, sid))
 
     # -- websocket -------------------------------------------------------------------------------
     async def websocket(self, request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 from models.samplers import percent_to_sigma, unshift_sigma
+from models.sd3.regions import combine, is_regional, region_of
 from models.sd3.wrappers import SD3Model
 
 
@@ -105,11 +106,15 @@ class SD3Denoiser:
         if self.negative is not None:
             sides.insert(0, (True, self._active(self.negative, sigma_value, percent)))
         rows = [(is_uncond, entry) for is_uncond, entries in sides for entry in entries]
-        predictions = self._predict(x, sigma, sigma_value, percent, rows)
+        whole = [row for row in rows if not is_regional(row[1][1])]
+        predictions = dict(zip(map(id, whole), self._predict(x, sigma, sigma_value, percent, whole)))
         by_side: dict[bool, torch.Tensor] = {}
         for is_uncond, _ in sides:
-            weighted = [(float(entry[1].get("strength", 1.0)), pred) for (u, entry), pred in zip(rows, predictions)
-                        if u == is_uncond]
+            side_rows = [row for row in rows if row[0] == is_uncond]
+            if any(is_regional(entry[1]) for _, entry in side_rows):
+                by_side[is_uncond] = self._regional(x, sigma, sigma_value, percent, side_rows, predictions)
+                continue
+            weighted = [(float(row[1][1].get("strength", 1.0)), predictions[id(row)]) for row in side_rows]
             if len(weighted) == 1:
                 by_side[is_uncond] = weighted[0][1]
             else:
@@ -119,6 +124,23 @@ class SD3Denoiser:
             return by_side[False]
         uncond, cond = by_side[True], by_side[False]
         return uncond + self.cfg * (cond - uncond)
+
+    def _regional(self, x: torch.Tensor, sigma: torch.Tensor, sigma_value: float, percent: float, side_rows: list,
+                  predictions: dict) -> torch.Tensor:
+        """Areas and masks (``models/sd3/regions.py``): each entry where it applies, weighted."""
+        parts = []
+        for row in side_rows:
+            extras = row[1][1]
+            box, weight = region_of(extras, tuple(x.shape))
+            if id(row) in predictions:
+                parts.append((box, weight, predictions[id(row)][..., box[0]:box[1], box[2]:box[3]]))
+                continue
+            if _control_hints(extras):
+                raise ValueError("a conditioning with an area or mask cannot also carry a ControlNet hint; apply "
+                                 "the ControlNet to a conditioning without an area")
+            crop = x[..., box[0]:box[1], box[2]:box[3]]
+            parts.append((box, weight, self._predict(crop, sigma, sigma_value, percent, [row])[0]))
+        return combine(tuple(x.shape), parts)
 
     def _prepared(self, entry: list, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         key = (id(entry), batch)

@@ -5,7 +5,7 @@ Nodes return new lists and new extras dicts; inputs are never mutated (they may 
 """
 from __future__ import annotations
 
-from execution.declare import Combo, Float, In, Out, String, node
+from execution.declare import Combo, Float, In, Int, Out, String, node
 
 NO_CLIP = ("clip input is invalid: None. If the clip is from a checkpoint loader node, the checkpoint "
            "does not contain text encoders; load them with TripleCLIPLoader / DualCLIPLoader / CLIPLoader.")
@@ -107,3 +107,32 @@ def conditioning_average(ctx, conditioning_to, conditioning_from, conditioning_t
             extras["pooled_output"] = source_pooled
         out.append([blended, extras])
     return (out,)
+
+
+MAX_RESOLUTION = 16384
+
+
+@node("ConditioningSetArea", category="conditioning",
+      inputs=[In("conditioning", "CONDITIONING"), Int("width", 64, min=64, max=MAX_RESOLUTION, step=8),
+              Int("height", 64, min=64, max=MAX_RESOLUTION, step=8), Int("x", 0, min=0, max=MAX_RESOLUTION, step=8),
+              Int("y", 0, min=0, max=MAX_RESOLUTION, step=8), Float("strength", 1.0, min=0.0, max=10.0, step=0.01)],
+      outputs=[Out("CONDITIONING")],
+      description="Applies the conditioning to a rectangle of the image only (in pixels); the sampler predicts "
+                  "that region with it and blends it in, weighted by strength.")
+def conditioning_set_area(conditioning, width, height, x, y, strength):
+    area = (height // 8, width // 8, y // 8, x // 8)
+    return ([[embeddings, dict(extras, area=area, strength=float(strength), set_area_to_bounds=False)]
+             for embeddings, extras in conditioning],)
+
+
+@node("ConditioningSetMask", category="conditioning",
+      inputs=[In("conditioning", "CONDITIONING"), In("mask", "MASK"),
+              Float("strength", 1.0, min=0.0, max=10.0, step=0.01), Combo("set_cond_area", ("default", "mask bounds"))],
+      outputs=[Out("CONDITIONING")],
+      description="Applies the conditioning where the mask is set, weighted by the mask and strength; 'mask "
+                  "bounds' predicts only the mask's bounding box.")
+def conditioning_set_mask(conditioning, mask, strength, set_cond_area="default"):
+    mask = mask[None] if mask.dim() < 3 else mask
+    return ([[embeddings, dict(extras, mask=mask, mask_strength=float(strength),
+                               set_area_to_bounds=set_cond_area != "default")]
+             for embeddings, extras in conditioning],)

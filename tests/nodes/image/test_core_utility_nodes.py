@@ -92,3 +92,25 @@ def test_switch_runs_only_the_selected_branch(sd3_env, switch):
     assert result.status == "success", result.error
     texts = [e for e in sd3_env.events if type(e).__name__ == "Executed" and e.node == "4"]
     assert texts[0].output == {"text": ["chosen"]}
+
+
+def test_save_image_websocket_sends_full_size_png_frames(sd3_env):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from nodes.image.websocket import save_image_websocket
+    from web.previews import FORMAT_PNG, PREVIEW_IMAGE, parse_frame, png_frame
+
+    images = torch.full((2, 600, 700, 3), 0.999)
+    images[1] = 0.25
+    events: list = []
+    save_image_websocket(sd3_env.context(events), images)
+    frames = [e for e in events if type(e).__name__ == "ImageFrame"]
+    assert len(frames) == 2
+    kind, fields = parse_frame(png_frame(frames[1].png))
+    assert kind == PREVIEW_IMAGE and fields["format"] == FORMAT_PNG
+    decoded = np.asarray(Image.open(io.BytesIO(fields["image"])))
+    assert decoded.shape == (600, 700, 3) and decoded.max() == 63  # full size; 0.25 truncates to 63
+    assert np.asarray(Image.open(io.BytesIO(frames[0].png))).max() == 254
