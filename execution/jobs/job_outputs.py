@@ -69,3 +69,16 @@ def summarize_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
             preview["truncated"] = True
     return {"outputs_count": len(items), "previewable_outputs_count": len(previewable) + (1 if texts else 0),
             "preview_output": preview}
+
+
+ERROR_TEXT_FIELDS = ("node_id", "node_type", "exception_message", "exception_type")
+
+
+def reportable_error(error: object) -> dict | None:
+    """A job's ``execution_error`` when it has every field a jobs-list reader requires, else None."""
+    if not isinstance(error, dict) or not all(isinstance(error.get(key), str) for key in ERROR_TEXT_FIELDS):
+        return None
+    traceback = error.get("traceback")
+    if not isinstance(traceback, list) or not all(isinstance(line, str) for line in traceback):
+        return None
+    return error

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from execution.jobs.job_outputs import summarize_outputs
+from execution.jobs.job_outputs import reportable_error, summarize_outputs
 
 FINISHED_STATES = ("success", "error", "interrupted")
 AUTO_CHECKPOINT_PAGES = 10000
@@ -444,6 +444,7 @@ def _job_summary(row: tuple) -> dict:
         "workflow_id": workflow.get("id") if isinstance(workflow, dict) else None,
     }
     summary.update(summarize_outputs(result.get("outputs", {})))
-    if isinstance(result.get("error"), dict):
-        summary["execution_error"] = result["error"]
+    error = reportable_error(result.get("error"))
+    if error is not None:
+        summary["execution_error"] = error
     return summary

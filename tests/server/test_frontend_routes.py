@@ -101,7 +101,17 @@ def test_folder_paths_model_library_files_and_metadata(plexus_server):
         "ss_network_dim": "16", "modelspec.title": "Style"}
     assert server.request("GET", "/api/view_metadata/loras?filename=missing.safetensors").status == 404
     assert server.request("GET", "/view_metadata/loras?filename=broken.safetensors").status == 400
-    assert server.request("GET", "/view_metadata/loras?filename=../../x.safetensors").status == 404
+    assert server.request("GET", "/view_metadata/loras?filename=../../x.safetensors").status in (400, 404)
+    (loras / "folder_model").mkdir()
+    (loras / "folder_model" / "config.json").write_text("{}")
+    assert server.get_json("/view_metadata/loras?filename=folder_model") == {}
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (0, 255, 0)).save(loras / "style.png")
+    preview = server.request("GET", "/api/experiment/models/preview/loras/0/style.safetensors")
+    assert preview.status == 200 and preview.headers["Content-Type"] == "image/webp"
+    assert server.request("GET", "/api/experiment/models/preview/loras/0/folder_model").status == 404
+    assert server.request("GET", "/api/experiment/models/preview/loras/9/style.safetensors").status == 404
     (server.base_dir / "input" / "older.png").write_bytes(b"a")
     time.sleep(0.02)
     (server.base_dir / "input" / "newer.png").write_bytes(b"b")
@@ -162,6 +172,9 @@ def test_front_end_root_serves_a_site_and_the_plexus_editor_stays_at_plexus(serv
     assert server.get_json("/object_info")  # the API is untouched by the site's catch-all
     assert server.get_json("/extensions")[0] == "/extensions/plexus-extras/plexus_extras.js"
     assert server.request("GET", "/extensions/plexus-extras/plexus_extras.js").status == 200
+    # the editor at /plexus/ loads extensions relative to itself; their "../../scripts/app.js" too
+    assert server.request("GET", "/plexus/extensions/plexus-extras/plexus_extras.js").status == 200
+    assert b"window.app" in server.request("GET", "/plexus/scripts/app.js").body
 
 
 def test_front_end_comfyui_without_the_package_or_a_bad_root_is_a_clear_error(tmp_path):

@@ -1,7 +1,7 @@
 // Plexus's extras in ComfyUI's official frontend (served only when that frontend is at "/").
 // - PreviewText shows its text on the node (the frontend draws text only for PreviewAny/SaveText).
-// - Streamed text (VLM tokens arrive as pieces) accumulates on the node instead of showing only
-//   the last piece.
+// - Streamed text accumulates on the node: Plexus sends node text in pieces (VLM tokens), this
+//   frontend shows each progress_text as the whole text, so the pieces are joined before it sees them.
 // - execution_restarted (a cluster worker was lost and the job runs again) starts the streamed
 //   text over, and is a known message (no "unknown message" log).
 // It does nothing in the Plexus editor, which has these features itself.
@@ -9,12 +9,6 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const TEXT_NODE_TYPES = new Set(["PreviewText"]);
-const STREAM_WIDGET = "$$node-text-preview";
-
-function findNode(nodeId) {
-  const id = String(nodeId).split(":").pop();
-  return app.graph?.getNodeById?.(Number(id)) ?? app.graph?.getNodeById?.(id) ?? null;
-}
 
 function showOnNode(node, text) {
   const { ComfyWidgets } = window.comfyAPI?.widgets ?? {};
@@ -33,16 +27,17 @@ function showOnNode(node, text) {
 if (window.comfyAPI) {
   const streamed = new Map();  // node id -> text so far in this run
   api.addEventListener("execution_start", () => streamed.clear());
-  api.addEventListener("execution_restarted", () => streamed.clear());
-  api.addEventListener("progress_text", ({ detail }) => {
-    if (!detail?.nodeId || !detail.text) return;
-    const text = (streamed.get(detail.nodeId) ?? "") + detail.text;
-    streamed.set(detail.nodeId, text);
-    setTimeout(() => {  // after the frontend's own handler, which shows only this piece
-      const widget = findNode(detail.nodeId)?.widgets?.find((w) => w.name === STREAM_WIDGET);
-      if (widget) widget.value = text;
-    }, 0);
-  });
+  api.addEventListener("execution_restarted", () => streamed.clear());  // the job runs again from the start
+  const dispatch = api.dispatchCustomEvent.bind(api);
+  // Before any listener: the frontend's own handlers were registered before this extension loaded.
+  api.dispatchCustomEvent = (type, detail) => {
+    if (type === "progress_text" && detail?.nodeId && typeof detail.text === "string") {
+      const text = (streamed.get(detail.nodeId) ?? "") + detail.text;
+      streamed.set(detail.nodeId, text);
+      detail = { ...detail, text };
+    }
+    return dispatch(type, detail);
+  };
 
   app.registerExtension({
     name: "plexus.extras",

@@ -1,10 +1,12 @@
 """Model and file listings the official ComfyUI frontend and API clients (``comfyui-cli``) read.
 
 - ``/internal/folder_paths``: every model folder kind and its directories.
-- ``/experiment/models`` and ``/experiment/models/{folder}``: the model library, per folder.
+- ``/experiment/models`` and ``/experiment/models/{folder}``: the model library, per folder;
+  ``/experiment/models/preview/{folder}/{index}/{name}``: the image kept next to a model.
 - ``/internal/files/{input|output|temp}``: file names there, newest first.
-- ``/view_metadata/{folder}?filename=``: a safetensors model's ``__metadata__`` header as JSON
-  (the header is read directly: eight bytes of length, then JSON; no tensor is loaded).
+- ``/view_metadata/{folder}?filename=``: a listed safetensors model's ``__metadata__`` header as
+  JSON (read directly: eight bytes of length, then JSON; no tensor is loaded); ``{}`` for a model
+  folder (a diffusers or transformers model), which has no such header.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from models.folders import KIND_ALIASES, UnsafePath
+from web.security import confine
 
 if TYPE_CHECKING:
     from web.server import PlexusServer
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 HIDDEN_FOLDERS = ("configs", "custom_nodes")
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+PREVIEW_NAMES = (".webp", ".png", ".jpg", ".jpeg", ".preview.png")
 
 
 def _error(message: str, status: int) -> web.Response:
@@ -41,6 +45,17 @@ def read_safetensors_metadata(path: Path) -> dict:
         header = json.loads(handle.read(length))
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
     return metadata if isinstance(metadata, dict) else {}
+
+
+def _as_webp(path: Path) -> bytes:
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as image:
+        buffer = io.BytesIO()
+        image.convert("RGBA").save(buffer, format="WEBP", quality=80)
+    return buffer.getvalue()
 
 
 def library_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
@@ -93,19 +108,45 @@ def library_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         filename = request.query.get("filename", "")
         if kind is None:
             return _error(f"unknown model folder {request.match_info['folder']!r}", 404)
-        if not filename.lower().endswith(SAFETENSORS_SUFFIXES):
-            return _error("filename must name a .safetensors file", 400)
+        if not filename:
+            return _error("filename is required", 400)
         try:
             path = paths.model_path(kind, filename)
         except UnsafePath as exc:
             return _error(str(exc), 400)
-        if path is None or not path.is_file():
-            return _error("file not found", 404)
+        if path is None or filename not in paths.list_models(kind):
+            return _error("model not found", 404)
+        if not path.is_file() or not filename.lower().endswith(SAFETENSORS_SUFFIXES):
+            return web.json_response({})  # a model folder or another format: no header metadata
         try:
             return web.json_response(read_safetensors_metadata(path))
         except (OSError, ValueError) as exc:
             return _error(f"not a readable safetensors file: {exc}", 400)
 
+    async def model_preview(request: web.Request) -> web.StreamResponse:
+        """The image next to a model (``<name>.webp``/``.png``/``.jpg``/``.preview.png``), as webp;
+        404 when the model has none (the library then shows its placeholder)."""
+        kind = known_kind(request.match_info["folder"])
+        name = request.match_info["filename"]
+        try:
+            index = int(request.match_info["path_index"])
+            folder = paths.model_folders[kind][index] if kind is not None else None
+        except (ValueError, IndexError):
+            folder = None
+        if folder is None or name not in paths.list_models(kind):
+            return _error("model not found", 404)
+        stem = name[: -len(Path(name).suffix)] if Path(name).suffix in SAFETENSORS_SUFFIXES + (".ckpt", ".pt") \
+            else name
+        for candidate in PREVIEW_NAMES:
+            try:
+                image = confine(folder, stem + candidate)
+            except web.HTTPException:
+                return _error("bad file name", 400)
+            if image.is_file():
+                return web.Response(body=_as_webp(image), content_type="image/webp")
+        return _error("this model has no preview image", 404)
+
     return [("GET", "/internal/folder_paths", folder_paths), ("GET", "/experiment/models", model_folders),
+            ("GET", "/experiment/models/preview/{folder}/{path_index}/{filename:.+}", model_preview),
             ("GET", "/experiment/models/{folder}", models_in), ("GET", "/internal/files/{kind}", files_of),
             ("GET", "/view_metadata/{folder}", view_metadata)]

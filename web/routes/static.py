@@ -79,7 +79,15 @@ def static_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             return serve_file(site_root, f"extensions/{pack_name}/{relative}")
         raise web.HTTPNotFound()
 
-    routes = [("GET", "/extensions/{pack}/{path:.+}", extension), ("GET", "/plexus", plexus_redirect)]
+    async def editor_compat_script(request: web.Request) -> web.StreamResponse:
+        # "../../scripts/app.js" from an extension under /plexus/extensions/ (the import map only
+        # covers /scripts/); the compat modules read the editor's globals, so any URL serves.
+        return serve_file(EDITOR_DIR / "compat", request.match_info["name"])
+
+    routes = [("GET", "/plexus", plexus_redirect),
+              ("GET", "/plexus/scripts/{name:(app|api)\\.js}", editor_compat_script)]
+    for prefix in ("", "/plexus"):
+        routes.append(("GET", f"{prefix}/extensions/{{pack}}/{{path:.+}}", extension))
     for prefix in ("", "/plexus"):
         routes += [("GET", f"{prefix}/editor/{{path:.+}}", editor),
                    ("GET", f"{prefix}/lib/litegraph/{{path:.+}}", litegraph)]

@@ -29,3 +29,14 @@ def test_saved_files_and_text_only_jobs():
     odd_type = summarize_outputs({"1": {"images": [{"filename": "a.png", "type": "remote"}]}})["preview_output"]
     assert "type" not in odd_type  # the schema allows only input, output or temp
     assert summarize_outputs({}) == {"outputs_count": 0, "previewable_outputs_count": 0, "preview_output": None}
+
+
+def test_only_complete_errors_are_reported():
+    from execution.jobs.job_outputs import reportable_error
+
+    complete = {"node_id": "3", "node_type": "KSampler", "exception_message": "boom", "exception_type": "ValueError",
+                "traceback": ["line 1\n"], "prompt_id": "p"}
+    assert reportable_error(complete) is complete
+    assert reportable_error(dict(complete, node_id=None)) is None
+    assert reportable_error(dict(complete, traceback="text")) is None
+    assert reportable_error("worker died") is None
