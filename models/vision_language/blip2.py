@@ -10,6 +10,7 @@ from typing import Any
 class Blip2Family:
     name = "blip2"
     supports_video = False
+    multi_image = False
 
     def plain_prompt(self, prompt: str) -> str:
         return f"Question: {prompt.strip()} Answer:" if prompt.strip() else ""

@@ -8,6 +8,7 @@ from typing import Any
 class LlavaFamily:
     name = "llava"
     supports_video = False
+    multi_image = True
 
     def __init__(self, class_name: str):
         self.class_name = class_name

@@ -19,6 +19,7 @@ class VLMFamily(Protocol):
 
     name: str
     supports_video: bool
+    multi_image: bool  # several pictures in one prompt
 
     def plain_prompt(self, prompt: str) -> str:
         """The prompt in the family's format, when the processor has no chat template."""
@@ -65,24 +66,28 @@ class VisionLanguageModel:
         return int(getattr(text_config, "max_position_embeddings", 0) or 2048)
 
     # -- prompts and inputs ------------------------------------------------------------------
-    def chat_text(self, prompt: str, media: str = "image") -> str:
-        """The prompt in the model's conversation format, with one image (or video) placeholder.
+    def chat_text(self, prompt: str, media: str = "image", count: int = 1) -> str:
+        """The prompt in the model's conversation format, with ``count`` image (or one video)
+        placeholders before the text.
 
         A prompt that already contains the image token is taken as a complete raw prompt."""
         image_token = str(getattr(self.processor, "image_token", "") or "")
         if image_token and image_token in prompt:
             return prompt
-        cached = self._chat_texts.get((prompt, media))
+        cached = self._chat_texts.get((prompt, media, count))
         if cached is not None:
             return cached
         if getattr(self.processor, "chat_template", None):
-            conversation = [{"role": "user", "content": [{"type": media}, {"type": "text", "text": prompt}]}]
-            text = self.processor.apply_chat_template(conversation, add_generation_prompt=True)
-        else:
+            content = [{"type": media}] * count + [{"type": "text", "text": prompt}]
+            text = self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                      add_generation_prompt=True)
+        elif count == 1:
             text = self.family.plain_prompt(prompt)
+        else:
+            raise ValueError(f"{self.name}: no chat template to place {count} images in the prompt")
         if len(self._chat_texts) >= 64:
             self._chat_texts.clear()
-        self._chat_texts[(prompt, media)] = text
+        self._chat_texts[(prompt, media, count)] = text
         return text
 
     def prepare(self, pictures: Any, prompts: str | Sequence[str]) -> Any:
@@ -90,6 +95,13 @@ class VisionLanguageModel:
         pictures = list(pictures) if isinstance(pictures, (list, tuple)) else [pictures]
         prompts = [prompts] * len(pictures) if isinstance(prompts, str) else list(prompts)
         return self.family.encode(self.processor, pictures, [self.chat_text(p) for p in prompts])
+
+    def prepare_group(self, pictures: Sequence[Any], prompt: str) -> Any:
+        """Inputs for one prompt about several PIL images, in order (a batch of one)."""
+        pictures = list(pictures)
+        if len(pictures) > 1 and not self.family.multi_image:
+            raise ValueError(f"{self.name}: the {self.family.name} family takes one image per prompt")
+        return self.family.encode(self.processor, pictures, [self.chat_text(prompt, count=len(pictures))])
 
     def prepare_video(self, frames: list, prompt: str, fps: float) -> Any:
         """Inputs for one video given as a list of PIL frames sampled at ``fps``."""
@@ -123,29 +135,31 @@ class VisionLanguageModel:
         return self.generate_batch(inputs, settings, on_token, should_stop)[0]
 
     # -- scoring (multiple choice) -------------------------------------------------------------
-    def score_continuations(self, picture: Any, prompt: str, continuations: Sequence[str]) -> list[float]:
+    def score_continuations(self, pictures: Any, prompt: str, continuations: Sequence[str]) -> list[float]:
         """The log-likelihood (sum over tokens, natural log) of each continuation after the chat
-        prompt about ``picture``: the basis of multiple-choice evaluation."""
+        prompt about ``pictures`` (one PIL image or a list): the basis of multiple-choice evaluation."""
         import torch
 
-        text = self.chat_text(prompt)
+        pictures = list(pictures) if isinstance(pictures, (list, tuple)) else [pictures]
+        prompt_inputs = self.prepare_group(pictures, prompt)
+        text = self.chat_text(prompt, count=len(pictures))
         scores = []
         with self._placed() as device, torch.inference_mode():
             for continuation in continuations:
-                scores.append(self._continuation_logprob(picture, text, continuation, device))
+                scores.append(self._continuation_logprob(pictures, text, prompt_inputs, continuation, device))
         return scores
 
-    def _continuation_logprob(self, picture: Any, text: str, continuation: str, device: Any) -> float:
+    def _continuation_logprob(self, pictures: list, text: str, prompt_inputs: Any, continuation: str,
+                              device: Any) -> float:
         import torch
 
         if self.is_encoder_decoder:  # the continuation is the decoder's target
-            inputs = self._on_device(self.family.encode(self.processor, [picture], [text]), device)
             labels = self.tokenizer(continuation, return_tensors="pt").input_ids.to(device)
-            logits = self.model(**inputs, labels=labels).logits
+            logits = self.model(**self._on_device(prompt_inputs, device), labels=labels).logits
             targets = labels
         else:
-            prompt_length = self.family.encode(self.processor, [picture], [text])["input_ids"].shape[1]
-            inputs = self._on_device(self.family.encode(self.processor, [picture], [text + continuation]), device)
+            prompt_length = prompt_inputs["input_ids"].shape[1]
+            inputs = self._on_device(self.family.encode(self.processor, pictures, [text + continuation]), device)
             logits = self.model(**inputs).logits[:, prompt_length - 1:-1]
             targets = inputs["input_ids"][:, prompt_length:]
         if targets.shape[1] == 0:

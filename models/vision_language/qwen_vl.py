@@ -86,14 +86,17 @@ class QwenVLProcessor:
         return patches.reshape(steps * spatial, -1), [steps, grid_h, grid_w]
 
     def _with_text(self, vision: dict, grid_key: str, token: str, texts: list[str]) -> Any:
+        """Each placeholder, in order across the texts, expanded to its picture's token count."""
         from transformers import BatchFeature
 
         merge = self.image_processor.merge_size ** 2
-        expanded = []
-        for text, grid in zip(texts, vision[grid_key]):
-            if text.count(token) != 1:
-                raise ValueError(f"a Qwen-VL prompt needs exactly one {token} here, got {text.count(token)}")
-            expanded.append(text.replace(token, token * (int(grid.prod()) // merge)))
+        counts = [int(grid.prod()) // merge for grid in vision[grid_key]]
+        if sum(text.count(token) for text in texts) != len(counts):
+            raise ValueError(f"{len(counts)} pictures for {sum(t.count(token) for t in texts)} {token} placeholders")
+        expanded, next_count = [], iter(counts)
+        for text in texts:
+            pieces = text.split(token)
+            expanded.append(pieces[0] + "".join(token * next(next_count) + piece for piece in pieces[1:]))
         encoded = self.tokenizer(expanded, return_tensors="pt", padding=True)
         ids = encoded["input_ids"]
         token_types = (ids == self.image_token_id).long() + 2 * (ids == self.video_token_id).long()
@@ -113,6 +116,7 @@ class QwenVLFamily:
     input), Qwen3-VL (per-mille again; pictures only here: its video prompts carry timestamps)."""
 
     name = "qwen_vl"
+    multi_image = True
 
     def __init__(self, class_name: str, box_format: str, supports_video: bool, timed_video: bool = False):
         self.class_name = class_name

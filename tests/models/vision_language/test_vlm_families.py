@@ -165,3 +165,27 @@ def test_loader_reads_the_family_from_the_config(vlm_env):
                         "tiny-qwen3-vl": "qwen_vl"}
     with pytest.raises(ValueError, match="does not take videos"):
         vlm_env.load(vlm_loader, "tiny-llava").prepare_video([], PROMPT, 1.0)
+
+
+def test_several_images_in_one_prompt_match_the_processors(vlm_env, vlm_models_dir, monkeypatch):
+    import torch
+
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.understanding.vlm import vlm_loader
+
+    pictures = [tensor_to_pil_images(random_image(seed, 40, 48 + 8 * seed % 3))[0] for seed in (60, 61)]
+    for name in ("tiny-qwen2-vl", "tiny-llava"):
+        vlm = vlm_env.load(vlm_loader, name)
+        folder = vlm_models_dir / "vlm" / name
+        processor = _reference_processor(folder, monkeypatch)
+        content = [{"type": "image"}, {"type": "image"}, {"type": "text", "text": PROMPT}]
+        text = processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+        expected = processor(images=pictures, text=[text], return_tensors="pt")
+        ours = vlm.prepare_group(pictures, PROMPT)
+        assert torch.equal(ours["input_ids"], expected["input_ids"])
+        assert torch.equal(ours["pixel_values"], expected["pixel_values"])
+        two, one = vlm.score_continuations(pictures, PROMPT, ["a cat"]), vlm.score_continuations(pictures[0], PROMPT,
+                                                                                                 ["a cat"])
+        assert two != one
+    with pytest.raises(ValueError, match="one image per prompt"):
+        vlm_env.load(vlm_loader, "tiny-blip2-opt").prepare_group(pictures, PROMPT)
