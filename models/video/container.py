@@ -2,7 +2,8 @@
 
 Both kinds answer ``get_components()`` (frames ``[T,H,W,3]`` in 0..1, audio, frame rate),
 ``get_dimensions()``, ``get_duration()`` and ``save_to(path, format, codec)``, the methods ComfyUI's
-nodes and packs call. Audio is not decoded or written here: ``audio`` is always None.
+nodes and packs call. Audio is ComfyUI's ``AUDIO`` value, ``{"waveform": [1,C,S] floats,
+"sample_rate": int}`` (AAC in the MP4 files written here), or None for a silent video.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class VideoFromComponents(VideoInput):
         return int(self.components.images.shape[0])
 
     def save_to(self, path: str | Path, format: str = "auto", codec: str = "auto", metadata: dict | None = None) -> None:
-        write_video(path, self.components.images, self.components.frame_rate, metadata)
+        write_video(path, self.components.images, self.components.frame_rate, metadata, self.components.audio)
 
 
 class VideoFromFile(VideoInput):
@@ -90,7 +91,7 @@ class VideoFromFile(VideoInput):
 
     def save_to(self, path: str | Path, format: str = "auto", codec: str = "auto", metadata: dict | None = None) -> None:
         components = self.get_components()
-        write_video(path, components.images, components.frame_rate, metadata)
+        write_video(path, components.images, components.frame_rate, metadata, components.audio)
 
 
 def _video_stream(container: Any, path: Path) -> Any:
@@ -100,7 +101,8 @@ def _video_stream(container: Any, path: Path) -> Any:
 
 
 def read_video(path: str | Path) -> VideoComponents:
-    """Every frame of the first video stream, as RGB floats, and its average frame rate."""
+    """Every frame of the first video stream, as RGB floats, its average frame rate, and the first
+    audio stream (if any) as planar floats."""
     import av
     import numpy as np
     import torch
@@ -118,12 +120,31 @@ def read_video(path: str | Path) -> VideoComponents:
     if not frames:
         raise ValueError(f"{path.name}: the video has no frames")
     images = torch.from_numpy(np.stack(frames).astype(np.float32) / 255.0)
-    return VideoComponents(images=images, audio=None, frame_rate=Fraction(rate), metadata=metadata)
+    return VideoComponents(images=images, frame_rate=Fraction(rate), audio=_read_audio(path), metadata=metadata)
 
 
-def write_video(path: str | Path, images: Any, frame_rate: Fraction | float, metadata: dict | None = None) -> None:
-    """H.264 (yuv420p) MP4, written to a temp file and renamed (never half a file). Odd sizes are
-    padded by one pixel, as the codec needs even dimensions."""
+def _read_audio(path: Path) -> dict | None:
+    import av
+    import numpy as np
+    import torch
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=stream.rate)
+        chunks = [out.to_ndarray() for frame in container.decode(stream) for out in resampler.resample(frame)]
+        chunks += [out.to_ndarray() for out in resampler.resample(None)]
+    if not chunks:
+        return None
+    waveform = torch.from_numpy(np.concatenate(chunks, axis=1).astype(np.float32)).unsqueeze(0)
+    return {"waveform": waveform, "sample_rate": int(stream.rate)}
+
+
+def write_video(path: str | Path, images: Any, frame_rate: Fraction | float, metadata: dict | None = None,
+                audio: dict | None = None) -> None:
+    """H.264 (yuv420p) MP4, with AAC audio when given, written to a temp file and renamed (never
+    half a file). Odd sizes are padded by one pixel, as the codec needs even dimensions."""
     import av
     import numpy as np
     import torch
@@ -145,14 +166,46 @@ def write_video(path: str | Path, images: Any, frame_rate: Fraction | float, met
             stream.width, stream.height = pixels.shape[2], pixels.shape[1]
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": "18"}
+            sound = _audio_stream(container, audio) if audio is not None else None  # streams come before packets
             for frame_pixels in pixels[..., :3]:
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_pixels), format="rgb24")
                 container.mux(stream.encode(frame))
             container.mux(stream.encode())
+            if sound is not None:
+                _write_audio(container, *sound)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def _audio_stream(container: Any, audio: dict) -> tuple[Any, Any, str, int]:
+    """An AAC stream for ComfyUI's AUDIO value, with its samples as planar floats [C,S]."""
+    import numpy as np
+
+    waveform = audio["waveform"]
+    samples = waveform[0] if waveform.ndim == 3 else waveform  # [C,S]: the first item of a batch
+    samples = np.ascontiguousarray(samples.detach().float().cpu().clamp(-1, 1).numpy())
+    if samples.shape[0] not in (1, 2):
+        raise ValueError(f"audio with {samples.shape[0]} channels: only mono and stereo are written")
+    rate = int(audio["sample_rate"])
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    stream = container.add_stream("aac", rate=rate)
+    stream.layout = layout
+    return stream, samples, layout, rate
+
+
+def _write_audio(container: Any, stream: Any, samples: Any, layout: str, rate: int) -> None:
+    import av
+    import numpy as np
+
+    size = stream.codec_context.frame_size or 1024  # AAC takes whole frames of this many samples
+    for start in range(0, samples.shape[1], size):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + size]), format="fltp",
+                                           layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode())
 
 
 def sample_frame_indices(frame_count: int, source_fps: float, mode: str, count: int, fps: float) -> list[int]:

@@ -43,28 +43,30 @@ def load_video(ctx, file: str):
       inputs=[In("video", "VIDEO")],
       outputs=[Out("IMAGE", "images"), Out("AUDIO", "audio"), Out("FLOAT", "fps")])
 def get_video_components(video):
-    """The frames (IMAGE batch), audio (None: audio is not decoded) and frame rate of a video."""
+    """The frames (IMAGE batch), audio (AUDIO, None for a silent video) and frame rate of a video."""
     components = video.get_components()
     return (components.images, components.audio, float(components.frame_rate))
 
 
 @node("CreateVideo", display_name="Create Video", category="image/video",
-      inputs=[In("images", "IMAGE"), Float("fps", 30.0, min=1.0, max=120.0, step=1.0)],
+      inputs=[In("images", "IMAGE"), Float("fps", 30.0, min=1.0, max=120.0, step=1.0),
+              In("audio", "AUDIO", optional=True)],
       outputs=[Out("VIDEO")])
-def create_video(images, fps: float = 30.0):
-    """A video from a batch of frames at ``fps`` frames per second."""
+def create_video(images, fps: float = 30.0, audio=None):
+    """A video from a batch of frames at ``fps`` frames per second, with optional audio."""
     from fractions import Fraction
 
     from models.video.container import VideoComponents, VideoFromComponents
 
-    return (VideoFromComponents(VideoComponents(images=images, frame_rate=Fraction(fps).limit_denominator(10000))),)
+    rate = Fraction(fps).limit_denominator(10000)
+    return (VideoFromComponents(VideoComponents(images=images, frame_rate=rate, audio=audio)),)
 
 
 @node("SaveVideo", display_name="Save Video", category="image/video", output_node=True,
       inputs=[In("video", "VIDEO"), String("filename_prefix", "video/Plexus"),
               Combo("format", ["auto", "mp4"]), Combo("codec", ["auto", "h264"])])
 def save_video(ctx, video, filename_prefix: str = "video/Plexus", format: str = "auto", codec: str = "auto"):
-    """Save the video as an H.264 MP4 in the output folder."""
+    """Save the video as an H.264 MP4 (AAC audio) in the output folder."""
     folder, stem, counter, subfolder = ctx.services.paths.save_path(filename_prefix)
     name = f"{stem}_{counter:05}_.mp4"
     video.save_to(folder / name, format="mp4", codec="h264")

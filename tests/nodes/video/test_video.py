@@ -75,3 +75,27 @@ def test_a_file_that_is_not_a_video_fails_clearly(vlm_env):
                                                           "format": "auto", "codec": "auto"}}}
     validation = validate_prompt(prompt, vlm_env.registry, vlm_env.services)
     assert not validation.ok and "missing.mp4" in str(validation.response())
+
+
+def test_audio_goes_through_create_save_load(vlm_env):
+    import numpy as np
+    import torch
+
+    from nodes.video.video import create_video, get_video_components, load_video, save_video
+
+    rate = 16000
+    times = torch.arange(int(1.5 * rate)) / rate
+    tone = (0.5 * torch.sin(2 * torch.pi * 440 * times)).reshape(1, 1, -1)
+    video = create_video(_frames(), 8.0, {"waveform": tone, "sample_rate": rate})[0]
+    saved = save_video(vlm_env.context(), video, "with_audio")["ui"]["images"][0]
+    loaded = load_video(vlm_env.context(), f"{saved['filename']} [output]")[0]
+    _, audio, _ = get_video_components(loaded)
+    assert audio["sample_rate"] == rate and audio["waveform"].shape[:2] == (1, 1)
+    decoded, original = audio["waveform"][0, 0].numpy(), tone[0, 0].numpy()
+    assert abs(decoded.shape[0] - original.shape[0]) <= 2048  # AAC adds at most a frame of priming
+    span = original.shape[0] - 2048
+    best = max(float(np.dot(decoded[k:k + span], original[:span])) for k in range(2048))
+    assert best / float(np.dot(original[:span], original[:span])) > 0.98  # the same tone, lossy but close
+    silent = create_video(_frames(3), 8.0)[0]
+    saved = save_video(vlm_env.context(), silent, "silent")["ui"]["images"][0]
+    assert get_video_components(load_video(vlm_env.context(), f"{saved['filename']} [output]")[0])[1] is None
