@@ -65,10 +65,23 @@ def _hidden_values(ctx: Any) -> dict[str, Any]:
             "api_key_comfy_org": extra.get("api_key_comfy_org")}
 
 
-def _clone(cls: type, declared: list[str], ctx: Any = None) -> type:
-    """Only the schema's hidden members (plus automatic ones) are filled; outside a run, none."""
-    values = _hidden_values(ctx) if ctx is not None else {}
-    return cls.plexus_clone(**{name: values.get(name) for name in declared})
+class _Clones:
+    """Per-call class clones with ``cls.hidden`` filled (only the declared members). One with no
+    hidden values (nothing declared, or a hook outside a run) is made once and shared: it is
+    locked, so no call can leave state on it."""
+
+    def __init__(self, cls: type, declared: list[str]):
+        self.cls = cls
+        self.declared = declared
+        self._bare: type | None = None
+
+    def get(self, ctx: Any = None) -> type:
+        if ctx is None or not self.declared:
+            if self._bare is None:
+                self._bare = self.cls.plexus_clone()
+            return self._bare
+        values = _hidden_values(ctx)
+        return self.cls.plexus_clone(**{name: values.get(name) for name in self.declared})
 
 
 def normalize_output(value: Any, output_count: int, enable_expand: bool) -> Any:
@@ -105,13 +118,13 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
                               {"_declared": (str(getattr(member, "value", member)),)})
                     for name, member in zip(declared_hidden, v3.hidden)]
     outputs = tuple(_output_spec(o) for o in v3.outputs)
+    clones = _Clones(cls, declared_hidden)
 
     def current_inputs() -> list[InputSpec]:  # define_schema may list files: re-read like ComfyUI does
         return [_input_spec(item) for item in cls.GET_SCHEMA().inputs] + hidden_specs
 
     def invoke(_instance: Any, ctx: Any, kwargs: dict) -> Any:
-        clone = _clone(cls, declared_hidden, ctx)
-        value = clone.execute(**kwargs)
+        value = clones.get(ctx).execute(**kwargs)
         if inspect.isawaitable(value):
             async def finish() -> Any:
                 return normalize_output(await value, len(outputs), v3.enable_expand)
@@ -121,14 +134,14 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
     fingerprint = None
     if overrides(cls, "fingerprint_inputs"):
         def fingerprint(_services: Any, constants: dict) -> Any:
-            return _clone(cls, declared_hidden).fingerprint_inputs(**constants)
+            return clones.get().fingerprint_inputs(**constants)
 
     validate = None
     if overrides(cls, "validate_inputs"):
         names, takes_all = accepted_names(cls.validate_inputs)
 
         def run_validation(_services: Any, kwargs: dict) -> Any:
-            hook = _clone(cls, declared_hidden).validate_inputs
+            hook = clones.get().validate_inputs
             return hook(**kwargs) if takes_all else hook(**{k: v for k, v in kwargs.items() if k in names})
 
         validate = ValidationHook(fn=run_validation, covers=names, covers_all=takes_all,
@@ -137,7 +150,7 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
     check_lazy = None
     if overrides(cls, "check_lazy_status"):
         def check_lazy(_instance: Any, ctx: Any, kwargs: dict) -> Any:
-            return _clone(cls, declared_hidden, ctx).check_lazy_status(**kwargs)
+            return clones.get(ctx).check_lazy_status(**kwargs)
 
     info_overrides = {"display_name": display_name if display_name is not None else v3.display_name,
                       "output_tooltips": [o.tooltip for o in outputs], "deprecated": bool(v3.is_deprecated),

@@ -199,3 +199,17 @@ def test_editor_expansion_of_every_template(registry):
             expanded = expand_for_editor(workflow, registry)
             known = {str(n["id"]) for n in expanded["nodes"]}
             assert all(str(l[1]) in known and str(l[3]) in known for l in expanded["links"]), path.name
+
+
+def test_validation_errors_point_at_inner_nodes_by_their_frontend_ids(registry, tmp_path):
+    from models.folders import FolderPaths
+    from models.services import Services
+
+    workflow = copy.deepcopy(NESTED)
+    inner = next(d for d in workflow["definitions"]["subgraphs"] if d["id"] == INNER)
+    next(n for n in inner["nodes"] if n["type"] == "ImageBlend")["widgets_values"] = [0.9, "no-such-mode"]
+    result = validate_prompt(convert_workflow(workflow, registry).prompt, registry,
+                             Services(FolderPaths.create(tmp_path), force_cpu=True))
+    assert list(result.node_errors) == ["10:6:7"]
+    assert result.node_errors["10:6:7"]["errors"][0]["type"] == "value_not_in_list"
+    assert result.node_errors["10:6:7"]["dependent_outputs"] == ["20"]
