@@ -5,13 +5,12 @@ Prompts follow MMBench's and POPE's usual wording. An item with several pictures
 one picture with them side by side, for models that take one image; an item without a picture is
 shown a plain grey picture, so that image-less questions can still be asked.
 
-Likelihood mode scores each option's text (after one space) as the continuation of the prompt:
-the mean log-probability of its tokens, so that long and short options compare fairly. It needs a
-decoder-only model (LLaVA-style); encoder-decoder models must use generation.
+Likelihood mode scores each option's text (after one space) as the model's reply to the prompt:
+the sum of its tokens' log-probabilities (``VisionLanguageModel.score_continuations``, for
+decoder-only and encoder-decoder families alike).
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable
 
 from models.evaluation.items import LETTERS, MULTIPLE_CHOICE, BenchmarkItem
@@ -50,39 +49,15 @@ def compose_pictures(pictures: list[Any]) -> Any:
 def generate_reply(vlm: Any, picture: Any, prompt: str, max_new_tokens: int,
                    should_stop: Callable[[], bool] | None = None) -> str:
     """The model's greedy reply (the same call ``VLMCaption`` makes)."""
-    from models.vision_language.llava import GenerationSettings
+    from models.vision_language.generation import GenerationSettings
 
     inputs = vlm.prepare(picture, prompt)
     return vlm.generate(inputs, GenerationSettings(max_new_tokens, 0.0), None, should_stop).strip()
 
 
 def option_scores(vlm: Any, picture: Any, prompt: str, options: tuple[str, ...]) -> list[float]:
-    """Mean log-probability of each option's text as the continuation of the prompt."""
-    import torch
-
-    model = getattr(vlm, "model", None)
-    if model is None or getattr(model.config, "is_encoder_decoder", False):
-        raise ValueError(f"likelihood scoring needs a decoder-only VLM; {getattr(vlm, 'family', 'this model')} "
-                         f"is not one: use method 'generate'")
-    inputs = vlm.prepare(picture, prompt)
-    prompt_length = inputs["input_ids"].shape[1]
-    scores = []
-    placement = vlm.manager.on_device(model) if getattr(vlm, "manager", None) is not None else \
-        contextlib.nullcontext(next(model.parameters()).device)
-    with placement as device, torch.inference_mode():
-        dtype = next(model.parameters()).dtype
-        base = {k: (v.to(device, dtype) if v.is_floating_point() else v.to(device)) for k, v in inputs.items()}
-        for text in options:
-            continuation = vlm.tokenizer(" " + text, add_special_tokens=False, return_tensors="pt").input_ids.to(device)
-            if continuation.shape[1] == 0:
-                scores.append(float("-inf"))
-                continue
-            ids = torch.cat([base["input_ids"], continuation], dim=1)
-            feed = {**base, "input_ids": ids, "attention_mask": torch.ones_like(ids)}
-            logits = model(**feed).logits[0, prompt_length - 1:-1].float()
-            picked = logits.log_softmax(-1).gather(1, continuation[0][:, None])
-            scores.append(float(picked.mean()))
-    return scores
+    """The log-likelihood of each option's text (after one space) as the reply to the prompt."""
+    return vlm.score_continuations(picture, prompt, [" " + text for text in options])
 
 
 def best_option(scores: list[float]) -> str | None:
