@@ -109,3 +109,12 @@ def _write_atomically(target: Path, content: str) -> None:
 def string_concatenate(string_a: str, string_b: str, delimiter: str = ""):
     """string_a + delimiter + string_b."""
     return (delimiter.join([string_a, string_b]),)
+
+
+@node("StringReplace", display_name="Replace", category="utils/string",
+      inputs=[String("string", "", multiline=True), String("find", "", multiline=True),
+              String("replace", "", multiline=True)],
+      outputs=[Out("STRING")])
+def string_replace(string: str, find: str, replace: str):
+    """Every occurrence of ``find`` replaced by ``replace``."""
+    return (string.replace(find, replace),)

@@ -4,7 +4,7 @@ same pixels. No torch import at module level.
 """
 from __future__ import annotations
 
-from execution.declare import INT_MAX, Boolean, Combo, Float, In, Int, Out, node
+from execution.declare import INT_MAX, Boolean, Combo, Float, In, Int, Out, String, node
 from nodes.generation.sampling import SAMPLER_NAMES, SCHEDULER_NAMES, progress_reporter
 
 CATEGORY = "sampling/custom_sampling"
@@ -160,3 +160,17 @@ def flip_sigmas(sigmas):
                   "ModelSamplingSD3 is the same with multiplier 1000.")
 def model_sampling_aura_flow(model, shift):
     return (model.clone(shift=float(shift), multiplier=1.0),)
+
+
+@node("ManualSigmas", category=f"{CATEGORY}/schedulers",
+      inputs=[String("sigmas", "1, 0.5", multiline=False)], outputs=[Out("SIGMAS")],
+      description="Sigmas typed as numbers separated by commas or spaces, e.g. '1, 0.75, 0.5, 0.25, 0'.")
+def manual_sigmas(sigmas: str):
+    import re
+
+    import torch
+
+    numbers = [float(n) for n in re.findall(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", sigmas)]
+    if not numbers:
+        raise ValueError(f"ManualSigmas: no numbers in {sigmas!r}")
+    return (torch.tensor(numbers, dtype=torch.float32),)

@@ -63,3 +63,10 @@ def latent_upscale_by(samples: dict, upscale_method: str, scale_by: float):
     latent = samples["samples"]
     width, height = round(latent.shape[-1] * scale_by), round(latent.shape[-2] * scale_by)
     return ({**samples, "samples": resize_channels_first(latent, max(1, width), max(1, height), upscale_method)},)
+
+
+@node("SetLatentNoiseMask", category="latent/inpaint",
+      inputs=[In("samples", "LATENT"), In("mask", "MASK")], outputs=[Out("LATENT")])
+def set_latent_noise_mask(samples: dict, mask):
+    """Only the masked part (1) of the latent is re-sampled; the rest follows the input (inpainting)."""
+    return ({**samples, "noise_mask": mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1])},)

@@ -2,7 +2,7 @@
 tensors are [B, H, W, C]."""
 from __future__ import annotations
 
-from execution.declare import Boolean, Combo, Float, In, Int, Out, node
+from execution.declare import Boolean, Combo, Float, Hidden, In, Int, Out, node
 
 CHANNELS = ("red", "green", "blue", "alpha")
 MASK_OPERATIONS = ("multiply", "add", "subtract", "and", "or", "xor")
@@ -153,3 +153,28 @@ def feather_mask(mask, left: int, top: int, right: int, bottom: int):
     columns = ramp(left, width) * ramp(right, width).flip(0)
     rows = ramp(top, height) * ramp(bottom, height).flip(0)
     return (output * rows[:, None] * columns[None, :],)
+
+
+@node("MaskPreview", category="mask", display_name="Preview Mask", output_node=True,
+      inputs=[In("mask", "MASK"), Hidden("prompt", "PROMPT"), Hidden("extra_pnginfo", "EXTRA_PNGINFO")],
+      outputs=[])
+def mask_preview(ctx, mask, prompt=None, extra_pnginfo=None):
+    """Show the mask as a grey image (written to the temp folder)."""
+    from nodes.image.images import preview_image
+
+    return preview_image(ctx, mask_to_image(mask)[0], prompt, extra_pnginfo)
+
+
+@node("JoinImageWithAlpha", category="mask/compositing", display_name="Join Image with Alpha",
+      inputs=[In("image", "IMAGE"), In("alpha", "MASK")], outputs=[Out("IMAGE")])
+def join_image_with_alpha(image, alpha):
+    """RGBA images whose alpha is 1 - mask (the mask resized to the image)."""
+    import torch
+    import torch.nn.functional as F
+
+    alpha = _batched(alpha)
+    alpha = F.interpolate(alpha[:, None].float(), size=image.shape[1:3], mode="bilinear")[:, 0]
+    batch = max(image.shape[0], alpha.shape[0])
+    rgb = image[..., :3].expand(batch, -1, -1, -1) if image.shape[0] == 1 else image[..., :3]
+    alpha = alpha.expand(batch, -1, -1) if alpha.shape[0] == 1 else alpha
+    return (torch.cat([rgb, (1.0 - alpha)[..., None]], dim=-1),)

@@ -114,3 +114,26 @@ def test_save_image_websocket_sends_full_size_png_frames(sd3_env):
     decoded = np.asarray(Image.open(io.BytesIO(fields["image"])))
     assert decoded.shape == (600, 700, 3) and decoded.max() == 63  # full size; 0.25 truncates to 63
     assert np.asarray(Image.open(io.BytesIO(frames[0].png))).max() == 254
+
+
+def test_mask_batch_string_and_sigma_helpers(sd3_env):
+    from nodes.basics.text import string_replace
+    from nodes.generation.custom_sampling import manual_sigmas
+    from nodes.generation.latent import set_latent_noise_mask
+    from nodes.image.batch import image_from_batch
+    from nodes.image.mask import image_to_mask, join_image_with_alpha, mask_preview, mask_to_image
+
+    image = torch.rand(3, 8, 10, 3)
+    assert torch.equal(image_to_mask(image, "green")[0], image[..., 1])
+    grey = mask_to_image(torch.rand(8, 10))[0]
+    assert grey.shape == (1, 8, 10, 3) and torch.equal(grey[..., 0], grey[..., 2])
+    rgba = join_image_with_alpha(image, torch.ones(1, 4, 5))[0]
+    assert rgba.shape == (3, 8, 10, 4) and rgba[..., 3].max() == 0
+    assert torch.equal(image_from_batch(image, 1, 5)[0], image[1:])
+    assert torch.equal(image_from_batch(image, 9, 1)[0], image[2:])
+    assert string_replace("a-b-c", "-", "+") == ("a+b+c",)
+    assert manual_sigmas("1, 0.5 .25,0")[0].tolist() == [1.0, 0.5, 0.25, 0.0]
+    masked = set_latent_noise_mask({"samples": torch.zeros(1, 16, 8, 8)}, torch.ones(64, 64))[0]
+    assert masked["noise_mask"].shape == (1, 1, 64, 64)
+    shown = mask_preview(sd3_env.context(), torch.rand(1, 8, 8))
+    assert shown["ui"]["images"][0]["type"] == "temp"
