@@ -11,6 +11,7 @@ fill them as inputs and, as in ComfyUI, the node id does not join the cache key.
 from __future__ import annotations
 
 import inspect
+from enum import Enum
 from typing import Any
 
 from execution.graph import ExecutionBlocker
@@ -33,9 +34,28 @@ def overrides(cls: type, name: str) -> bool:
     return False
 
 
+def json_safe(value: Any) -> Any:
+    """Options as /object_info can send them: objects with ``as_dict`` become dicts, enums their
+    values, anything else that JSON cannot hold its ``str`` (newer option types must not break the route)."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, Enum):
+        return json_safe(value.value)
+    for plain in (bool, int, float, str):  # subclasses (V3 type names) as their plain value
+        if isinstance(value, plain):
+            return plain(value) if plain is not str else str.__str__(value)
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if callable(getattr(value, "as_dict", None)):
+        return json_safe(value.as_dict())
+    return str(value)
+
+
 def _input_spec(item: Any) -> InputSpec:
     section = "optional" if item.optional else "required"
-    options = dict(item.as_dict())
+    options = json_safe(dict(item.as_dict()))
     kind = str.__str__(item.get_io_type())  # a plain str: V3 types compare equal to "*"
     if kind == "COMBO":
         choices = list(options.pop("options", []) or [])

@@ -193,3 +193,39 @@ def test_schema_is_read_again_for_object_info_and_validation(backend, plugin_env
     outcome = backend.run({"1": {"class_type": "TestV3PickFile", "inputs": {"name": name}}, "2": show("1")})
     assert outcome.status == "success", outcome.error
     assert outcome.outputs["2"]["value"] == [name]
+
+
+def test_names_of_newer_comfyui_releases_import_and_publish(tmp_path):
+    from execution.plugins.loader import load_custom_nodes
+    from execution.registry import NodeRegistry
+    from tests.fixtures.plugins import make_services
+
+    pack = tmp_path / "packs" / "newer_api_pack.py"
+    pack.parent.mkdir()
+    pack.write_text(
+        "from comfy_api.latest import ComfyExtension, io\n"
+        "class Saver(io.ComfyNode):\n"
+        "    @classmethod\n"
+        "    def define_schema(cls):\n"
+        "        return io.Schema(node_id='NewerSaver', search_aliases=['save'], essentials_category='x',\n"
+        "            inputs=[io.DynamicCombo.Input('format', options=[io.DynamicCombo.Option('png', [])]),\n"
+        "                    io.Int.Input('n', default=1, advanced=True), io.Autogrow.Input('more', template=object())],\n"
+        "            outputs=[io.LatentUpscaleModel.Output()])\n"
+        "    @classmethod\n"
+        "    def execute(cls, **kwargs):\n"
+        "        return io.NodeOutput(None)\n"
+        "class Ext(ComfyExtension):\n"
+        "    async def get_node_list(self):\n"
+        "        return [Saver]\n"
+        "def comfy_entrypoint():\n"
+        "    return Ext()\n")
+    services = make_services(tmp_path / "base")
+    registry = NodeRegistry()
+    report = load_custom_nodes(registry, [pack.parent], services=services)
+    assert report.pack("newer_api_pack").nodes == ["NewerSaver"], report.to_json()
+    import json
+
+    info = json.loads(json.dumps(registry.get("NewerSaver").object_info(services)))  # JSON all the way
+    assert info["input"]["required"]["format"][0] == "DYNAMICCOMBO"
+    assert info["input"]["required"]["n"] == ["INT", {"default": 1, "advanced": True}]
+    assert info["output"] == ["LATENT_UPSCALE_MODEL"]

@@ -158,11 +158,31 @@ class RemoteOptions:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
+class _Lenient(type):
+    """Unknown attributes of a type class made for an unknown name (``io.DynamicCombo.Option``,
+    ``io.Autogrow.TemplateNames``) are themselves lenient classes that take any arguments."""
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        made = _Lenient(name, (_Anything,), {})
+        type.__setattr__(cls, name, made)
+        return made
+
+
+class _Anything:
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.args, self.kwargs = args, kwargs
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.kwargs.items() if isinstance(v, (str, int, float, bool))}
+
+
 def __getattr__(name: str) -> Any:
     """Names added by newer ComfyUI releases import as plain custom types instead of failing."""
     if name.startswith("__"):
         raise AttributeError(name)
-    made = Custom(name.upper())
+    made = comfytype(name.upper())(_Lenient(name, (ComfyTypeIO,), {}))
     globals()[name] = made
     return made
 
