@@ -74,11 +74,16 @@ def test_palette_adds_nodes_by_click_and_by_drag(editor):
 
 
 def test_widget_converts_to_input_and_back(editor):
+    # No animation frame runs until the menu is open, as on a loaded machine where frames come late:
+    # widget rows and node bounds are measured only when drawn (before that a widget's `last_y` is
+    # undefined and its `y` 0), so a point read from them used to land above the node, on the
+    # canvas menu. The helpers draw the canvas before reading any position.
+    editor.eval("app.canvas.pause_rendering = true")
     image, save = editor.eval(BUILD_GRAPH_JS, [["EmptyImage", {"width": 16, "height": 16}], ["SaveImage", {}, [[0, 0, "images"]]]])
     # Through the node's context menu, as a user does it.
-    # The title bar's point comes from the node's position alone: an offset from a widget row read
-    # before the canvas had drawn it used to land above the node, on the canvas menu (issue 12).
     editor.page.mouse.click(*editor.title_point(image), button="right")
+    editor.page.wait_for_selector(".litecontextmenu")
+    editor.eval("app.canvas.pause_rendering = false")
     editor.page.click(".litecontextmenu .litemenu-entry:has-text('Convert width to input')")
     assert editor.eval(f"app.graph.getNodeById({image}).widgets.find((w) => w.name === 'width').hidden") is True
     slot = editor.eval(f"app.graph.getNodeById({image}).inputs.find((s) => s.name === 'width')")
