@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_WORKFLOWS = ROOT / "workflows"
 OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"),
                     ("models.demo.lora", "write_demo_lora"),
-                    ("models.demo.evaluation", "write_demo_benchmarks"))
+                    ("models.demo.evaluation", "write_demo_benchmarks"),
+                    ("models.demo.flux", "write_demo_flux"))
 
 
 def _optional_writers() -> list[tuple[str, Any]]:

@@ -116,7 +116,8 @@ def infer_vae_config(shapes: Mapping[str, Shape], hints: Mapping | None = None) 
     }
     if all(config.get(k) == shipped.get(k) for k in ("block_out_channels", "layers_per_block", "latent_channels",
                                                        "use_quant_conv")):
-        return dict(shipped)
+        # Same architecture as SD3's VAE (FLUX's ae.safetensors too): only the latent scaling differs.
+        return dict(shipped, scaling_factor=config["scaling_factor"], shift_factor=config["shift_factor"])
     return config
 
 

@@ -341,8 +341,9 @@ def load_diffusion_model(path: Path, dtype: torch.dtype) -> SD3Model:
     return SD3Model(transformer, name=path.name, shift=_shift_from(metadata, family))
 
 
-def load_vae(path: Path, dtype: torch.dtype) -> SD3Vae:
-    """VAE from a diffusers folder or a safetensors file (LDM layout, optional ``first_stage_model.``)."""
+def load_vae(path: Path, dtype: torch.dtype, hints: dict | None = None) -> SD3Vae:
+    """VAE from a diffusers folder or a safetensors file (LDM layout, optional ``first_stage_model.``).
+    ``hints`` (e.g. FLUX's latent scaling) apply where the file's metadata says nothing."""
     from diffusers import AutoencoderKL
 
     refuse_unsafe(path)
@@ -361,7 +362,8 @@ def load_vae(path: Path, dtype: torch.dtype) -> SD3Vae:
         tensors = vae_from_diffusers(tensors, blocks)
     else:
         tensors = strip_prefix(tensors, VAE_PREFIX) or tensors
-    return SD3Vae(build_vae(tensors, path, dtype, configs.embedded_configs(metadata).get("vae")), name=path.name)
+    hints = dict(hints or {}, **configs.embedded_configs(metadata).get("vae", {}))
+    return SD3Vae(build_vae(tensors, path, dtype, hints), name=path.name)
 
 
 def _role_of_file(path: Path, header: dict) -> list[str]:

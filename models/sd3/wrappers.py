@@ -87,6 +87,13 @@ class SD3Clip:
     def torch_modules(self) -> list:
         return [e.model for e in (self.clip_l, self.clip_g, self.t5xxl) if e is not None]
 
+    def encode_text(self, manager: Any, text: str) -> list:
+        """CONDITIONING for one prompt given to every encoder (CLIPTextEncode)."""
+        from models.sd3.text import encode_sd3
+
+        embeddings, pooled = encode_sd3(self, manager, text, text, text)
+        return [[embeddings, {"pooled_output": pooled}]]
+
 
 @dataclass(frozen=True, eq=False)
 class SD3Vae:

@@ -23,9 +23,12 @@ def _encode(ctx, clip, clip_l: str, clip_g: str, t5xxl: str, pad_empty: bool = T
 @node("CLIPTextEncode", category="conditioning", display_name="CLIP Text Encode (Prompt)",
       inputs=[String("text", multiline=True, dynamic_prompts=True), In("clip", "CLIP")],
       outputs=[Out("CONDITIONING")],
-      description="Encodes a prompt with SD3's CLIP-L, CLIP-G and T5 exactly as diffusers does.")
+      description="Encodes a prompt with the CLIP's text encoders exactly as diffusers does (SD3: CLIP-L, "
+                  "CLIP-G and T5; FLUX: CLIP-L pooled and T5).")
 def clip_text_encode(ctx, text, clip):
-    return (_encode(ctx, clip, text, text, text),)
+    if clip is None:
+        raise RuntimeError(NO_CLIP)
+    return (clip.encode_text(ctx.services.models, text),)
 
 
 @node("CLIPTextEncodeSD3", category="advanced/conditioning",

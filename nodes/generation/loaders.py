@@ -1,4 +1,5 @@
-"""Model loader nodes (ComfyUI names and sockets) for SD3 / SD3.5.
+"""Model loader nodes (ComfyUI names and sockets) for SD3 / SD3.5 and FLUX.1 (the family is read from
+the file; see ``models/families.py``).
 
 Loading is lazy and cached by the model manager under the file's identity (path, mtime, size),
 so two loaders of the same file share the weights. No torch import at module level.
@@ -48,7 +49,7 @@ def _cache_key(kind: str, manager, *paths: Path) -> str:
 
 
 def load_checkpoint_cached(services, ckpt_name: str):
-    from models.sd3.loading import load_checkpoint
+    from models.families import load_checkpoint
 
     manager = services.models
     path = _resolve(services, "checkpoints", ckpt_name)
@@ -64,18 +65,20 @@ def load_checkpoint_cached(services, ckpt_name: str):
 @node("CheckpointLoaderSimple", category="loaders", display_name="Load Checkpoint",
       inputs=[Combo("ckpt_name", _listing("checkpoints"))],
       outputs=[Out("MODEL"), Out("CLIP"), Out("VAE")],
-      description="Loads an SD3/SD3.5 checkpoint: a single .safetensors file in the original layout "
-                  "(with or without text encoders) or a diffusers folder.")
+      description="Loads an SD3/SD3.5 or FLUX.1 checkpoint: a single .safetensors file in the original "
+                  "layout (with or without text encoders, fp8 or fp8_scaled) or a diffusers folder.")
 def checkpoint_loader_simple(ctx, ckpt_name):
     return load_checkpoint_cached(ctx.services, ckpt_name)
 
 
 @node("UNETLoader", category="advanced/loaders", display_name="Load Diffusion Model",
       inputs=[Combo("unet_name", _listing("diffusion_models")), Combo("weight_dtype", WEIGHT_DTYPES)],
-      outputs=[Out("MODEL")], description="Loads an SD3 diffusion model (MMDiT) alone. fp8 weight dtypes store the "
-                                          "weights in 8 bits and compute each layer in the usual precision.")
+      outputs=[Out("MODEL")], description="Loads a diffusion model alone (SD3 MMDiT, FLUX.1 dev/schnell). fp8 weight "
+                                          "dtypes store the weights in 8 bits and compute each layer in the usual "
+                                          "precision.")
 def unet_loader(ctx, unet_name, weight_dtype="default"):
-    from models.sd3.loading import load_diffusion_model, with_weight_dtype
+    from models.families import load_diffusion_model
+    from models.sd3.loading import with_weight_dtype
 
     manager = ctx.services.models
     path = _resolve(ctx.services, "diffusion_models", unet_name)
@@ -90,7 +93,7 @@ def unet_loader(ctx, unet_name, weight_dtype="default"):
 @node("VAELoader", category="loaders", display_name="Load VAE",
       inputs=[Combo("vae_name", _listing("vae"))], outputs=[Out("VAE")])
 def vae_loader(ctx, vae_name):
-    from models.sd3.loading import load_vae
+    from models.families import load_vae
 
     manager = ctx.services.models
     path = _resolve(ctx.services, "vae", vae_name)
@@ -100,13 +103,17 @@ def vae_loader(ctx, vae_name):
 def _load_clip(ctx, names: list[str], clip_type: str, device: str = "default"):
     from models.sd3.loading import load_text_encoders
 
-    if clip_type != "sd3":
+    if clip_type not in ("sd3", "flux"):
         raise ValueError(f"CLIP type {clip_type!r} is not supported; Plexus supports type 'sd3' "
-                         f"(CLIP-L, CLIP-G and T5-XXL text encoders)")
+                         f"(CLIP-L, CLIP-G and T5-XXL text encoders) and 'flux' (CLIP-L and T5-XXL)")
     manager = ctx.services.models
     paths = [_resolve(ctx.services, "text_encoders", name) for name in names]
     clip = manager.get_or_load(_cache_key("text_encoders", manager, *paths),
                                lambda: load_text_encoders(paths, manager.dtype, tokenizer_search_dirs(ctx.services)))
+    if clip_type == "flux":
+        from models.flux.loading import flux_clip_from
+
+        clip = flux_clip_from(clip)
     return (clip.clone(run_on_cpu=True) if device == "cpu" else clip,)
 
 
@@ -121,7 +128,8 @@ def clip_loader(ctx, clip_name, type="sd3", device="default"):
 @node("DualCLIPLoader", category="advanced/loaders", display_name="DualCLIPLoader",
       inputs=[Combo("clip_name1", _listing("text_encoders")), Combo("clip_name2", _listing("text_encoders")),
               Combo("type", CLIP_TYPES), Combo("device", ("default", "cpu"), optional=True)],
-      outputs=[Out("CLIP")], description="Two SD3 text encoders, e.g. clip_l + clip_g (no T5).")
+      outputs=[Out("CLIP")], description="Two text encoders: clip_l + clip_g for SD3 (no T5), or clip_l + t5xxl "
+                                         "with type flux.")
 def dual_clip_loader(ctx, clip_name1, clip_name2, type="sd3", device="default"):
     return _load_clip(ctx, [clip_name1, clip_name2], type, device)
 

@@ -1,0 +1,60 @@
+"""Which diffusion-model family a file or folder belongs to, and that family's loader.
+
+A family module (``models.sd3.loading``, ``models.flux.loading``) provides
+``load_checkpoint(path, dtype, tokenizer_dirs) -> (MODEL, CLIP | None, VAE | None)`` and
+``load_diffusion_model(path, dtype) -> MODEL``. The family is read from the tensor names of a
+safetensors header or from a diffusers folder's class names; nothing is loaded to decide.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from types import ModuleType
+
+FAMILY_LOADERS = {"sd3": "models.sd3.loading", "flux": "models.flux.loading"}
+# VAE files named like this hold FLUX's autoencoder (same shapes as SD3's, other latent scaling).
+FLUX_VAE_NAMES = ("flux", "ae.safetensors", "ae.sft")
+
+
+def _folder_family(folder: Path) -> str:
+    for config_name in ("model_index.json", "transformer/config.json", "config.json"):
+        config_file = folder / config_name
+        if config_file.is_file():
+            class_name = str(json.loads(config_file.read_text()).get("_class_name", ""))
+            return "flux" if class_name.startswith("Flux") else "sd3"
+    return "sd3"
+
+
+def family_of(path: Path) -> str:
+    """"flux" or "sd3" (the default: its loader gives the clearest errors for unknown files)."""
+    from models.flux.layout import is_flux_transformer
+    from models.sd3.files import read_header, refuse_unsafe
+
+    refuse_unsafe(path)
+    if path.is_dir():
+        return _folder_family(path)
+    header, _ = read_header(path)
+    return "flux" if is_flux_transformer(header) else "sd3"
+
+
+def loader_for(path: Path) -> ModuleType:
+    return importlib.import_module(FAMILY_LOADERS[family_of(path)])
+
+
+def load_checkpoint(path: Path, dtype, tokenizer_dirs=()):
+    return loader_for(path).load_checkpoint(path, dtype, tokenizer_dirs)
+
+
+def load_diffusion_model(path: Path, dtype):
+    return loader_for(path).load_diffusion_model(path, dtype)
+
+
+def load_vae(path: Path, dtype):
+    """A VAE; FLUX's latent scaling when the file's name says FLUX (``ae.safetensors``, ``*flux*``)."""
+    from models.flux.configs import vae_hints
+    from models.sd3.loading import load_vae as load_autoencoder
+
+    lowered = path.name.lower()
+    is_flux = any(marker in lowered for marker in FLUX_VAE_NAMES[:1]) or lowered in FLUX_VAE_NAMES[1:]
+    return load_autoencoder(path, dtype, vae_hints() if is_flux else None)
