@@ -99,7 +99,9 @@ def write_checkpoint(components: dict, path: Path) -> Path:
     tensors = add_prefix(_transformer_tensors(components), TRANSFORMER_PREFIX)
     vae_state = {k: v.detach().contiguous() for k, v in components["vae"].state_dict().items()}
     tensors.update(add_prefix(vae_from_diffusers(vae_state, len(FLUX_VAE_CONFIG["block_out_channels"])), VAE_PREFIX))
-    tensors.update(add_prefix(_encoder_state(components["text_encoder"]), TEXT_ENCODER_PREFIXES["clip_l"]))
+    clip_state = _encoder_state(components["text_encoder"])  # transformers 5 drops CLIPTextModel's "text_model."
+    clip_state = {k if k.startswith("text_model.") else "text_model." + k: v for k, v in clip_state.items()}
+    tensors.update(add_prefix(clip_state, TEXT_ENCODER_PREFIXES["clip_l"]))
     tensors.update(add_prefix(_encoder_state(components["text_encoder_2"]), TEXT_ENCODER_PREFIXES["t5xxl"]))
     hints = {"transformer": _transformer_hints(), "clip_l": _clip_hints(components["text_encoder"]),
              "vae": {"norm_num_groups": FLUX_VAE_CONFIG["norm_num_groups"], "sample_size": 64}}

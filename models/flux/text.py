@@ -49,7 +49,11 @@ def _clip_length(clip: FluxClip) -> int:
 def encode_flux(clip: FluxClip, manager, clip_l_text: str, t5_text: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(T5 embeddings [1, t5_max_length, width], CLIP-L pooled [1, 768]) on the CPU in float32.
     A missing encoder gives zeros of its usual width."""
-    with _placement(clip, manager) as device:
+    with _placement(clip, manager) as device, contextlib.ExitStack() as patched:
+        for patch in clip.patches:  # LoRA: hooks on the encoders for this encoding only
+            encoder = getattr(clip, patch.component, None)
+            if encoder is not None:
+                patched.enter_context(patch.apply(encoder.model))
         if clip.clip_l is not None:
             pooled = _clip_pooled(clip.clip_l, clip_l_text, _clip_length(clip), device)
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from models.sd3.wrappers import TextEncoder
 
@@ -34,13 +34,13 @@ class FluxModel:
     shared samplers use; schnell has 1.0 (no shift), dev ``exp(1.15)`` until ModelSamplingFlux sets
     the resolution-dependent value.
     """
+    family: ClassVar[str] = "flux"  # picks the LoRA key map (models/lora/)
     transformer: Any
     name: str = "flux"
     shift: float = 1.0
     multiplier: float = 1000.0  # diffusers' num_train_timesteps: timestep = sigma * multiplier
     patches: tuple = ()
     transformer_options: dict = field(default_factory=dict)
-    family: str = "flux"
 
     def clone(self, **changes: Any) -> "FluxModel":
         if "transformer_options" not in changes:
@@ -80,8 +80,9 @@ class FluxClip:
     name: str = "flux"
     t5_max_length: int = 256
     clip_max_length: int = 77
-    run_on_cpu: bool = False
-    family: str = "flux"
+    run_on_cpu: bool = False  # DualCLIPLoader(device="cpu"): encode on the CPU
+    patches: tuple = ()  # LoRA patches, each with ``component`` (a role) and ``apply(encoder_module)``
+    family: ClassVar[str] = "flux"
 
     def clone(self, **changes: Any) -> "FluxClip":
         return dataclasses.replace(self, **changes)
