@@ -15,7 +15,7 @@ import torch
 
 TRANSFORMER_PREFIX = "model.diffusion_model."
 # (original, diffusers) names outside the blocks.
-_TOP = (
+TOP_LAYERS = (
     ("time_in.in_layer", "time_text_embed.timestep_embedder.linear_1"),
     ("time_in.out_layer", "time_text_embed.timestep_embedder.linear_2"),
     ("vector_in.in_layer", "time_text_embed.text_embedder.linear_1"),
@@ -26,7 +26,7 @@ _TOP = (
     ("img_in", "x_embedder"),
     ("final_layer.linear", "proj_out"),
 )
-_DOUBLE = (  # inside double_blocks.N / transformer_blocks.N
+DOUBLE_BLOCK_LAYERS = (  # inside double_blocks.N / transformer_blocks.N
     ("img_mod.lin", "norm1.linear"), ("txt_mod.lin", "norm1_context.linear"),
     ("img_attn.proj", "attn.to_out.0"), ("txt_attn.proj", "attn.to_add_out"),
     ("img_mlp.0", "ff.net.0.proj"), ("img_mlp.2", "ff.net.2"),
@@ -39,7 +39,7 @@ _DOUBLE_NORMS = (
 )
 _DOUBLE_QKV = (("img_attn.qkv", ("attn.to_q", "attn.to_k", "attn.to_v")),
                ("txt_attn.qkv", ("attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj")))
-_SINGLE = (("modulation.lin", "norm.linear"), ("linear2", "proj_out"))
+SINGLE_BLOCK_LAYERS = (("modulation.lin", "norm.linear"), ("linear2", "proj_out"))
 _SINGLE_NORMS = (("norm.query_norm.scale", "attn.norm_q.weight"), ("norm.key_norm.scale", "attn.norm_k.weight"))
 _SINGLE_FUSED = ("attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp")
 
@@ -70,14 +70,14 @@ def transformer_to_diffusers(original: dict[str, torch.Tensor]) -> dict[str, tor
             tensor = state.pop(source)
             out[target] = transform(tensor) if transform else tensor
 
-    for source, target in _TOP:
+    for source, target in TOP_LAYERS:
         for kind in ("weight", "bias"):
             move(f"{source}.{kind}", f"{target}.{kind}")
     for kind in ("weight", "bias"):
         move(f"final_layer.adaLN_modulation.1.{kind}", f"norm_out.linear.{kind}", _swap_halves)
     for i in _block_indices(state, "double_blocks."):
         source, target = f"double_blocks.{i}.", f"transformer_blocks.{i}."
-        for a, b in _DOUBLE:
+        for a, b in DOUBLE_BLOCK_LAYERS:
             for kind in ("weight", "bias"):
                 move(f"{source}{a}.{kind}", f"{target}{b}.{kind}")
         for a, b in _DOUBLE_NORMS:
@@ -89,7 +89,7 @@ def transformer_to_diffusers(original: dict[str, torch.Tensor]) -> dict[str, tor
                         out[f"{target}{part}.{kind}"] = tensor
     for i in _block_indices(state, "single_blocks."):
         source, target = f"single_blocks.{i}.", f"single_transformer_blocks.{i}."
-        for a, b in _SINGLE:
+        for a, b in SINGLE_BLOCK_LAYERS:
             for kind in ("weight", "bias"):
                 move(f"{source}{a}.{kind}", f"{target}{b}.{kind}")
         for a, b in _SINGLE_NORMS:
@@ -109,7 +109,7 @@ def transformer_to_diffusers(original: dict[str, torch.Tensor]) -> dict[str, tor
 def transformer_from_diffusers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """diffusers' FluxTransformer2DModel state dict in the original names (no prefix)."""
     out: dict[str, torch.Tensor] = {}
-    for original, ours in _TOP:
+    for original, ours in TOP_LAYERS:
         for kind in ("weight", "bias"):
             if f"{ours}.{kind}" in state:
                 out[f"{original}.{kind}"] = state[f"{ours}.{kind}"]
@@ -117,7 +117,7 @@ def transformer_from_diffusers(state: dict[str, torch.Tensor]) -> dict[str, torc
         out[f"final_layer.adaLN_modulation.1.{kind}"] = _swap_halves(state[f"norm_out.linear.{kind}"])
     for i in _block_indices(state, "transformer_blocks."):
         ours, original = f"transformer_blocks.{i}.", f"double_blocks.{i}."
-        for a, b in _DOUBLE:
+        for a, b in DOUBLE_BLOCK_LAYERS:
             for kind in ("weight", "bias"):
                 out[f"{original}{a}.{kind}"] = state[f"{ours}{b}.{kind}"]
         for a, b in _DOUBLE_NORMS:
@@ -127,7 +127,7 @@ def transformer_from_diffusers(state: dict[str, torch.Tensor]) -> dict[str, torc
                 out[f"{original}{fused}.{kind}"] = torch.cat([state[f"{ours}{p}.{kind}"] for p in parts], dim=0)
     for i in _block_indices(state, "single_transformer_blocks."):
         ours, original = f"single_transformer_blocks.{i}.", f"single_blocks.{i}."
-        for a, b in _SINGLE:
+        for a, b in SINGLE_BLOCK_LAYERS:
             for kind in ("weight", "bias"):
                 out[f"{original}{a}.{kind}"] = state[f"{ours}{b}.{kind}"]
         for a, b in _SINGLE_NORMS:
