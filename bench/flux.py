@@ -91,7 +91,8 @@ def report(times: dict[str, list[tuple[float, float]]]) -> None:
         print(f"  {label:4s} ratio seed-only / diffusers = {best['graph_seed_only'] / best['diffusers']:.3f}   (target < 0.7)")
 
 
-def flux_shaped_run(runs: int, steps: int, size: int = 1024) -> None:
+def flux_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None = None,
+                    allow_cpu: bool = False) -> None:
     """On an accelerator: random weights in FLUX.1 [dev]'s shapes (full transformer, CLIP-L and T5-XXL,
     tiny tokenizers), shared by the pipeline and the graph through a bench-only loader node."""
     import torch
@@ -107,9 +108,9 @@ def flux_shaped_run(runs: int, steps: int, size: int = 1024) -> None:
     from models.sd3.wrappers import SD3Vae, TextEncoder
 
     manager = ModelManager()
-    if manager.device.type == "cpu":
+    if manager.device.type == "cpu" and not allow_cpu:
         raise SystemExit("--flux-shaped needs an accelerator")
-    family = family_config("flux1_dev")
+    family = family or family_config("flux1_dev")
     clip_tokenizer, t5_tokenizer = build_clip_tokenizer(), build_t5_tokenizer()
     torch.manual_seed(0)
     with torch.device(manager.device):
