@@ -92,5 +92,6 @@ def demo_command(args: Any) -> int:
         f"--listen {getattr(args, 'listen', None)}" if getattr(args, "listen", None) not in (None, "127.0.0.1") else "",
         f"--port {port}" if port != 8188 else "") if flag)
     print("Try:  python main.py run workflows/sd3_text_to_image.json")
+    print("      python main.py run workflows/flux_text_to_image.json")
     print(f"      python main.py serve{serve_flags}   (then open http://{host}:{port} and load sd3_text_to_image)")
     return 0
