@@ -13,8 +13,9 @@ from pathlib import Path
 from types import ModuleType
 
 FAMILY_LOADERS = {"sd3": "models.sd3.loading", "flux": "models.flux.loading"}
-# VAE files named like this hold FLUX's autoencoder (same shapes as SD3's, other latent scaling).
-FLUX_VAE_NAMES = ("flux", "ae.safetensors", "ae.sft")
+# VAE files named so (or with "flux" in the name) hold FLUX's autoencoder: the same shapes as
+# SD3's, another latent scaling.
+FLUX_VAE_FILES = ("ae.safetensors", "ae.sft")
 
 
 def _folder_family(folder: Path) -> str:
@@ -56,5 +57,5 @@ def load_vae(path: Path, dtype):
     from models.sd3.loading import load_vae as load_autoencoder
 
     lowered = path.name.lower()
-    is_flux = any(marker in lowered for marker in FLUX_VAE_NAMES[:1]) or lowered in FLUX_VAE_NAMES[1:]
+    is_flux = "flux" in lowered or lowered in FLUX_VAE_FILES
     return load_autoencoder(path, dtype, vae_hints() if is_flux else None)

@@ -14,6 +14,9 @@ NO_CLIP = ("clip input is invalid: None. If the clip is from a checkpoint loader
 def _encode(ctx, clip, clip_l: str, clip_g: str, t5xxl: str, pad_empty: bool = True) -> list:
     if clip is None:
         raise RuntimeError(NO_CLIP)
+    if clip.family != "sd3":
+        raise ValueError(f"this node encodes for SD3's three text encoders; the clip input is a {clip.family} CLIP "
+                         f"(use CLIPTextEncode, or CLIPTextEncodeFlux for FLUX)")
     from models.sd3.text import encode_sd3
 
     embeddings, pooled = encode_sd3(clip, ctx.services.models, clip_l, clip_g, t5xxl, pad_empty=pad_empty)
