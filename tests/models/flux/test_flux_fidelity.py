@@ -142,3 +142,23 @@ def test_all_in_one_checkpoint_equals_folder_and_pipeline(sd3_capture_env, flux_
 def test_every_sampler_and_scheduler_drives_flux(sd3_capture_env, sampler, scheduler):
     image = run_image(sd3_capture_env, split_prompt("dev", steps=2, sampler=sampler, scheduler=scheduler))
     assert np.isfinite(image).all() and image.std() > 0.01
+
+
+def test_custom_sampling_nodes_drive_flux(sd3_capture_env):
+    """SamplerCustomAdvanced (BasicGuider, the FLUX way) equals KSampler at cfg 1, and a 4-channel
+    EmptyLatentImage is expanded to FLUX's 16 channels."""
+    expected = run_image(sd3_capture_env, split_prompt("dev", seed=21))
+    prompt = split_prompt("dev", seed=21)
+    del prompt["7"]
+    prompt.update({
+        "12": {"class_type": "RandomNoise", "inputs": {"noise_seed": 21}},
+        "13": {"class_type": "BasicGuider", "inputs": {"model": ["11", 0], "conditioning": ["4", 0]}},
+        "14": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+        "15": {"class_type": "BasicScheduler", "inputs": {"model": ["11", 0], "scheduler": "simple", "steps": STEPS,
+                                                          "denoise": 1.0}},
+        "16": {"class_type": "EmptyLatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": 1}},
+        "7": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["12", 0], "guider": ["13", 0],
+                                                                "sampler": ["14", 0], "sigmas": ["15", 0],
+                                                                "latent_image": ["16", 0]}},
+    })
+    assert np.abs(run_image(sd3_capture_env, prompt) - expected).max() <= 1e-6

@@ -23,9 +23,8 @@ SUBSTITUTES = {
     "clip_l.safetensors": TEXT_ENCODERS["clip_l"], "t5xxl_fp16.safetensors": TEXT_ENCODERS["t5xxl"],
     "ae.safetensors": VAE,
 }
-TEMPLATES = ("flux_schnell", "flux_schnell_full_text_to_image")
-# flux_dev_checkpoint_example and flux_dev_full_text_to_image wrap the same graph in a subgraph;
-# they join this list when subgraph flattening (issue 14) is on main.
+TEMPLATES = ("flux_schnell", "flux_schnell_full_text_to_image", "flux_dev_checkpoint_example",
+             "flux_dev_full_text_to_image")  # the flux_dev ones wrap their graph in a subgraph
 
 
 def template(name: str) -> dict:
