@@ -22,8 +22,8 @@ from models.flux.wrappers import FluxClip, FluxModel
 from models.sd3 import configs as sd3_configs
 from models.sd3.files import ModelFileError, load_tensors, read_header, refuse_unsafe
 from models.sd3.layout import TEXT_ENCODER_PREFIXES, VAE_PREFIX, strip_prefix
-from models.sd3.loading import _empty, _fill, _tokenizer_from_folder, build_text_encoder, build_vae, \
-    find_tokenizer
+from models.sd3.loading import build_text_encoder, build_vae, empty_model, fill_model, find_tokenizer, \
+    tokenizer_from_folder
 from models.sd3.wrappers import SD3Clip, SD3Vae, TextEncoder
 
 FLUX_ROLES = ("clip_l", "t5xxl")
@@ -52,8 +52,8 @@ def build_transformer(original: dict[str, torch.Tensor], path: Path, dtype: torc
     except (KeyError, ValueError, IndexError) as error:
         raise ModelFileError(f"{path.name}: not a FLUX diffusion model ({error}); expected tensors such as "
                              f"double_blocks.N.img_attn.qkv.weight") from error
-    model = _empty(lambda: FluxTransformer2DModel.from_config(config))
-    return _fill(model, transformer_to_diffusers(original), path, "FLUX transformer", dtype), family
+    model = empty_model(lambda: FluxTransformer2DModel.from_config(config))
+    return fill_model(model, transformer_to_diffusers(original), path, "FLUX transformer", dtype), family
 
 
 def _mu_from(metadata: dict) -> float | None:
@@ -151,7 +151,7 @@ def load_diffusers_pipeline(folder: Path, dtype: torch.dtype) -> tuple[FluxModel
                                               ("t5xxl", "text_encoder_2", "tokenizer_2", T5EncoderModel)):
             if (folder / sub).is_dir():
                 encoder = cls.from_pretrained(str(folder / sub), torch_dtype=dtype).eval().requires_grad_(False)
-                encoders[role] = TextEncoder(encoder, _tokenizer_from_folder(folder / tokenizer_sub, role), role)
+                encoders[role] = TextEncoder(encoder, tokenizer_from_folder(folder / tokenizer_sub, role), role)
     except (OSError, ValueError, KeyError) as error:
         raise ModelFileError(f"{folder.name}: could not load the FLUX diffusers folder ({error})") from error
     clip = FluxClip(**encoders, name=folder.name) if encoders else None

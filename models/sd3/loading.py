@@ -35,7 +35,7 @@ HUB_TOKENIZERS = {
 
 
 # -- building modules from tensors ------------------------------------------------------------------
-def _fill(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str,
+def fill_model(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str,
           dtype: torch.dtype) -> torch.nn.Module:
     state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
     expected = set(model.state_dict().keys())
@@ -53,7 +53,7 @@ def _fill(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, wh
     return model.eval().requires_grad_(False)
 
 
-def _empty(factory):
+def empty_model(factory):
     from accelerate import init_empty_weights
 
     with init_empty_weights():
@@ -70,12 +70,12 @@ def build_transformer(original: dict[str, torch.Tensor], path: Path, dtype: torc
     except (KeyError, ValueError, IndexError) as error:
         raise ModelFileError(f"{path.name}: not an SD3 diffusion model ({error}); expected MMDiT tensors "
                              f"such as joint_blocks.N.x_block.*") from error
-    model = _empty(lambda: SD3Transformer2DModel.from_config(config))
+    model = empty_model(lambda: SD3Transformer2DModel.from_config(config))
     try:
         converted = transformer_to_diffusers(dict(original))
     except ValueError as error:
         raise ModelFileError(f"{path.name}: {error}") from error
-    return _fill(model, converted, path, "transformer", dtype), family
+    return fill_model(model, converted, path, "transformer", dtype), family
 
 
 def _dequantized(tensors: dict[str, torch.Tensor], path: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -96,8 +96,8 @@ def build_vae(original: dict[str, torch.Tensor], path: Path, dtype: torch.dtype,
     except (KeyError, ValueError, IndexError) as error:
         raise ModelFileError(f"{path.name}: not an SD3 VAE ({error}); expected LDM-layout VAE tensors "
                              f"(encoder.down.N..., decoder...)") from error
-    model = _empty(lambda: AutoencoderKL.from_config(config))
-    return _fill(model, vae_to_diffusers(original, config), path, "VAE", dtype)
+    model = empty_model(lambda: AutoencoderKL.from_config(config))
+    return fill_model(model, vae_to_diffusers(original, config), path, "VAE", dtype)
 
 
 def build_text_encoder(state: dict[str, torch.Tensor], role: str, path: Path, dtype: torch.dtype,
@@ -113,17 +113,17 @@ def build_text_encoder(state: dict[str, torch.Tensor], role: str, path: Path, dt
                 state = dict(state, **{"encoder.embed_tokens.weight": state["shared.weight"]})
             if "shared.weight" not in state and "encoder.embed_tokens.weight" in state:
                 state = dict(state, **{"shared.weight": state["encoder.embed_tokens.weight"]})
-            model = _empty(lambda: T5EncoderModel(config))
+            model = empty_model(lambda: T5EncoderModel(config))
         else:
             config = CLIPTextConfig(**configs.infer_clip_config(shapes, role, hints))
             if "text_projection.weight" not in state:  # SAI files may omit CLIP-L's identity projection
                 state = dict(state, **{"text_projection.weight": torch.eye(config.hidden_size)})
             state = {k: v for k, v in state.items() if not k.endswith("position_ids")}
-            model = _empty(lambda: CLIPTextModelWithProjection(config))
+            model = empty_model(lambda: CLIPTextModelWithProjection(config))
     except (KeyError, ValueError, IndexError, TypeError) as error:
         raise ModelFileError(f"{path.name}: not a {role} text encoder ({error}); expected transformers-layout "
                              f"tensors") from error
-    return _fill(model, state, path, role, dtype)
+    return fill_model(model, state, path, role, dtype)
 
 
 # -- tokenizers -------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def _tokenizer_from_files(files: dict[str, str], class_name: str):
         return getattr(transformers, class_name).from_pretrained(folder)
 
 
-def _tokenizer_from_folder(folder: Path, role: str):
+def tokenizer_from_folder(folder: Path, role: str):
     import transformers
 
     class_name = "T5TokenizerFast" if role == "t5xxl" else "CLIPTokenizer"
@@ -169,7 +169,7 @@ def _find_tokenizer(role: str, metadata: dict, search_dirs: Iterable[Path]):
             if candidate.is_dir() and ((candidate / "tokenizer_config.json").is_file()
                                        or (candidate / "vocab.json").is_file()
                                        or (candidate / "spiece.model").is_file()):
-                return _tokenizer_from_folder(candidate, role)
+                return tokenizer_from_folder(candidate, role)
     for repo, subfolder in HUB_TOKENIZERS[role]:
         try:
             from transformers import AutoTokenizer
@@ -295,7 +295,7 @@ def load_diffusers_pipeline(folder: Path, dtype: torch.dtype) -> tuple[SD3Model,
                 cls = _diffusers_class(folder, sub, "T5EncoderModel" if role == "t5xxl" else
                                        "CLIPTextModelWithProjection")
                 encoder = cls.from_pretrained(str(folder / sub), torch_dtype=dtype).eval().requires_grad_(False)
-                encoders[role] = TextEncoder(encoder, _tokenizer_from_folder(folder / TOKENIZER_SUBFOLDERS[role], role),
+                encoders[role] = TextEncoder(encoder, tokenizer_from_folder(folder / TOKENIZER_SUBFOLDERS[role], role),
                                              role)
     except ModelFileError:
         raise

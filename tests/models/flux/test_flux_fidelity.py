@@ -18,7 +18,8 @@ def split_prompt(variant: str, *, seed=42, steps=STEPS, cfg=1.0, guidance=3.5, s
                  scheduler="simple", shift_node=True) -> dict:
     """ComfyUI's split-file FLUX graph: UNETLoader + DualCLIPLoader(flux) + VAELoader."""
     prompt = {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": DIFFUSION_MODELS[variant], "weight_dtype": "default"}},
+        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": DIFFUSION_MODELS[variant],
+                                                     "weight_dtype": "default"}},
         "2": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": TEXT_ENCODERS["clip_l"],
                                                          "clip_name2": TEXT_ENCODERS["t5xxl"], "type": "flux"}},
         "3": {"class_type": "VAELoader", "inputs": {"vae_name": VAE}},
@@ -65,7 +66,8 @@ def flux_pipelines(demo_models_dir):
 
     pipelines = {}
     for variant, folder in DIFFUSERS_FOLDERS.items():
-        pipeline = FluxPipeline.from_pretrained(str(demo_models_dir / "checkpoints" / folder), torch_dtype=torch.float32)
+        pipeline = FluxPipeline.from_pretrained(str(demo_models_dir / "checkpoints" / folder),
+                                                torch_dtype=torch.float32)
         pipeline.set_progress_bar_config(disable=True)
         pipelines[variant] = pipeline
     return pipelines
@@ -112,8 +114,10 @@ def test_cfg_above_one_matches_true_cfg(sd3_capture_env, flux_pipelines):
 def test_cfg_one_is_one_forward_pass_per_step(sd3_capture_env):
     env = sd3_capture_env
     assert env.run(split_prompt("schnell", steps=2)).status == "success"
-    transformer = next(v for v in env.services.models._entries.values()
-                       if type(getattr(v.value, "transformer", None)).__name__ == "FluxTransformer2DModel").value.transformer
+    transformer = None
+    for entry in env.services.models._entries.values():
+        if type(getattr(entry.value, "transformer", None)).__name__ == "FluxTransformer2DModel":
+            transformer = entry.value.transformer
     batches: list[int] = []
     handle = transformer.register_forward_hook(lambda module, args, kwargs, out: batches.append(
         kwargs["hidden_states"].shape[0]), with_kwargs=True)
