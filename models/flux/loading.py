@@ -14,11 +14,11 @@ from typing import Iterable
 
 import torch
 
-from models import fp8_scaled
 from models.flux import configs
 from models.flux.layout import TRANSFORMER_PREFIX, is_flux_transformer, transformer_from_diffusers, \
     transformer_to_diffusers
 from models.flux.wrappers import FluxClip, FluxModel
+from models.scaled_fp8 import dequantize_scaled_fp8
 from models.sd3 import configs as sd3_configs
 from models.sd3.files import ModelFileError, load_tensors, read_header, refuse_unsafe
 from models.sd3.layout import TEXT_ENCODER_PREFIXES, VAE_PREFIX, strip_prefix
@@ -31,10 +31,10 @@ FLUX_ROLES = ("clip_l", "t5xxl")
 
 def _read(path: Path, prefixes: tuple[str, ...] | None, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Tensors (optionally under prefixes), fp8_scaled weights multiplied out into ``dtype``."""
-    tensors = load_tensors(path, prefixes)
-    if fp8_scaled.is_scaled_fp8(tensors):
-        tensors = fp8_scaled.dequantize(tensors, dtype)
-    return tensors
+    try:
+        return dequantize_scaled_fp8(load_tensors(path, prefixes), dtype, path.name)
+    except ValueError as error:
+        raise ModelFileError(str(error)) from error
 
 
 def model_from_transformer(transformer, name: str, family: str, mu: float | None = None) -> FluxModel:
