@@ -49,8 +49,23 @@ class LogBuffer:
                 return
             first = not self._pending  # one flush per batch
             self._pending.append(entry)
+            subscribers = list(self.subscribers)
         if first and self._notify is not None:
-            self._notify(list(self.subscribers))
+            try:
+                self._notify(subscribers)
+            except RuntimeError:  # the server's loop is closed (shutting down): keep the entry only
+                pass
+
+    def subscribe(self, client_id: str, enabled: bool) -> None:
+        with self._lock:
+            if enabled:
+                self.subscribers.add(client_id)
+            else:
+                self.subscribers.discard(client_id)
+
+    def subscribed(self) -> list[str]:
+        with self._lock:
+            return list(self.subscribers)
 
     def take_pending(self) -> list[dict]:
         with self._lock:

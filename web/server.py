@@ -126,7 +126,7 @@ class PlexusServer:
         entries = self.logs.take_pending()
         if entries:
             data = {"entries": entries, "size": self.logs.terminal_size()}
-            for sid in list(self.logs.subscribers):
+            for sid in self.logs.subscribed():
                 self.hub.send_json("logs", data, sid)  # a client that is not connected gets nothing
 
     def feature_flags(self) -> dict:

@@ -29,10 +29,7 @@ def logs_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         client_id = body.get("clientId") if isinstance(body, dict) else None
         if not isinstance(client_id, str) or not client_id:
             return web.json_response({"error": "clientId is required"}, status=400)
-        if body.get("enabled"):
-            logs.subscribers.add(client_id)
-        else:
-            logs.subscribers.discard(client_id)
+        logs.subscribe(client_id, bool(body.get("enabled")))
         return web.Response(status=200)
 
     return [("GET", "/internal/logs", joined), ("GET", "/internal/logs/raw", raw),
