@@ -64,7 +64,9 @@ class FrontendSession:
         return errors
 
     def toasts(self) -> list[str]:
-        return self.eval("[...document.querySelectorAll('.p-toast-message')].map((t) => t.innerText)")
+        """The texts of the toasts on screen (an empty live region is always there)."""
+        return self.eval("""[...document.querySelectorAll('[role=alert]')].map((t) => t.innerText.trim())
+            .filter((text) => text && !/^Notification\\s*\\[\\]$/.test(text))""")
 
     def wait_for(self, predicate, timeout: float = 60.0, message: str = "condition"):
         """Poll ``predicate``; the page's events are delivered while waiting (no bare sleep)."""
@@ -80,9 +82,42 @@ class FrontendSession:
         self.page.get_by_role("button", name="Run", exact=True).click()
 
 
+# A pack node that sends Plexus's own messages the way the server does: a cluster's
+# execution_restarted and a node warning.
+PROBE_PACK = '''
+from server import PromptServer
+
+
+class FrontendMessageProbe:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT", {"default": 1})}, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+    CATEGORY = "testing/frontend"
+    DESCRIPTION = "Sends execution_restarted and a warning."
+    OUTPUT_NODE = True
+
+    def run(self, value, unique_id):
+        server = PromptServer.instance
+        prompt_id = server.last_prompt_id
+        server.send_sync("execution_restarted", {"prompt_id": prompt_id, "attempt": 2, "reason": "probe"},
+                         server.client_id)
+        server.send_sync("warning", {"node": unique_id, "message": "probe warning", "prompt_id": prompt_id},
+                         server.client_id)
+        return {"ui": {"text": [str(value)]}, "result": (value,)}
+
+
+NODE_CLASS_MAPPINGS = {"FrontendMessageProbe": FrontendMessageProbe}
+'''
+
+
 @pytest.fixture(scope="module")
 def frontend_server(request, tmp_path_factory):
     base_dir = tmp_path_factory.mktemp("official-frontend")
+    (base_dir / "custom_nodes").mkdir()
+    (base_dir / "custom_nodes" / "frontend_probe.py").write_text(PROBE_PACK)
     server = launch_server(base_dir, [*_demo_model_flags(request, base_dir), "--front-end", "comfyui"])
     server.post_json("/api/settings", RETURNING_USER_SETTINGS)
     from PIL import Image
@@ -214,6 +249,16 @@ def test_a_caption_workflow_shows_its_text_on_the_node(frontend, frontend_server
     frontend.page.screenshot(path=str(ROOT / "tests" / "artifacts" / "official-frontend-caption.png"))
 
 
+def test_plexus_messages_are_known_to_the_frontend(frontend):
+    frontend.eval("(p) => app.loadApiJson(p, 'probe.json')",
+                  {"1": {"class_type": "FrontendMessageProbe", "inputs": {"value": 3}}})
+    frontend.page.wait_for_timeout(300)
+    frontend.run_current_workflow()
+    frontend.wait_for(lambda: any("probe warning" in toast for toast in frontend.toasts()), timeout=30,
+                      message="the node warning as a toast")
+    assert not any("Unknown message type" in error for error in frontend.console_errors), frontend.console_errors
+
+
 def test_templates_dialog_opens(frontend, frontend_server):
     from web.routes.templates import installed_template_dirs
 
@@ -247,7 +292,11 @@ def test_node_library_lists_every_plexus_node_with_category_and_description(fron
     frontend.page.get_by_role("button", name="Node Library (n)").click()
     tree = frontend.page.locator(".p-tree, [role=tree]").first
     tree.wait_for(timeout=20000)
-    for category in {info["category"].split("/")[0] for info in object_info.values()}:
+    # "api node" (SaveImageWebsocket's ComfyUI category) is the frontend's partner-node section,
+    # not a folder of its tree; those nodes are registered above like every other.
+    # Pack nodes (the probe) are listed in the frontend's custom-node section instead.
+    builtin = [info for info in object_info.values() if not info.get("python_module", "").startswith("custom_nodes")]
+    for category in {info["category"].split("/")[0] for info in builtin} - {"api node"}:
         assert tree.get_by_text(category, exact=True).count() >= 1, category
 
 

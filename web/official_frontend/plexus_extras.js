@@ -3,7 +3,8 @@
 // - Streamed text accumulates on the node: Plexus sends node text in pieces (VLM tokens), this
 //   frontend shows each progress_text as the whole text, so the pieces are joined before it sees them.
 // - execution_restarted (a cluster worker was lost and the job runs again) starts the streamed
-//   text over, and is a known message (no "unknown message" log).
+//   text over, and node warnings (Plexus's "warning" message) show as toasts: both are known
+//   messages then (this frontend logs an error for message types nobody listens to).
 // It does nothing in the Plexus editor, which has these features itself.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
@@ -28,6 +29,11 @@ if (window.comfyAPI) {
   const streamed = new Map();  // node id -> text so far in this run
   api.addEventListener("execution_start", () => streamed.clear());
   api.addEventListener("execution_restarted", () => streamed.clear());  // the job runs again from the start
+  api.addEventListener("warning", ({ detail }) => {
+    const node = detail?.node != null ? ` (node ${detail.node})` : "";
+    app.extensionManager?.toast?.add({ severity: "warn", summary: `Warning${node}`, detail: String(detail?.message ?? ""),
+                                       life: 8000 });
+  });
   const dispatch = api.dispatchCustomEvent.bind(api);
   // Before any listener: the frontend's own handlers were registered before this extension loaded.
   api.dispatchCustomEvent = (type, detail) => {
