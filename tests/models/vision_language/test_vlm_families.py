@@ -18,14 +18,18 @@ class _MergeOnlyVideoProcessor:
     its image path never calls it; the video reference below hands it precomputed patches."""
 
     merge_size = 2
+    temporal_patch_size = 2
 
-    def __init__(self, patches=None, grid=None):
-        self.patches, self.grid = patches, grid
+    def __init__(self, patches=None, grid=None, fps=None):
+        self.patches, self.grid, self.fps = patches, grid, fps
 
     def __call__(self, videos=None, **kwargs):
+        from types import SimpleNamespace
+
         from transformers import BatchFeature
 
-        return BatchFeature({"pixel_values_videos": self.patches, "video_grid_thw": self.grid})
+        return BatchFeature({"pixel_values_videos": self.patches, "video_grid_thw": self.grid,
+                             "video_metadata": [SimpleNamespace(sampled_fps=self.fps)]})
 
 
 def _reference_processor(folder, monkeypatch, video_processor=None):
@@ -97,7 +101,8 @@ def test_padded_batches_equal_one_at_a_time_and_stream_in_order(vlm_env):
     assert progress[0] == 1 and progress.count(1) == 2  # two batches (3 + 2), one step per token
 
 
-def test_qwen2_vl_video_answer_equals_transformers_on_the_same_frames(vlm_env, vlm_models_dir, monkeypatch):
+@pytest.mark.parametrize("vlm_name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl"])
+def test_qwen_video_answer_equals_transformers_on_the_same_frames(vlm_env, vlm_models_dir, monkeypatch, vlm_name):
     import numpy as np
     import torch
     from transformers import Qwen2VLImageProcessorPil
@@ -106,7 +111,7 @@ def test_qwen2_vl_video_answer_equals_transformers_on_the_same_frames(vlm_env, v
     from models.vision_language.images import tensor_to_pil_images
     from nodes.understanding.vlm import vlm_caption, vlm_loader
 
-    folder = vlm_models_dir / "vlm" / "tiny-qwen2-vl"
+    folder = vlm_models_dir / "vlm" / vlm_name
     frames = torch.cat([random_image(seed, 40, 56) for seed in range(40, 44)])  # 4 frames: 2 temporal patches
     pictures = tensor_to_pil_images(frames)
     # reference patches, patch by patch: each spatial patch holds frame 2t then frame 2t+1 along time
@@ -120,11 +125,11 @@ def test_qwen2_vl_video_answer_equals_transformers_on_the_same_frames(vlm_env, v
             rows.append(np.stack([first[patch, :, 0], second[patch, :, 0]], axis=1).reshape(-1))
     patches, grid = torch.from_numpy(np.stack(rows)), torch.tensor([[2, grid_h, grid_w]])
     static = image_processor(images=[pictures[0]], return_tensors="pt")["pixel_values"]
-    vlm = vlm_env.load(vlm_loader, "tiny-qwen2-vl")
+    vlm = vlm_env.load(vlm_loader, vlm_name)
     still = vlm.prepare_video([pictures[0]] * 2, "x", 2.0)["pixel_values_videos"]
     assert torch.equal(still, static)  # a still video is the picture, as the image processor lays it out
 
-    processor = _reference_processor(folder, monkeypatch, _MergeOnlyVideoProcessor(patches, grid))
+    processor = _reference_processor(folder, monkeypatch, _MergeOnlyVideoProcessor(patches, grid, 2.0))
     conversation = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": PROMPT}]}]
     text = processor.apply_chat_template(conversation, add_generation_prompt=True)
     inputs = processor(videos=[pictures], text=[text], return_tensors="pt")
@@ -133,6 +138,8 @@ def test_qwen2_vl_video_answer_equals_transformers_on_the_same_frames(vlm_env, v
     video = VideoFromComponents(VideoComponents(images=frames, frame_rate=2))
     ours = vlm.prepare_video(pictures, PROMPT, 2.0)
     assert torch.equal(ours["pixel_values_videos"], patches) and torch.equal(ours["input_ids"], inputs["input_ids"])
+    if "second_per_grid_ts" in inputs:  # Qwen2.5-VL: temporal positions spaced by seconds per temporal patch
+        assert torch.allclose(ours["second_per_grid_ts"], torch.as_tensor(inputs["second_per_grid_ts"]).float())
     replies, boxes = vlm_caption(vlm_env.context(), vlm, None, PROMPT, MAX_NEW, video=video)
     assert replies == [expected] and expected
 
