@@ -186,8 +186,13 @@ def test_comfy_api_shims_import_and_unsupported_names_fail_clearly(plugin_env):
 
 
 def test_schema_is_read_again_for_object_info_and_validation(backend, plugin_env):
+    import sys
+    from pathlib import Path
+
     name = f"pick-{id(backend)}.txt"
     (plugin_env.services.paths.input_dir / name).write_text("x")
+    # folder_paths answers for the registry loaded last in this process (tests load several)
+    (Path(sys.modules["folder_paths"].get_input_directory()) / name).write_text("x")
     if hasattr(backend, "handle"):
         (backend.handle.base_dir / "input" / name).write_text("x")
     outcome = backend.run({"1": {"class_type": "TestV3PickFile", "inputs": {"name": name}}, "2": show("1")})
