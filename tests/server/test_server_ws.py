@@ -112,3 +112,21 @@ def test_reconnecting_client_gets_current_node(plexus_server):
         assert any(m["type"] == "execution_interrupted" for m in messages if isinstance(m, dict))
     finally:
         ws.close()
+
+
+def test_save_image_websocket_sends_full_size_png_frames(plexus_server):
+    """ComfyUI's websocket-image recipe: SaveImageWebsocket output arrives as binary PNG frames, no file."""
+    server = plexus_server
+    ws = ws_connect(server, "png-client")
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 600, "height": 520, "batch_size": 1,
+                                                            "color": 0x404040}},
+              "2": {"class_type": "SaveImageWebsocket", "inputs": {"images": ["1", 0]}}}
+    try:
+        server.post_json("/prompt", {"prompt": prompt, "prompt_id": "ws-png", "client_id": "png-client"})
+        messages = collect_until(ws, prompt_done("ws-png"))
+    finally:
+        ws.close()
+    frames = [parse_frame(m) for m in messages if isinstance(m, bytes)]
+    assert [(kind, f["format"]) for kind, f in frames] == [(1, 2)]
+    image = Image.open(io.BytesIO(frames[0][1]["image"]))
+    assert image.format == "PNG" and image.size == (600, 520) and image.getpixel((0, 0)) == (64, 64, 64)
