@@ -16,7 +16,9 @@ Schedules (all end with sigma 0):
   ``StableDiffusion3Pipeline``);
 - ``sgm_uniform``: N+1 evenly spaced model times from 1 to the smallest, the last dropped;
 - ``beta``: the model's sigma table at the quantiles of a Beta(0.6, 0.6) distribution (denser at both
-  ends; see :func:`beta_sigmas`).
+  ends; see :func:`beta_sigmas`);
+- ``karras``: from the largest to the smallest sigma evenly in ``sigma ** (1/7)``;
+- ``exponential``: from the largest to the smallest sigma evenly in ``log sigma``.
 
 The denoiser hook (how ControlNet and IP-Adapter plug in) lives in ``models/sd3/denoiser.py``:
 ``SD3Denoiser(model, positive, negative, cfg, manager)`` is the per-step model call. It batches
@@ -42,7 +44,8 @@ import numpy as np
 import torch
 
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m")
-SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta")
+SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential")
+KARRAS_RHO = 7.0
 TRAIN_TIMESTEPS = 1000
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, sigma) -> v
@@ -112,6 +115,13 @@ def schedule(name: str, steps: int, shift: float) -> torch.Tensor:
         sigmas = torch.from_numpy(shift_sigma(times, shift)).to(torch.float32)
     elif name == "beta":
         return beta_sigmas(steps, shift)
+    elif name == "karras":  # Karras et al. (2022): evenly spaced in sigma ** (1 / rho)
+        ramp = np.linspace(0.0, 1.0, steps)
+        top, bottom = sigma_max ** (1 / KARRAS_RHO), sigma_min ** (1 / KARRAS_RHO)
+        sigmas = torch.from_numpy((top + ramp * (bottom - top)) ** KARRAS_RHO).to(torch.float32)
+    elif name == "exponential":  # evenly spaced in log sigma
+        sigmas = torch.from_numpy(np.exp(np.linspace(math.log(sigma_max), math.log(sigma_min), steps))).to(
+            torch.float32)
     else:
         raise ValueError(f"unknown scheduler {name!r}; expected one of {', '.join(SCHEDULERS)}")
     return torch.cat([sigmas, torch.zeros(1)])

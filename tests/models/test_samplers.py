@@ -162,3 +162,18 @@ def test_timestep_range_switches_conditioning(sd3_env):
     assert torch.allclose(mixed(x, high), only_a(x, high)) and torch.allclose(mixed(x, low), only_b(x, low))
     averaged = SD3Denoiser(model, a + b, None, 1.0, manager)
     assert torch.allclose(averaged(x, high), (only_a(x, high) + only_b(x, high)) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["karras", "exponential"])
+def test_karras_and_exponential_run_from_the_largest_to_the_smallest_sigma(name):
+    from models.samplers import sigma_range
+
+    largest, smallest = sigma_range(3.0)
+    sigmas = schedule(name, 8, 3.0)
+    assert len(sigmas) == 9 and sigmas[-1] == 0.0 and bool((sigmas[:-1] > sigmas[1:]).all())
+    assert sigmas[0] == pytest.approx(largest) and sigmas[-2] == pytest.approx(smallest, rel=1e-5)
+    ratios = sigmas[1:-1] / sigmas[:-2]
+    if name == "exponential":
+        assert torch.allclose(ratios, ratios[0].expand_as(ratios), rtol=1e-4)  # even in log sigma
+    else:
+        assert ratios[-1] < ratios[0]  # karras spends its steps near the smallest sigmas
