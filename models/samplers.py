@@ -6,7 +6,8 @@ predicts the velocity ``v = noise - x0``, so ``x0 = x - sigma * v``. The model's
 
 Samplers: ``euler`` (diffusers' FlowMatchEulerDiscreteScheduler step), ``euler_ancestral``
 (renoises to the next sigma from a lower one), ``heun`` (2nd order, trapezoid on v),
-``dpmpp_2m`` (DPM-Solver++(2M) in data prediction with alpha = 1 - sigma).
+``dpmpp_2m`` (DPM-Solver++(2M) in data prediction with alpha = 1 - sigma), ``lcm`` (to the x0
+prediction, then fresh noise up to the next sigma).
 
 Schedules (all end with sigma 0):
 
@@ -43,7 +44,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m")
+SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm")
 SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential")
 KARRAS_RHO = 7.0
 TRAIN_TIMESTEPS = 1000
@@ -191,7 +192,17 @@ def _step_dpmpp_2m(model: Velocity, x, sigmas, i, state):
     return (sigma_next / sigma) * x + (1 - sigma_next) * (1 - decay) * data, x0
 
 
-_STEPS = {"euler": _step_euler, "heun": _step_heun, "euler_ancestral": _step_euler_ancestral,
+def _step_lcm(model: Velocity, x, sigmas, i, state):
+    """Latent-consistency sampling: jump to the predicted x0, then re-noise it to the next sigma."""
+    sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+    x0 = x - sigma * model(x, sigmas[i])
+    if sigma_next == 0.0:
+        return x0, x0
+    fresh = torch.randn(x.shape, generator=state["generator"], dtype=torch.float32).to(x.device, x.dtype)
+    return sigma_next * fresh + (1.0 - sigma_next) * x0, x0
+
+
+_STEPS = {"euler": _step_euler, "lcm": _step_lcm, "heun": _step_heun, "euler_ancestral": _step_euler_ancestral,
           "dpmpp_2m": _step_dpmpp_2m}
 
 

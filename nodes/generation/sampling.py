@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from execution.declare import INT_MAX, Combo, Float, In, Int, Out, node
 
-SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m")
+SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm")
 SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential")
 
 

@@ -177,3 +177,13 @@ def test_karras_and_exponential_run_from_the_largest_to_the_smallest_sigma(name)
         assert torch.allclose(ratios, ratios[0].expand_as(ratios), rtol=1e-4)  # even in log sigma
     else:
         assert ratios[-1] < ratios[0]  # karras spends its steps near the smallest sigmas
+
+
+def test_lcm_jumps_to_x0_and_renoises_with_fresh_noise():
+    x0, noise = torch.tensor([0.5]), torch.tensor([1.0])
+    s0, s1 = 0.8, 0.5
+    x = (1 - s0) * x0 + s0 * noise
+    got = sample(lambda x_, s: (x_ - x0) / s, x, torch.tensor([s0, s1]), "lcm", seed=3)
+    fresh = torch.randn(1, generator=torch.Generator("cpu").manual_seed(4))  # the sampler's stream: seed + 1
+    assert torch.allclose(got, s1 * fresh + (1 - s1) * x0, atol=1e-6)
+    assert sample(lambda x_, s: (x_ - x0) / s, x, torch.tensor([s0, s1, 0.0]), "lcm").item() == pytest.approx(0.5)
