@@ -134,8 +134,8 @@ def _ksampler(env, parts, **overrides):
 
 def test_ksampler_every_sampler_and_scheduler_runs_and_seed_matters(sd3_env, parts):
     results = {}
-    combos = [(s, "simple") for s in ("euler", "euler_ancestral", "heun", "dpmpp_2m")]
-    combos += [("euler", s) for s in ("sgm_uniform", "normal", "beta")]
+    combos = [(s, "simple") for s in ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm")]
+    combos += [("euler", s) for s in ("sgm_uniform", "normal", "beta", "karras", "exponential")]
     for sampler, scheduler in combos:
         out = _ksampler(sd3_env, parts, sampler_name=sampler, scheduler=scheduler, steps=2)
         assert out.shape == (1, 16, 8, 8) and torch.isfinite(out).all()
