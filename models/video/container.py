@@ -14,9 +14,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi", ".gif", ".m4v")
-
-
 @dataclass
 class VideoComponents:
     images: Any  # IMAGE [T,H,W,3]
