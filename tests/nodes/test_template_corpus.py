@@ -14,7 +14,7 @@ TEMPLATES = Path(templates_package.__file__).parent / "templates"
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3.5_large_blur")
 # Before this work (main at 04d5e3d) 12 templates used only node types Plexus has.
-SUPPORTED_AT_LEAST = 18
+SUPPORTED_AT_LEAST = 28
 
 
 def template_files() -> list[Path]:

@@ -137,3 +137,12 @@ def test_mask_batch_string_and_sigma_helpers(sd3_env):
     assert masked["noise_mask"].shape == (1, 1, 64, 64)
     shown = mask_preview(sd3_env.context(), torch.rand(1, 8, 8))
     assert shown["ui"]["images"][0]["type"] == "temp"
+
+
+def test_image_compare_previews_both_sides(sd3_env):
+    from nodes.image.compare import image_compare
+
+    shown = image_compare(sd3_env.context(), torch.rand(1, 8, 8, 3), torch.rand(2, 8, 8, 3))["ui"]
+    assert len(shown["a_images"]) == 1 and len(shown["b_images"]) == 2
+    assert all(item["type"] == "temp" for item in shown["a_images"] + shown["b_images"])
+    assert image_compare(sd3_env.context(), None, None)["ui"] == {"a_images": [], "b_images": []}
