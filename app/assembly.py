@@ -33,8 +33,11 @@ def build_services(args: argparse.Namespace):
     if getattr(args, "enable_example_nodes", False):
         paths.custom_node_dirs.append(EXAMPLE_NODES_DIR)
     paths.ensure_dirs()
+    max_pixels = getattr(args, "max_image_pixels", 100.0)
     return Services(paths=paths, force_cpu=args.cpu, vram_budget_gb=args.vram_budget,
-                    preview_method=args.preview_method)
+                    preview_method=args.preview_method,
+                    max_image_pixels=int(max_pixels * 1_000_000) if max_pixels else None,
+                    max_tensor_gb=getattr(args, "max_tensor_memory", None))
 
 
 def build_cache(args: argparse.Namespace):
@@ -112,6 +115,26 @@ def build_backend_factory(args: Any, registry: Any, services: Any,
     return (lambda: LocalBackend(registry, build_cache(args), services)), 1
 
 
+def clean_crash_leftovers(services: Any, queue: Any) -> None:
+    """What a ``kill -9`` may have left: temporary files, and files of jobs whose outcome does not
+    list them (the job is re-queued and will write them again, or was given up)."""
+    import time
+
+    from models.safe_files import files_in_outputs, reconcile_outputs, remove_stale_partials
+
+    paths = services.paths
+    removed = remove_stale_partials([paths.output_dir, paths.temp_dir, paths.input_dir, paths.user_dir],
+                                    older_than=time.time())
+    def recorded_files(prompt_id: str) -> set[Path] | None:
+        outputs = queue.recorded_outputs(prompt_id)
+        return None if outputs is None else files_in_outputs(outputs, paths.folder_for_type)
+
+    orphans = reconcile_outputs(paths.user_dir, recorded_files)
+    if removed or orphans:
+        print(f"[plexus] removed {removed} temporary file(s) and {len(orphans)} unrecorded output(s) "
+              f"left by a crash", flush=True)
+
+
 def serve_command(args: Any, services: Any, registry_builder: Callable = build_registry) -> int:
     """Start the server and its workers; blocks until SIGINT/SIGTERM."""
     from execution.jobs.queue import JobQueue
@@ -139,7 +162,9 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
         return 1
     server = PlexusServer(services, auth_token=args.auth_token, cors_origin=args.enable_cors_header,
                           max_upload_mb=args.max_upload_size, loop=loop, loopback_only=loopback_only,
-                          frontend=frontend)
+                          frontend=frontend, allowed_hosts=args.allow_host,
+                          verbose_errors=args.verbose_errors, ws_client_buffer_mb=args.ws_client_buffer,
+                          ws_total_buffer_mb=args.ws_total_buffer)
     registry, report = registry_builder(args, services, server=server)
     queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
                      history_max=args.history_max)
@@ -149,8 +174,11 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
         queue.close()
         return 1
     recovered = queue.recover_running(args.on_crash, reason="the server stopped while it ran")
+    clean_crash_leftovers(services, queue)
+    services.journal_outputs = True
     factory, count = build_backend_factory(args, registry, services, build_cache)
-    pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash)
+    pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash,
+                      job_timeout=args.job_timeout or None, interrupt_grace=args.interrupt_grace)
     server.attach(registry, report, queue, pool)
     try:
         runner = loop.run_until_complete(server.start(hosts, args.port))

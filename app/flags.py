@@ -59,6 +59,10 @@ def add_common_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     add("--enable-example-nodes", action="store_true", default=False,
         help="also load the documented example pack (examples/custom_nodes/example_pack)")
     add("--verbose", action="store_true", default=False, help="debug logging, tracebacks included, on stderr")
+    add("--max-image-pixels", type=float, default=100.0, metavar="MEGAPIXELS", shown="100 (0: no limit)",
+        help="frames x width x height an uploaded, loaded or previewed image may decode to")
+    add("--max-tensor-memory", type=float, default=None, metavar="GB", shown="half the free memory",
+        help="memory one node's result may take, checked at validation before anything runs")
 
 
 def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -83,6 +87,18 @@ def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     add("--preload", choices=["torch", "all", "none"], default="torch",
         help="frameworks imported in the background once the server listens, so the first prompt does not "
              "wait for them: torch (with numpy and PIL), all (also diffusers and transformers), or none")
+    add("--allow-host", action="append", default=[], metavar="NAME",
+        help="a Host name the server answers to besides loopback names and IP addresses (DNS rebinding; repeatable)")
+    add("--verbose-errors", action="store_true", default=False,
+        help="send tracebacks and local paths to remote clients too (loopback clients always get them)")
+    add("--job-timeout", type=float, default=0.0, metavar="SECONDS", shown="0: no limit",
+        help="interrupt (then fail) a job that runs longer than this")
+    add("--interrupt-grace", type=float, default=10.0, metavar="SECONDS",
+        help="a job that ignores an interrupt this long is failed and the next one starts on a fresh worker")
+    add("--ws-client-buffer", type=float, default=16.0, metavar="MB",
+        help="websocket bytes pending per client; previews are dropped first, then the client is disconnected")
+    add("--ws-total-buffer", type=float, default=256.0, metavar="MB",
+        help="websocket bytes pending for all clients together")
     add("--cluster", default=None, metavar="ray://HOST:PORT|auto|local", shown="off: run jobs in this process",
         help="run jobs on Ray actors: a cluster's address, 'auto' (this host's cluster) or 'local' (a private Ray)")
     add("--workers-per-gpu", type=int, default=1, metavar="N", help="Ray actors per GPU")

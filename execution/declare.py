@@ -85,15 +85,31 @@ def Out(type: str, name: str | None = None, *, is_list: bool = False, tooltip: s
     return OutputSpec(type, name or type, is_list, tooltip)
 
 
+def _constants_only(memory: Callable[..., int]) -> Callable[[dict], int | None]:
+    """``memory`` called with the inputs it names, when all of them are constants."""
+    defaults = {name: (None if p.default is inspect.Parameter.empty else p.default)
+                for name, p in inspect.signature(memory).parameters.items()}
+
+    def estimate(inputs: dict) -> int | None:
+        values = {name: inputs.get(name, default) for name, default in defaults.items()}
+        if any(isinstance(v, list) or v is None for v in values.values()):  # a link: unknown until run
+            return None
+        return memory(**values)
+
+    return estimate
+
+
 def node(name: str, *, category: str, inputs: Sequence[InputSpec] = (), outputs: Sequence[OutputSpec] = (),
          display_name: str | None = None, description: str = "", output_node: bool = False,
          input_is_list: bool = False, not_idempotent: bool = False,
          fingerprint: Callable[..., Any] | None = None, validate: Callable[..., Any] | None = None,
          check_lazy: Callable[..., Any] | None = None, python_module: str = "nodes",
-         deprecated: bool = False, experimental: bool = False) -> Callable[[Callable], Callable]:
+         deprecated: bool = False, experimental: bool = False,
+         memory: Callable[..., int] | None = None) -> Callable[[Callable], Callable]:
     """Declare a node. Hooks take the services first: ``fingerprint(services, **constants)``,
     ``validate(services, **inputs) -> True | str`` (it replaces the built-in checks of the inputs it
-    names); ``check_lazy(**inputs) -> [names still needed]``."""
+    names); ``check_lazy(**inputs) -> [names still needed]``; ``memory(**inputs) -> bytes`` what
+    the node will allocate, checked against the memory budget at validation (constant inputs only)."""
     specs = list(inputs)
     for spec in specs:  # "COMBO_LIST" marks the classic list form of a combo
         if spec.type == "COMBO_LIST":
@@ -122,6 +138,7 @@ def node(name: str, *, category: str, inputs: Sequence[InputSpec] = (), outputs:
             fingerprint=(lambda services, constants: fingerprint(services, **constants)) if fingerprint else None,
             validate=hook,
             check_lazy=(lambda _inst, _ctx, kwargs: check_lazy(**kwargs)) if check_lazy else None,
+            memory=_constants_only(memory) if memory else None,
         )
         setattr(fn, NODE_SCHEMA_ATTR, schema)
         return fn

@@ -120,6 +120,8 @@ class NodeSchema:
     fingerprint: Callable[[Any, dict], Any] | None = None  # (services, constants) -> value
     validate: ValidationHook | None = None
     check_lazy: Callable[[Any, Any, dict], Any] | None = None  # (instance, ctx, kwargs) -> names
+    # (constant inputs) -> bytes the node's result will take, or None when it depends on links
+    memory: Callable[[dict], int | None] | None = None
     static_inputs: bool = True  # when True, input_provider's result may be cached
     # /object_info keys set as given (V3 classes always list display_name, output_tooltips, flags)
     info_overrides: dict = field(default_factory=dict)

@@ -178,6 +178,8 @@ class _Validator:
 
         if hook is not None:
             errors.extend(self._custom(node_id, schema, inputs, specs, received_types))
+        if schema.memory is not None and not errors:
+            errors.extend(self._memory_errors(schema, inputs))
         if errors:
             self.errors.setdefault(node_id, []).extend(errors)
         return not errors, sources
@@ -212,6 +214,19 @@ class _Validator:
                     details += f"; {missing_hint(self.services)}"
                 yield error("value_not_in_list", "Value not in list", details,
                             self._input_info(spec, name, received_value=value))
+
+    def _memory_errors(self, schema: NodeSchema, inputs: dict) -> list[dict]:
+        """Refuse, before anything is allocated, a result larger than the memory budget."""
+        budget_of = getattr(self.services, "tensor_budget_bytes", None)
+        needed = schema.memory(inputs)
+        if budget_of is None or needed is None:
+            return []
+        budget = budget_of()
+        if needed <= budget:
+            return []
+        return [error("memory_budget_exceeded", "The node would allocate more memory than the budget",
+                      f"{needed / (1 << 30):.2f} GB needed, {budget / (1 << 30):.2f} GB allowed "
+                      f"(--max-tensor-memory GB; default: half the free memory)", {})]
 
     def _custom(self, node_id: str, schema: NodeSchema, inputs: dict, specs: dict,
                 received_types: dict) -> list[dict]:

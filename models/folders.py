@@ -60,10 +60,20 @@ class UnsafePath(ValueError):
     """A path that would leave its folder (``..``, absolute, NUL, a symlink pointing out)."""
 
 
+MAX_NAME_BYTES = 255  # per path component, as file systems allow
+MAX_PATH_BYTES = 4096
+
+
 def confined(root: Path, relative: str) -> Path:
     """``root/relative`` with symlinks resolved, refused if it leaves ``root``."""
     if "\x00" in relative:
         raise UnsafePath("NUL byte in path")
+    try:
+        encoded = os.fsencode(relative)
+    except UnicodeError as exc:
+        raise UnsafePath("path is not valid text") from exc
+    if len(encoded) > MAX_PATH_BYTES or any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        raise UnsafePath(f"path or name too long (names up to {MAX_NAME_BYTES} bytes)")
     if os.path.isabs(relative) or relative.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", relative):
         raise UnsafePath("absolute paths are not allowed")
     root_real = Path(os.path.realpath(root))

@@ -4,11 +4,15 @@ Built once by ``main.py`` and passed down; nothing here is global.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from models.folders import FolderPaths
+
+DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # e.g. 10000 x 10000, or 100 frames of 1000 x 1000
+FREE_MEMORY_FRACTION = 0.5
 
 
 @dataclass
@@ -18,6 +22,27 @@ class Services:
     vram_budget_gb: float | None = None
     preview_method: str = "latent2rgb"  # none | latent2rgb
     preview_max_side: int = 512
+    max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # frames x width x height a decode may reach
+    max_tensor_gb: float | None = None  # what one node may allocate; None: a fraction of free memory
+    journal_outputs: bool = False  # the server's save nodes journal their files (models.safe_files)
+
+    def tensor_budget_bytes(self) -> int:
+        """What one node's result may take: ``max_tensor_gb``, or by default half the memory free
+        now (RAM; and accelerator memory once torch is loaded and uses one)."""
+        if self.max_tensor_gb is not None:
+            return int(self.max_tensor_gb * (1 << 30))
+        import psutil
+
+        budget = int(psutil.virtual_memory().available * FREE_MEMORY_FRACTION)
+        torch = sys.modules.get("torch")
+        if torch is not None and not self.force_cpu:
+            try:
+                if torch.cuda.is_available():
+                    free, _ = torch.cuda.mem_get_info()
+                    budget = min(budget, int(free * FREE_MEMORY_FRACTION))
+            except Exception:  # noqa: BLE001 - no accelerator information: RAM only
+                pass
+        return budget
 
     @cached_property
     def models(self) -> Any:

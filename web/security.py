@@ -7,15 +7,20 @@
 - **Cross-site requests**: a request whose ``Origin`` does not match its ``Host`` is refused with
   403, websocket upgrades included (this stops a web page from driving a local server), unless
   ``--enable-cors-header [ORIGIN]`` is set, which instead answers with CORS headers.
-- **DNS rebinding**: a server bound to loopback only answers requests whose ``Host`` names a
-  loopback address (``localhost``, ``127.x.x.x``, ``[::1]``); otherwise 403. A page on a
-  hostile domain that re-resolves to 127.0.0.1 would pass the Origin check, but not this one.
+- **Preflight**: ``OPTIONS`` is answered by the CORS layer itself (with ``--enable-cors-header``)
+  and otherwise needs the token like any other method: it never reaches a handler unchecked.
+- **DNS rebinding**: a page on a hostile domain that re-resolves to this server would pass the
+  Origin check, so the ``Host`` header must name the server: a loopback name when it listens on
+  loopback only; with ``--listen`` and no token, a loopback name, an IP address (rebinding needs a
+  domain name), this machine's host name, or a name given with ``--allow-host``. With a token the
+  check applies only to the names of ``--allow-host`` (the token already stops a foreign page).
 - **Paths**: :func:`confine` resolves symlinks and refuses anything that leaves its folder.
 """
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import socket
 from pathlib import Path
 from typing import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -25,6 +30,7 @@ from aiohttp import web
 from models.folders import UnsafePath, confined
 
 TOKEN_COOKIE = "plexus_token"
+MAX_NAME_BYTES = 255
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -40,10 +46,9 @@ def auth_middleware(token: str):
 
     @web.middleware
     async def check_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "OPTIONS":
-            return await handler(request)
         given = _token_of(request)
-        if given is None or not hmac.compare_digest(given.encode(), expected):
+        # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a server error
+        if given is None or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
             return web.json_response({"error": "unauthorized"}, status=401,
                                      headers={"WWW-Authenticate": 'Bearer realm="plexus"'})
         response = await handler(request)
@@ -55,23 +60,33 @@ def auth_middleware(token: str):
 
 
 def _origin_host(origin: str) -> str | None:
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # a malformed address or port: no match
+        return None
     if not parts.hostname:
         return None
-    default_port = {"http": 80, "https": 443}.get(parts.scheme)
-    port = parts.port or default_port
     return f"{parts.hostname.lower()}:{port}"
 
 
 def _host_header(host: str, scheme: str) -> str | None:
     if not host:
         return None
-    parts = urlsplit(f"{scheme}://{host}")
     try:
+        parts = urlsplit(f"{scheme}://{host}")
         port = parts.port or {"http": 80, "https": 443}.get(scheme)
     except ValueError:
         return None
     return f"{(parts.hostname or '').lower()}:{port}"
+
+
+def host_name(request: web.Request) -> str:
+    """The host name of the ``Host`` header, lower-case; empty when it is malformed."""
+    try:
+        return (urlsplit(f"http://{request.headers.get('Host', '')}").hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def origin_middleware():
@@ -81,7 +96,10 @@ def origin_middleware():
     async def same_origin(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin:
-            scheme = urlsplit(origin).scheme or "http"
+            try:
+                scheme = urlsplit(origin).scheme or "http"
+            except ValueError:
+                scheme = "http"
             if origin == "null" or _origin_host(origin) != _host_header(request.headers.get("Host", ""), scheme):
                 return web.json_response({"error": "cross-origin request refused"}, status=403)
         return await handler(request)
@@ -99,13 +117,35 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def loopback_host_middleware():
-    """Refuse requests whose Host is not a loopback name (DNS rebinding)."""
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def machine_host_names() -> set[str]:
+    """This machine's own names (``hostname``, its fully qualified form)."""
+    names = {socket.gethostname().lower()}
+    try:
+        names.add(socket.getfqdn().lower())
+    except OSError:
+        pass
+    return {n for n in names if n}
+
+
+def host_check_middleware(allowed_names: set[str], *, any_ip: bool):
+    """Refuse requests whose Host is not one of the server's names (DNS rebinding)."""
+    allowed = {n.lower() for n in allowed_names}
 
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        hostname = urlsplit(f"http://{request.headers.get('Host', '')}").hostname or ""
-        if not is_loopback_host(hostname):
-            return web.json_response({"error": "this server only answers to loopback host names"}, status=403)
+        hostname = host_name(request)
+        if not (is_loopback_host(hostname) or hostname in allowed or (any_ip and _is_ip_address(hostname))):
+            return web.json_response({"error": {
+                "type": "forbidden", "message": "this server does not answer to that Host name",
+                "details": "pass --allow-host NAME to add a name", "extra_info": {}}, "node_errors": {}},
+                status=403)
         return await handler(request)
 
     return web.middleware(check)
@@ -128,8 +168,18 @@ def cors_middleware(allowed_origin: str):
     return cors
 
 
-def security_middlewares(auth_token: str | None, cors_origin: str | None, loopback_only: bool = True) -> list:
-    middlewares = [loopback_host_middleware()] if loopback_only else []
+def security_middlewares(auth_token: str | None, cors_origin: str | None, loopback_only: bool = True,
+                         allowed_hosts: list[str] | None = None, verbose_errors: bool = False) -> list:
+    from web.errors import error_middleware
+
+    middlewares = [error_middleware(verbose_errors)]
+    extra = set(allowed_hosts or [])
+    if loopback_only:
+        middlewares.append(host_check_middleware(extra, any_ip=False))
+    elif not auth_token:
+        middlewares.append(host_check_middleware(extra | machine_host_names(), any_ip=True))
+    elif extra:
+        middlewares.append(host_check_middleware(extra, any_ip=True))
     middlewares.append(cors_middleware(cors_origin) if cors_origin else origin_middleware())
     if auth_token:
         middlewares.append(auth_middleware(auth_token))
@@ -149,7 +199,9 @@ def confine(root: Path, *parts: str) -> Path:
 
 
 def check_name(name: str) -> str:
-    """A plain file name (no folders, no NUL); 400 otherwise."""
+    """A plain file name (no folders, no NUL, at most 255 bytes); 400 otherwise."""
     if not name or "\x00" in name or "/" in name or "\\" in name or name in (".", ".."):
-        raise web.HTTPBadRequest(text=f"invalid file name {name!r}")
+        raise web.HTTPBadRequest(text=f"invalid file name {name[:100]!r}")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise web.HTTPBadRequest(text=f"file name longer than {MAX_NAME_BYTES} bytes")
     return name

@@ -44,6 +44,8 @@ from web.routes.queue import queue_routes
 from web.routes.static import static_routes
 from web.routes.user import user_routes
 from web.routes.user_defaults import prepare_user_storage, user_defaults_routes
+from models.safe_files import files_in_outputs, settle_outputs
+from web.errors import ErrorRedactor
 from web.security import is_loopback_host, security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
 
@@ -62,7 +64,9 @@ class PlexusServer:
 
     def __init__(self, services: Any, *, auth_token: str | None = None, cors_origin: str | None = None,
                  max_upload_mb: float = 100.0, loop: asyncio.AbstractEventLoop | None = None,
-                 loopback_only: bool = True, frontend: Any = None) -> None:
+                 loopback_only: bool = True, frontend: Any = None, allowed_hosts: list[str] | None = None,
+                 verbose_errors: bool = False, ws_client_buffer_mb: float = 16.0,
+                 ws_total_buffer_mb: float = 256.0) -> None:
         self.services = services
         if frontend is None:
             from web.frontends.plexus_editor import PlexusEditor
@@ -72,9 +76,15 @@ class PlexusServer:
         self.loop = loop or asyncio.new_event_loop()
         self.routes = web.RouteTableDef()
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
-        self.app = web.Application(middlewares=security_middlewares(auth_token, cors_origin, loopback_only),
-                                   client_max_size=self.max_upload_bytes)
-        self.hub = WebSocketHub(self.loop, server_flags={"max_upload_size": self.max_upload_bytes})
+        self.verbose_errors = verbose_errors
+        self.redactor = ErrorRedactor(_local_roots(services))
+        self.app = web.Application(middlewares=security_middlewares(
+            auth_token, cors_origin, loopback_only, allowed_hosts, verbose_errors),
+            client_max_size=self.max_upload_bytes)
+        self.hub = WebSocketHub(self.loop, server_flags={"max_upload_size": self.max_upload_bytes},
+                                max_client_bytes=int(ws_client_buffer_mb * 1024 * 1024),
+                                max_total_bytes=int(ws_total_buffer_mb * 1024 * 1024),
+                                redact_error=None if verbose_errors else self.redactor.error)
         self.logs = LogBuffer(notify=lambda sids: self.post(self._flush_logs))
         self.client_id: str | None = None
         self.last_node_id: str | None = None
@@ -197,6 +207,9 @@ class PlexusServer:
 
     def job_finished(self, job: QueuedJob, outcome: JobOutcome) -> None:
         self.console.job_finished(job.prompt_id, outcome.status, outcome.error)
+        paths = self.services.paths
+        if getattr(self.services, "journal_outputs", False):  # history and disk agree (models.safe_files)
+            settle_outputs(paths.user_dir, job.prompt_id, files_in_outputs(outcome.outputs, paths.folder_for_type))
         self.queue_changed()
 
     def job_event(self, job: QueuedJob, event: Event) -> None:
@@ -262,6 +275,16 @@ class PlexusServer:
         for host in hosts:
             await web.TCPSite(runner, host, port, reuse_address=True).start()
         return runner
+
+
+def _local_roots(services: Any) -> list[str]:
+    """Absolute paths of this machine that remote clients need not see in error messages."""
+    paths = getattr(services, "paths", None)
+    roots = [sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[1]), str(Path.home())]
+    if paths is not None:
+        roots += [str(p) for p in (paths.base_dir, paths.models_dir, paths.input_dir, paths.output_dir,
+                                   paths.temp_dir, paths.user_dir)]
+    return roots
 
 
 def _progress_state(event: Progress) -> dict:

@@ -19,7 +19,9 @@ statement takes microseconds, so the aiohttp loop may call it directly.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from execution.jobs.job_outputs import reportable_error, summarize_outputs
+from execution.jobs.rows import quarantine_bad_rows, quarantine_rows, storable_json
 
 FINISHED_STATES = ("success", "error", "interrupted")
 AUTO_CHECKPOINT_PAGES = 10000
@@ -106,6 +109,10 @@ class DuplicatePromptId(ValueError):
     pass
 
 
+class InvalidJob(ValueError):
+    """A job the queue cannot store (so it is never acknowledged)."""
+
+
 class JobQueue:
     def __init__(self, db_path: str | Path, *, durable: bool = False, history_max: int = 10000) -> None:
         self.db_path = Path(db_path)
@@ -126,6 +133,10 @@ class JobQueue:
         self._db.executescript(_SCHEMA)
         _add_missing_columns(self._db)
         self._db.executescript(_INDEXES)
+        # Rows nothing could read back (a hand-edited or older database) must not stop the server.
+        self.quarantined = quarantine_bad_rows(self._db, time.time())
+        for prompt_id, reason in self.quarantined:
+            print(f"[plexus] queue: job {prompt_id!r} moved to jobs_quarantine: {reason}", file=sys.stderr)
         # Counters are derived from the rows (no extra writes per job): numbers keep growing past
         # every stored job, so new prompts never jump ahead of jobs queued before a restart.
         seq, number, finish_seq = self._db.execute(
@@ -185,10 +196,18 @@ class JobQueue:
 
     def enqueue(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str], *,
                 number: float | None = None, front: bool = False, client_id: str | None = None) -> float:
-        """Store a pending job durably and return its number. Raises DuplicatePromptId."""
-        prompt_json = json.dumps(prompt)
-        extra_json = json.dumps(extra_data)
-        outputs_json = json.dumps(outputs)
+        """Store a pending job durably and return its number. Raises DuplicatePromptId, or
+        InvalidJob for anything that could not be stored and read back."""
+        if number is not None and not (isinstance(number, (int, float)) and math.isfinite(number)):
+            raise InvalidJob(f"number must be a finite number, not {number!r}")
+        if client_id is not None and not isinstance(client_id, str):
+            raise InvalidJob("client_id must be a string")
+        try:
+            prompt_json = json.dumps(prompt, allow_nan=False)
+            extra_json = json.dumps(extra_data, allow_nan=False)
+            outputs_json = json.dumps(outputs, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InvalidJob(f"the job is not plain JSON: {exc}") from exc
         with self._lock:
             counter = self._number
             counted = number is None
@@ -202,7 +221,10 @@ class JobQueue:
                     (prompt_id, self._seq, float(number), prompt_json, extra_json, outputs_json, client_id,
                      time.time()))
             except sqlite3.IntegrityError as exc:
-                raise DuplicatePromptId(prompt_id) from exc
+                self._seq -= 1
+                if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                    raise DuplicatePromptId(prompt_id) from exc
+                raise InvalidJob(f"the job could not be stored: {exc}") from exc
             if counted:
                 self._number = counter + 1
             self._active += 1
@@ -266,8 +288,8 @@ class JobQueue:
 
     def _finish(self, prompt_id: str, outcome: JobOutcome) -> None:
         self._finish_seq += 1
-        result = json.dumps({"outputs": outcome.outputs, "messages": outcome.messages, "meta": outcome.meta,
-                             "error": outcome.error}, default=str)
+        result = storable_json({"outputs": outcome.outputs, "messages": outcome.messages, "meta": outcome.meta,
+                                "error": outcome.error})
         self._db.execute("BEGIN IMMEDIATE")
         changed = self._db.execute(
             "UPDATE jobs SET state=?, finished=?, finish_seq=?, result=?, worker_id=NULL, lease_expires=NULL "
@@ -395,6 +417,30 @@ class JobQueue:
                        execution_error=result.get("error"),
                        workflow={"prompt": prompt, "extra_data": extra})
         return summary
+
+    def recorded_outputs(self, prompt_id: str) -> dict | None:
+        """A finished job's recorded outputs (node id -> ui); None while it is not finished."""
+        with self._lock:
+            row = self._db.execute("SELECT result FROM jobs WHERE prompt_id=? AND finish_seq IS NOT NULL",
+                                   (prompt_id,)).fetchone()
+        if row is None:
+            return None
+        outputs = (json.loads(row[0]) if row[0] else {}).get("outputs")
+        return outputs if isinstance(outputs, dict) else {}
+
+    def quarantine(self, prompt_id: str, reason: str) -> None:
+        """Move one row that turned out unreadable (found while serving it) out of the way."""
+        with self._lock:
+            row = self._db.execute("SELECT rowid, state, finish_seq FROM jobs WHERE prompt_id=?",
+                                   (prompt_id,)).fetchone()
+            if row is None:
+                return
+            quarantine_rows(self._db, [(row[0], reason)], time.time())
+            if row[1] in ("pending", "running"):
+                self._active -= 1
+            if row[2] is not None:
+                self._history_count -= 1
+        print(f"[plexus] queue: job {prompt_id!r} moved to jobs_quarantine: {reason}", file=sys.stderr)
 
     def integrity_ok(self) -> bool:
         with self._lock:

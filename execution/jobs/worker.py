@@ -25,6 +25,10 @@ is a drop-in that only supplies the second one:
 
 ``WorkerPool`` supervises the workers: it renews the leases of live workers, restarts a worker
 whose thread died (its job handled as after a crash), and hands back jobs whose lease expired.
+It also enforces ``job_timeout`` (an interrupt once a job runs longer) and ``interrupt_grace``: a
+job that does not stop within the grace after an interrupt (a node that never returns) is
+recorded as failed, its thread is abandoned (Python cannot kill it; it reports nothing more) and
+a fresh worker with a fresh backend runs the next job.
 SQLite stays the single source of truth; nothing is kept only in memory.
 """
 from __future__ import annotations
@@ -106,6 +110,10 @@ class QueueWorker:
         self.lease_seconds = lease_seconds
         self.on_crash = on_crash
         self.current: QueuedJob | None = None
+        self.started_at = 0.0  # monotonic, of the current job
+        self.interrupted_at: float | None = None  # monotonic, of the first interrupt of the current job
+        self.timed_out = False
+        self.abandoned = False  # stuck in a node: replaced; whatever it does later is ignored
         self._wake = threading.Event()
         self._stopping = False
         self._free_request: tuple[bool, bool] | None = None
@@ -131,13 +139,21 @@ class QueueWorker:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
-    def interrupt(self, prompt_id: str | None = None) -> bool:
+    def interrupt(self, prompt_id: str | None = None, *, timed_out: bool = False) -> bool:
         """Interrupt the running job (only if it is ``prompt_id``, when given)."""
         job = self.current
         if job is None or (prompt_id is not None and job.prompt_id != prompt_id):
             return False
+        self.timed_out = self.timed_out or timed_out
+        if self.interrupted_at is None:
+            self.interrupted_at = time.monotonic()
         self.backend.interrupt()
         return True
+
+    def abandon(self) -> None:
+        """Give up on a thread stuck in a node: it stops after the node returns, reporting nothing."""
+        self.abandoned = True
+        self._stopping = True
 
     def request_free(self, unload_models: bool, free_memory: bool) -> None:
         """Applied between jobs, on the worker thread (caches are not thread-safe)."""
@@ -172,10 +188,13 @@ class QueueWorker:
                 traceback.print_exc()
 
     def _run(self, job: QueuedJob) -> None:
+        self.started_at, self.interrupted_at, self.timed_out = time.monotonic(), None, False
         self.current = job
         held_end: list[Event] = []
 
         def emit(event: Event) -> None:
+            if self.abandoned:
+                return
             if held_end or event.type in _FINAL_EVENTS or (isinstance(event, Executing) and event.node is None):
                 held_end.append(event)  # the prompt's ending: sent once history is committed
                 return
@@ -184,7 +203,11 @@ class QueueWorker:
         self.hooks.job_started(job)
         try:
             outcome = self.backend.execute(job, emit)
+            if self.abandoned:  # the pool already recorded this job and runs others
+                return
         except WorkerLost as lost:
+            if self.abandoned:
+                return
             self.queue.recover_running(self.on_crash, worker_id=self.worker_id, reason=f"worker lost: {lost}")
             self.current = None
             if self.queue.state_of(job.prompt_id) == "interrupted":  # not re-queued: tell the clients
@@ -193,11 +216,18 @@ class QueueWorker:
             self.hooks.queue_changed()
             return
         except Exception as exc:  # noqa: BLE001 - a backend bug fails this job, not the worker
+            if self.abandoned:
+                return
             failure = ExecutionError(job.prompt_id, exception_message=str(exc),
                                      exception_type=f"{type(exc).__module__}.{type(exc).__name__}",
                                      traceback=traceback.format_exception(type(exc), exc, exc.__traceback__))
             self.hooks.job_event(job, failure)
             outcome = JobOutcome("error", messages=[[failure.type, failure.data()]], error=failure.data())
+        if self.timed_out and outcome.status == "interrupted":  # stopped by --job-timeout: a failure
+            failure = timeout_failure(job, time.monotonic() - self.started_at)
+            outcome = JobOutcome("error", outcome.outputs, outcome.messages + [[failure.type, failure.data()]],
+                                 outcome.meta, failure.data())
+            held_end = [failure, Executing(job.prompt_id, node=None)]
         if self._stopping and outcome.status == "interrupted":  # shutting down: handled as a crash
             self.queue.recover_running(self.on_crash, worker_id=self.worker_id, reason="the server was stopped")
             self.current = None
@@ -209,6 +239,11 @@ class QueueWorker:
         self.hooks.job_finished(job, outcome)
 
 
+def timeout_failure(job: QueuedJob, seconds: float) -> ExecutionError:
+    return ExecutionError(job.prompt_id, exception_message=f"the job was stopped after {seconds:.1f} s "
+                          f"(--job-timeout)", exception_type="TimeoutError")
+
+
 BackendFactory = Callable[[], ExecutionBackend]
 
 
@@ -217,13 +252,16 @@ class WorkerPool:
 
     def __init__(self, queue: JobQueue, backend_factory: BackendFactory, hooks: WorkerHooks, *,
                  count: int = 1, on_crash: str = "requeue", lease_seconds: float = 60.0,
-                 supervise_every: float = 0.25) -> None:
+                 supervise_every: float = 0.25, job_timeout: float | None = None,
+                 interrupt_grace: float = 10.0) -> None:
         self.queue = queue
         self.backend_factory = backend_factory
         self.hooks = hooks
         self.on_crash = on_crash
         self.lease_seconds = lease_seconds
         self.supervise_every = supervise_every
+        self.job_timeout = job_timeout
+        self.interrupt_grace = interrupt_grace
         self.workers: list[QueueWorker] = [self._new_worker() for _ in range(count)]
         self.restarts = 0
         self._stopping = threading.Event()
@@ -284,6 +322,7 @@ class WorkerPool:
         while not self._stopping.wait(self.supervise_every):
             try:
                 self.check_workers()
+                self.check_stuck_jobs()
                 if time.monotonic() >= checkpoint_at:  # the database's fsyncs happen here, not in requests
                     checkpoint_at = time.monotonic() + 2.0
                     self.queue.checkpoint()
@@ -297,10 +336,43 @@ class WorkerPool:
             except Exception:  # noqa: BLE001 - the supervisor must outlive anything
                 traceback.print_exc()
 
+    def check_stuck_jobs(self) -> None:
+        """Interrupt jobs past ``job_timeout``; replace workers that ignore an interrupt past the grace."""
+        now = time.monotonic()
+        for index, worker in enumerate(self.workers):
+            job = worker.current
+            if job is None or worker.abandoned:
+                continue
+            if self.job_timeout and worker.interrupted_at is None and now - worker.started_at > self.job_timeout:
+                worker.interrupt(job.prompt_id, timed_out=True)
+            if worker.interrupted_at is not None and now - worker.interrupted_at > self.interrupt_grace:
+                self._abandon(index, worker, job, now - worker.started_at)
+
+    def _abandon(self, index: int, worker: QueueWorker, job: QueuedJob, ran_for: float) -> None:
+        worker.abandon()
+        if worker.timed_out:
+            end: Event = timeout_failure(job, ran_for)
+            outcome = JobOutcome("error", messages=[[end.type, end.data()]], error=end.data())
+        else:
+            end = ExecutionInterrupted(job.prompt_id)
+            reason = f"the node did not stop within {self.interrupt_grace:g} s of the interrupt; abandoned"
+            outcome = JobOutcome("interrupted", messages=[[end.type, dict(end.data(), reason=reason)]],
+                                 error={"reason": reason})
+        self.queue.complete(job.prompt_id, outcome)
+        self.hooks.job_event(job, end)
+        self.hooks.job_event(job, Executing(job.prompt_id, node=None))
+        self.hooks.job_finished(job, outcome)
+        replacement = self._new_worker()
+        self.workers[index] = replacement
+        self.restarts += 1
+        replacement.start()
+        print(f"[plexus] job {job.prompt_id} did not stop after an interrupt; a fresh worker runs the next job",
+              flush=True)
+
     def check_workers(self) -> None:
         """Restart workers whose thread died; their job is handled as after a crash."""
         for index, worker in enumerate(self.workers):
-            if worker.is_alive() or self._stopping.is_set():
+            if worker.is_alive() or self._stopping.is_set() or worker.abandoned:
                 continue
             lost_job = worker.current
             self.queue.recover_running(self.on_crash, worker_id=worker.worker_id,

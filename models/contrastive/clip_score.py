@@ -8,6 +8,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from models.pickle_guard import from_pretrained_safely
 from models.vision_language.images import tensor_to_pil_images
 
 
@@ -87,5 +88,5 @@ def load_clip_model(path: str | Path, dtype: Any = None, manager: Any = None) ->
     if config.model_type != "clip":
         raise ValueError(f"{path.name}: expected a full CLIP model (model_type 'clip'), got {config.model_type!r}")
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = CLIPModel.from_pretrained(path, **kwargs).eval()
+    model = from_pretrained_safely(CLIPModel, path, **kwargs).eval()
     return CLIPScorer(model, AutoProcessor.from_pretrained(path), name=path.name, manager=manager)

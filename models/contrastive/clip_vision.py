@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from models.pickle_guard import from_pretrained_safely
 from models.vision_language.images import tensor_to_pil_images
 
 CROP_MODES = ("center", "none")
@@ -106,7 +107,7 @@ def _load_folder(folder: Path, dtype: Any) -> tuple[Any, Any]:
     config = AutoConfig.from_pretrained(folder)
     model_class = _vision_class(config.model_type)
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = model_class.from_pretrained(folder, **kwargs)
+    model = from_pretrained_safely(model_class, folder, **kwargs)
     try:
         processor = AutoImageProcessor.from_pretrained(folder)
     except (OSError, ValueError):

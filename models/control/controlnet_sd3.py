@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from models.pickle_guard import from_pretrained_safely
+
 SD3_FAMILY = "sd3"
 
 # Keys that identify ControlNets of other families, with the family named in the error.
@@ -86,7 +88,7 @@ def _load_folder(folder: Path, dtype: torch.dtype) -> Any:
     has_weights = any(folder.glob("*.safetensors"))
     if not has_weights:
         raise ControlNetFormatError(f"{folder.name}: no .safetensors weights in the folder (pickles are refused)")
-    return SD3ControlNetModel.from_pretrained(folder, torch_dtype=dtype, use_safetensors=True)
+    return from_pretrained_safely(SD3ControlNetModel, folder, torch_dtype=dtype)
 
 
 def _load_single_file(file: Path, dtype: torch.dtype) -> Any:

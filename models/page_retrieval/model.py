@@ -10,6 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
+from models.pickle_guard import from_pretrained_safely
+
 # config.model_type -> transformers model class name
 RETRIEVER_ARCHITECTURES = {
     "colpali": "ColPaliForRetrieval",
@@ -106,6 +108,6 @@ def load_retriever(path: str | Path, dtype: Any = None, manager: Any = None) -> 
                          f"supported: {', '.join(RETRIEVER_ARCHITECTURES)}")
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model_class = getattr(transformers, RETRIEVER_ARCHITECTURES[config.model_type])
-    model = model_class.from_pretrained(path, **kwargs).eval()
+    model = from_pretrained_safely(model_class, path, **kwargs).eval()
     processor = AutoProcessor.from_pretrained(path)
     return Retriever(model, processor, weights_id(path), name=path.name, manager=manager)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import torch
 
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
-SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
+from models.pickle_guard import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES  # noqa: F401 - re-exported
 
 
 class ModelFileError(ValueError):

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import torch
 
+from models.pickle_guard import from_pretrained_safely
 from models.sd3 import configs
 from models.sd3.files import ModelFileError, load_tensors, read_header, refuse_unsafe
 from models.sd3.layout import (TEXT_ENCODER_PREFIXES, TRANSFORMER_PREFIX, VAE_PREFIX, components_in, strip_prefix,
@@ -294,7 +295,7 @@ def load_diffusers_pipeline(folder: Path, dtype: torch.dtype) -> tuple[SD3Model,
             if (folder / sub).is_dir():
                 cls = _diffusers_class(folder, sub, "T5EncoderModel" if role == "t5xxl" else
                                        "CLIPTextModelWithProjection")
-                encoder = cls.from_pretrained(str(folder / sub), torch_dtype=dtype).eval().requires_grad_(False)
+                encoder = from_pretrained_safely(cls, folder / sub, torch_dtype=dtype).eval().requires_grad_(False)
                 encoders[role] = TextEncoder(encoder, tokenizer_from_folder(folder / TOKENIZER_SUBFOLDERS[role], role),
                                              role)
     except ModelFileError:
@@ -327,7 +328,7 @@ def load_diffusion_model(path: Path, dtype: torch.dtype) -> SD3Model:
         if not (path / "config.json").is_file():
             raise ModelFileError(f"{path.name}: not a diffusers model folder (no config.json)")
         try:
-            transformer = SD3Transformer2DModel.from_pretrained(str(path), torch_dtype=dtype)
+            transformer = from_pretrained_safely(SD3Transformer2DModel, path, torch_dtype=dtype)
         except (OSError, ValueError) as error:
             raise ModelFileError(f"{path.name}: could not load the SD3 transformer folder ({error})") from error
         return SD3Model(transformer.eval().requires_grad_(False), name=path.name)
@@ -349,7 +350,7 @@ def load_vae(path: Path, dtype: torch.dtype, hints: dict | None = None) -> SD3Va
     refuse_unsafe(path)
     if path.is_dir():
         try:
-            vae = AutoencoderKL.from_pretrained(str(path), torch_dtype=dtype)
+            vae = from_pretrained_safely(AutoencoderKL, path, torch_dtype=dtype)
         except (OSError, ValueError) as error:
             raise ModelFileError(f"{path.name}: could not load the VAE folder ({error})") from error
         return SD3Vae(vae.eval().requires_grad_(False), name=path.name)
@@ -414,6 +415,6 @@ def _encoders_from_folder(folder: Path, dtype: torch.dtype, tokenizer_dirs: Iter
         cls = transformers.CLIPTextModelWithProjection
     else:
         raise ModelFileError(f"{folder.name}: not a CLIP or T5 text-encoder folder ({architecture or 'no config'})")
-    model = cls.from_pretrained(str(folder), torch_dtype=dtype).eval().requires_grad_(False)
+    model = from_pretrained_safely(cls, folder, torch_dtype=dtype).eval().requires_grad_(False)
     tokenizer = find_tokenizer(role, {}, [folder, folder.parent, *tokenizer_dirs])
     return {role: TextEncoder(model, tokenizer, role)}

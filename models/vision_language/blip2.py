@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from models.pickle_guard import from_pretrained_safely
+
 
 class Blip2Family:
     name = "blip2"
@@ -22,7 +24,7 @@ class Blip2Family:
         from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
         kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = Blip2ForConditionalGeneration.from_pretrained(path, **kwargs).eval()
+        model = from_pretrained_safely(Blip2ForConditionalGeneration, path, **kwargs).eval()
         processor = Blip2Processor.from_pretrained(path)
         processor.tokenizer.padding_side = "left"
         return model, processor

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from models.pickle_guard import from_pretrained_safely
+
 
 class LlavaFamily:
     name = "llava"
@@ -24,7 +26,7 @@ class LlavaFamily:
         from transformers import AutoProcessor
 
         kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = getattr(transformers, self.class_name).from_pretrained(path, **kwargs).eval()
+        model = from_pretrained_safely(getattr(transformers, self.class_name), path, **kwargs).eval()
         processor = AutoProcessor.from_pretrained(path)
         processor.tokenizer.padding_side = "left"
         return model, processor

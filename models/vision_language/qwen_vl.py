@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.pickle_guard import from_pretrained_safely
+
 IMAGE_TOKEN, VIDEO_TOKEN = "<|image_pad|>", "<|video_pad|>"
 
 
@@ -143,7 +145,7 @@ class QwenVLFamily:
         import transformers
 
         kwargs = {"dtype": dtype} if dtype is not None else {}
-        model = getattr(transformers, self.class_name).from_pretrained(path, **kwargs).eval()
+        model = from_pretrained_safely(getattr(transformers, self.class_name), path, **kwargs).eval()
         return model, QwenVLProcessor.from_pretrained(path)
 
     def encode(self, processor: QwenVLProcessor, pictures: list, texts: list[str]) -> Any:

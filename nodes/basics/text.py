@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,7 @@ def save_text(ctx, text: list, filename_prefix: list, format: list, names: list 
         target = folder / f"{stem}_{counter:05}_.jsonl"
         lines = [json.dumps({"name": pair_names[i] if pair_names else f"{i:05}", "text": t}, ensure_ascii=False)
                  for i, t in enumerate(texts)]
-        _write_atomically(target, "".join(line + "\n" for line in lines))
+        _write_atomically(ctx, target, "".join(line + "\n" for line in lines))
         written.append(target)
     else:
         from models.folders import confined
@@ -88,7 +87,7 @@ def save_text(ctx, text: list, filename_prefix: list, format: list, names: list 
                 target.parent.mkdir(parents=True, exist_ok=True)
             else:
                 target = folder / f"{stem}_{counter + index:05}_.txt"
-            _write_atomically(target, content)
+            _write_atomically(ctx, target, content)
             written.append(target)
     files = [{"filename": p.relative_to(folder).as_posix(), "subfolder": subfolder, "type": "output"}
              for p in written]
@@ -96,10 +95,13 @@ def save_text(ctx, text: list, filename_prefix: list, format: list, names: list 
     return {"ui": {"text": shown, "files": files}}
 
 
-def _write_atomically(target: Path, content: str) -> None:
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(content, encoding="utf-8")
-    os.replace(temporary, target)
+def _write_atomically(ctx, target: Path, content: str) -> None:
+    """Through an unpredictable O_EXCL|O_NOFOLLOW temp file and a rename: a planted symlink (at the
+    target or a guessable temp name) is replaced, never written through."""
+    from models.safe_files import note_output, write_atomically
+
+    note_output(ctx.services, ctx.prompt_id, target)
+    write_atomically(target, content.encode("utf-8"))
 
 
 @node("StringConcatenate", display_name="Concatenate", category="utils/string",

@@ -7,6 +7,11 @@ from nodes.image.tensor_ops import CROP_MODES, UPSCALE_METHODS
 MAX_RESOLUTION = 16384
 
 
+def _latent_bytes(channels: int):
+    """``memory`` hook: float32 latents at 1/8 of the image size."""
+    return lambda width, height, batch_size=1: 4 * batch_size * channels * (height // 8) * (width // 8)
+
+
 def _zeros(batch_size: int, channels: int, height: int, width: int):
     import torch
 
@@ -16,7 +21,7 @@ def _zeros(batch_size: int, channels: int, height: int, width: int):
 @node("EmptyLatentImage", category="latent",
       inputs=[Int("width", 512, min=16, max=MAX_RESOLUTION, step=8), Int("height", 512, min=16, max=MAX_RESOLUTION, step=8),
               Int("batch_size", 1, min=1, max=4096)],
-      outputs=[Out("LATENT")])
+      outputs=[Out("LATENT")], memory=_latent_bytes(4))
 def empty_latent_image(width: int, height: int, batch_size: int = 1):
     """A batch of empty 4-channel latents (SD1/SDXL layout)."""
     return (_zeros(batch_size, 4, height, width),)
@@ -25,7 +30,7 @@ def empty_latent_image(width: int, height: int, batch_size: int = 1):
 @node("EmptySD3LatentImage", category="latent/sd3",
       inputs=[Int("width", 1024, min=16, max=MAX_RESOLUTION, step=16),
               Int("height", 1024, min=16, max=MAX_RESOLUTION, step=16), Int("batch_size", 1, min=1, max=4096)],
-      outputs=[Out("LATENT")])
+      outputs=[Out("LATENT")], memory=_latent_bytes(16))
 def empty_sd3_latent_image(width: int, height: int, batch_size: int = 1):
     """A batch of empty 16-channel SD3 latents (1/8 of the image size)."""
     return (_zeros(batch_size, 16, height, width),)

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +26,20 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_image_file(path: Path) -> tuple[Any, Any]:
+def load_image_file(path: Path, max_pixels: int | None = None) -> tuple[Any, Any]:
     """(IMAGE [B,H,W,3], MASK [B,H,W]) from a file; every frame of an animation of equal size.
 
     The mask is ``1 - alpha`` (ComfyUI's convention: 1 marks what to repaint); zeros without alpha.
+    Frames x width x height over ``max_pixels`` is refused before anything is decoded.
     """
     import numpy as np
     import torch
     from PIL import Image, ImageOps, ImageSequence
 
+    from models.safe_files import check_pixel_budget
+
     with Image.open(path) as opened:
+        check_pixel_budget(opened, max_pixels, path.name)
         images, masks = [], []
         for frame in ImageSequence.Iterator(opened):
             frame = ImageOps.exif_transpose(frame)
@@ -75,31 +77,31 @@ def _validate_image(services: Any, image: str | None = None, **_: Any):
       fingerprint=_image_fingerprint, validate=_validate_image)
 def load_image(ctx, image: str):
     """Load an image from the input folder; its alpha channel becomes the mask."""
-    return load_image_file(ctx.services.paths.annotated_path(image))
+    return load_image_file(ctx.services.paths.annotated_path(image), getattr(ctx.services, "max_image_pixels", None))
 
 
-def write_png_atomically(pil_image: Any, path: Path, text_chunks: dict[str, str], compress_level: int = 4) -> None:
-    """Write to a temp file in the same folder, then rename: a crash never leaves half a PNG."""
+def write_png_atomically(pil_image: Any, path: Path, text_chunks: dict[str, str], compress_level: int = 4,
+                         *, exclusive: bool = False) -> None:
+    """Write to an unpredictable temp file in the same folder, then rename: a crash never leaves half
+    a PNG, and a planted symlink is never followed (``models.safe_files``)."""
     from PIL.PngImagePlugin import PngInfo
+
+    from models.safe_files import write_atomically
 
     info = PngInfo()
     for key, value in text_chunks.items():
         info.add_text(key, value)
-    handle, temp_name = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pil_image.save(stream, format="PNG", pnginfo=info, compress_level=compress_level)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda stream: pil_image.save(stream, format="PNG", pnginfo=info,
+                                                         compress_level=compress_level), exclusive=exclusive)
 
 
 def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type: str,
                 prompt: dict | None, extra_pnginfo: dict | None, compress_level: int) -> dict:
+    from models.safe_files import note_output
     from nodes.image.tensor_ops import tensor_to_pil
 
-    folder, stem, counter, subfolder = ctx.services.paths.save_path(filename_prefix, root)
+    paths = ctx.services.paths
+    folder, stem, counter, subfolder = paths.save_path(filename_prefix, root)
     chunks: dict[str, str] = {}
     if prompt is not None:
         chunks["prompt"] = json.dumps(prompt)
@@ -107,8 +109,15 @@ def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type:
         chunks[key] = json.dumps(value)
     results = []
     for index, image in enumerate(images):
-        name = f"{stem}_{counter:05}_.png"
-        write_png_atomically(tensor_to_pil(image), folder / name, chunks, compress_level)
+        pil_image = tensor_to_pil(image)
+        while True:  # a name taken meanwhile (another worker, a file dropped in) is never overwritten
+            name = f"{stem}_{counter:05}_.png"
+            note_output(ctx.services, ctx.prompt_id, folder / name)
+            try:
+                write_png_atomically(pil_image, folder / name, chunks, compress_level, exclusive=True)
+                break
+            except FileExistsError:
+                counter += 1
         results.append({"filename": name, "subfolder": subfolder, "type": folder_type})
         counter += 1
         ctx.progress(index + 1, len(images))
@@ -136,7 +145,7 @@ def preview_image(ctx, images, prompt=None, extra_pnginfo=None):
 @node("EmptyImage", category="image",
       inputs=[Int("width", 512, min=1, max=MAX_RESOLUTION), Int("height", 512, min=1, max=MAX_RESOLUTION),
               Int("batch_size", 1, min=1, max=4096), Int("color", 0, min=0, max=0xFFFFFF, display="color")],
-      outputs=[Out("IMAGE")])
+      outputs=[Out("IMAGE")], memory=lambda width, height, batch_size=1: 4 * 3 * batch_size * width * height)
 def empty_image(width: int, height: int, batch_size: int = 1, color: int = 0):
     """A batch of images filled with one colour (0xRRGGBB)."""
     import torch

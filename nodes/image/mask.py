@@ -13,7 +13,7 @@ MAX_RESOLUTION = 16384
 @node("SolidMask", category="mask",
       inputs=[Float("value", 1.0, min=0.0, max=1.0, step=0.01), Int("width", 512, min=1, max=MAX_RESOLUTION),
               Int("height", 512, min=1, max=MAX_RESOLUTION)],
-      outputs=[Out("MASK")])
+      outputs=[Out("MASK")], memory=lambda width, height: 4 * width * height)
 def solid_mask(value: float, width: int, height: int):
     """A mask filled with one value."""
     import torch

@@ -1,7 +1,9 @@
 """``/view`` and ``/upload/image|mask``: files of the input, output and temp folders.
 
 Every path is resolved (symlinks followed) and confined to its folder. Uploads are verified as
-images before anything is written, and written atomically. ``/view`` serves images as images and
+images before anything is written, and written atomically. Uploads, mask compositing and
+``/view`` conversions refuse images whose frames x width x height pass ``--max-image-pixels``
+before decoding them. ``/view`` serves images as images and
 everything else as an attachment (``application/octet-stream``, ``nosniff``): never html or js.
 """
 from __future__ import annotations
@@ -11,12 +13,13 @@ import io
 import json
 import mimetypes
 import os
-import tempfile
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from models.safe_files import PixelBudgetExceeded, check_pixel_budget, write_atomically
 from web.security import check_name, confine
 
 if TYPE_CHECKING:
@@ -38,28 +41,24 @@ def _folder(server: "PlexusServer", kind: str) -> Path:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".upload-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    write_atomically(path, data)
 
 
-def _verify_image(data: bytes) -> Any:
-    """The PIL image of ``data``; 400 when it is not an image PIL can read."""
+def _verify_image(data: bytes, max_pixels: int | None) -> Any:
+    """The PIL image of ``data``; 400 when it is not an image PIL can read or is over the budget."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as probe:
+            _refuse_over_budget(probe, max_pixels, "the uploaded image")
             probe.verify()
         image = Image.open(io.BytesIO(data))
         image.load()
         return image
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except web.HTTPException:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error,
+            Image.DecompressionBombError) as exc:
         raise web.HTTPBadRequest(text=f"not a valid image: {exc}") from exc
 
 
@@ -89,7 +88,8 @@ def file_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             raise web.HTTPNotFound(text="file not found")
         preview, channel = query.get("preview"), query.get("channel")
         if preview or (channel and channel != "rgba"):
-            return await asyncio.get_running_loop().run_in_executor(None, _converted, path, preview, channel)
+            return await asyncio.get_running_loop().run_in_executor(
+                None, _converted, path, preview, channel, server.services.max_image_pixels)
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
         if content_type not in SAFE_INLINE_TYPES:
@@ -120,7 +120,7 @@ def file_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         root = _folder(server, kind)
         folder = confine(root, subfolder) if subfolder else confine(root, "")
         loop = asyncio.get_running_loop()
-        image = await loop.run_in_executor(None, _verify_image, data)
+        image = await loop.run_in_executor(None, _verify_image, data, server.services.max_image_pixels)
         if mask:
             data = await loop.run_in_executor(None, _apply_mask, server, image, post.get("original_ref"))
             overwrite = True if post.get("overwrite") is None else overwrite
@@ -150,6 +150,7 @@ def file_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         if not original_path.is_file():
             raise web.HTTPNotFound(text="original image not found")
         with Image.open(original_path) as original:
+            _refuse_over_budget(original, server.services.max_image_pixels, "the original image")
             result = original.convert("RGBA")
         alpha = mask_image.convert("RGBA").getchannel("A").resize(result.size)
         result.putalpha(alpha)
@@ -160,14 +161,24 @@ def file_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
     return [("GET", "/view", view), ("POST", "/upload/image", upload_image), ("POST", "/upload/mask", upload_mask)]
 
 
-def _converted(path: Path, preview: str | None, channel: str | None) -> web.Response:
+def _refuse_over_budget(image: Any, max_pixels: int | None, what: str, frames: int | None = None) -> None:
+    try:
+        check_pixel_budget(image, max_pixels, what, frames)
+    except PixelBudgetExceeded as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+
+
+def _converted(path: Path, preview: str | None, channel: str | None, max_pixels: int | None) -> web.Response:
     """A re-encoded image (``preview=webp;90``) or one channel of it (``channel=rgb|a``)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as opened:
+            _refuse_over_budget(opened, max_pixels, path.name, frames=1)  # only the first frame is converted
             image = opened.convert("RGBA") if opened.mode != "RGBA" else opened.copy()
-    except (UnidentifiedImageError, OSError) as exc:
+    except web.HTTPException:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise web.HTTPBadRequest(text=f"not an image: {exc}") from exc
     if channel == "rgb":
         image = image.convert("RGB")

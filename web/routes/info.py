@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from models.folders import MODEL_KINDS
+from web.errors import redact_argv
 from web.routes.static import OFFICIAL_FRONTEND_EXTENSION
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def info_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
                 "os": os.name, "platform": platform.platform(), "ram_total": memory.total,
                 "ram_free": memory.available, **version_fields(server.frontend.version),
                 "python_version": sys.version, "pytorch_version": _package_version("torch"),
-                "embedded_python": False, "argv": list(sys.argv),
+                "embedded_python": False, "argv": redact_argv(sys.argv),
             },
             "devices": _devices(services),
         }

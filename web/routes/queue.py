@@ -2,30 +2,26 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from aiohttp import web
 
-from execution.jobs.queue import DuplicatePromptId
+from execution.jobs.queue import DuplicatePromptId, InvalidJob
 from execution.validate import error as validation_error, validate_prompt
 from execution.subgraph_expand import expand_for_editor
 from execution.workflow import WorkflowError, convert_workflow, is_editor_workflow
+from web.errors import is_loopback_peer
+from web.json_body import read_json
 
 if TYPE_CHECKING:
     from web.server import PlexusServer
 
 PROMPT_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-async def read_json(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"error": validation_error(
-            "invalid_prompt", "Invalid JSON body", str(exc)), "node_errors": {}}),
-            content_type="application/json") from exc
+MAX_CLIENT_ID_LENGTH = 256
+MAX_QUEUE_NUMBER = 2.0 ** 53  # integers beyond this are not exact in JSON readers
 
 
 def _bad_request(error: dict, node_errors: dict | None = None) -> web.Response:
@@ -37,9 +33,28 @@ def _int_query(request: web.Request, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=f"{name} must be an integer") from exc
+    if not 0 <= number <= 2 ** 62:  # SQLite's integers are 64-bit
+        raise web.HTTPBadRequest(text=f"{name} is out of range")
+    return number
+
+
+def _dumped(prompt_id: str, entry: Any, on_unreadable: Callable[[str, str], None]) -> str | None:
+    """``entry`` as JSON; None (and reported) when a stored job cannot be serialised (nested too
+    deep, from before the depth limit): one bad row never fails a whole listing."""
+    try:
+        return json.dumps(entry, allow_nan=False)
+    except (RecursionError, ValueError, TypeError) as exc:
+        on_unreadable(prompt_id, f"stored job cannot be serialised: {type(exc).__name__}")
+        return None
+
+
+def _json_of_entries(entries: dict, on_unreadable: Callable[[str, str], None]) -> web.Response:
+    parts = [f"{json.dumps(key)}: {text}" for key, entry in entries.items()
+             if (text := _dumped(key, entry, on_unreadable)) is not None]
+    return web.Response(text="{" + ", ".join(parts) + "}", content_type="application/json")
 
 
 def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
@@ -60,6 +75,13 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             return _bad_request(validation_error("invalid_prompt", "prompt_id must be a short plain string",
                                                  str(prompt_id)[:200]))
         client_id = body.get("client_id")
+        if client_id is not None and (not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH):
+            return _bad_request(validation_error("invalid_prompt", "client_id must be a short string"))
+        number = body.get("number")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, (int, float))
+                                   or not math.isfinite(number) or abs(number) > MAX_QUEUE_NUMBER):
+            return _bad_request(validation_error("invalid_prompt", "number must be a finite number",
+                                                 f"at most {MAX_QUEUE_NUMBER:.0f} in size"))
         extra_data = body.get("extra_data") or {}
         if not isinstance(extra_data, dict):
             return _bad_request(validation_error("invalid_prompt", "extra_data must be an object"))
@@ -85,16 +107,14 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         if client_id is not None:
             extra_data = dict(extra_data, client_id=client_id)
             server.client_id = client_id
-        number = body.get("number")
         try:
-            number = float(number) if number is not None else None
-        except (TypeError, ValueError):
-            return _bad_request(validation_error("invalid_prompt", "number must be a number"))
-        try:
-            stored = queue.enqueue(prompt_id, result.prompt, extra_data, result.outputs, number=number,
+            stored = queue.enqueue(prompt_id, result.prompt, extra_data, result.outputs,
+                                   number=float(number) if number is not None else None,
                                    front=bool(body.get("front")), client_id=client_id)
         except DuplicatePromptId:  # a retried POST: the job is already stored, never twice
             stored = queue.number_of(prompt_id)
+        except InvalidJob as exc:  # acknowledged only once stored: anything else is the request's fault
+            return _bad_request(validation_error("invalid_prompt", "The job could not be stored", str(exc)))
         server.console.got_prompt(prompt_id, client_id, len(result.prompt))
         server.queue_changed()
         server.pool.wake()
@@ -149,11 +169,18 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         server.pool.request_free(bool(body.get("unload_models")), bool(body.get("free_memory")))
         return web.Response(status=200)
 
+    def for_client(request: web.Request, history: dict) -> dict:
+        if server.verbose_errors or is_loopback_peer(request):
+            return history
+        return server.redactor.history(history)
+
     async def get_history(request: web.Request) -> web.Response:
-        return web.json_response(queue.history(_int_query(request, "max_items"), _int_query(request, "offset")))
+        history = queue.history(_int_query(request, "max_items"), _int_query(request, "offset"))
+        return _json_of_entries(for_client(request, history), queue.quarantine)
 
     async def get_history_item(request: web.Request) -> web.Response:
-        return web.json_response(queue.history(prompt_id=request.match_info["prompt_id"]))
+        history = queue.history(prompt_id=request.match_info["prompt_id"])
+        return _json_of_entries(for_client(request, history), queue.quarantine)
 
     async def post_history(request: web.Request) -> web.Response:
         await clear_or_delete(request, queue.clear_history, queue.delete_history)

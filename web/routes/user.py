@@ -7,15 +7,15 @@ naming a user created through ``POST /users`` selects that user's folder instead
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from models.safe_files import PARTIAL_PREFIX, write_atomically
+from web.json_body import read_json
 from web.security import confine
 
 if TYPE_CHECKING:
@@ -25,19 +25,9 @@ SETTINGS_FILE = "comfy.settings.json"
 USER_ID_PATTERN = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-async def _json_body(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(text=f"invalid JSON body: {exc}") from exc
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temp, path)
+    write_atomically(path, data)
 
 
 def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
@@ -71,7 +61,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response(load_settings(request)[1])
 
     async def post_settings(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await read_json(request)
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="expected an object")
         path, settings = load_settings(request)
@@ -83,7 +73,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response(load_settings(request)[1].get(request.match_info["setting_id"]))
 
     async def post_setting(request: web.Request) -> web.Response:
-        value = await _json_body(request)
+        value = await read_json(request)
         path, settings = load_settings(request)
         settings[request.match_info["setting_id"]] = value
         _write_atomic(path, json.dumps(settings, indent=2).encode())
@@ -96,7 +86,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response({"storage": "server", "users": users})
 
     async def post_users(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = await read_json(request)
         name = str(body.get("username", "")).strip() if isinstance(body, dict) else ""
         if not name:
             raise web.HTTPBadRequest(text="username is required")
@@ -130,7 +120,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         entries = folder.rglob("*") if recurse else folder.iterdir()
         result: list[Any] = []
         for path in sorted(entries):
-            if not path.is_file() or path.name.startswith(".tmp-"):
+            if not path.is_file() or path.name.startswith((PARTIAL_PREFIX, ".tmp-")):
                 continue
             relative = path.relative_to(folder).as_posix()
             if full_info:

@@ -1,0 +1,162 @@
+"""Writing files under output/, temp/, input/ and user/ safely, and what a crash leaves behind.
+
+- :func:`write_atomically`: the data goes to a temporary file with an unpredictable name, created
+  with ``O_CREAT|O_EXCL|O_NOFOLLOW`` (``tempfile.mkstemp``) in the target's folder, then renamed
+  over the target: a planted symlink is replaced, never followed, and a crash never leaves half a
+  file under the real name. The file gets the user's umask (``mkstemp`` would leave it 0600).
+  ``exclusive=True`` never replaces an existing file (a hard link, then the temp name goes).
+- :func:`remove_stale_partials`: the temporary files a ``kill -9`` left, removed at start-up.
+- The **output journal**: a save node notes every file it is about to publish in
+  ``<user dir>/.plexus-writes/<prompt id>``; at start-up, files of a job whose recorded outputs do
+  not list them (it crashed and is re-queued, or was given up) are removed, so history and disk
+  agree.
+- :func:`check_pixel_budget`: frames x width x height of an opened image against a budget, before
+  anything is decoded (a 0.66 MB PNG can decode into gigabytes).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+PARTIAL_PREFIX = ".plexus-partial-"
+# Older names of temporary files, also cleaned up: SaveImage's, uploads', user files', SaveText's.
+STALE_PREFIXES = (PARTIAL_PREFIX, ".partial-", ".upload-", ".tmp-")
+JOURNAL_FOLDER = ".plexus-writes"
+
+
+class PixelBudgetExceeded(ValueError):
+    """An image whose decoded size would pass the configured pixel budget."""
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux), else by setting it back at once."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomically(target: Path, data: bytes | Callable[[Any], None], *, exclusive: bool = False) -> None:
+    """Write ``data`` (bytes, or a function writing to a binary file) to ``target`` atomically.
+    Raises FileExistsError with ``exclusive`` when ``target`` exists."""
+    target = Path(target)
+    handle, temp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=target.parent)
+    try:
+        os.fchmod(handle, 0o666 & ~current_umask())
+        with os.fdopen(handle, "wb") as stream:
+            if callable(data):
+                data(stream)
+            else:
+                stream.write(data)
+        if exclusive:
+            os.link(temp_name, target, follow_symlinks=False)  # fails if anything is there, links too
+            os.unlink(temp_name)
+        else:
+            os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_partials(folders: Iterable[Path], older_than: float) -> int:
+    """Delete temporary files left by a crash (modified before ``older_than``); returns how many."""
+    removed = 0
+    for folder in folders:
+        for directory, _, files in os.walk(folder):
+            for name in files:
+                if not (name.startswith(STALE_PREFIXES) or (name.startswith(".") and name.endswith(".tmp"))):
+                    continue
+                path = os.path.join(directory, name)
+                try:
+                    if os.lstat(path).st_mtime < older_than:
+                        os.unlink(path)
+                        removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+# -- the output journal --------------------------------------------------------------------------
+def journal_path(user_dir: Path, prompt_id: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in prompt_id)[:200] or "_"
+    return Path(user_dir) / JOURNAL_FOLDER / safe
+
+
+def note_output(services: Any, prompt_id: str, path: Path) -> None:
+    """Record that job ``prompt_id`` is about to publish ``path`` (called before the rename); only
+    for a server's jobs (``services.journal_outputs``), whose outcome the queue records."""
+    if not getattr(services, "journal_outputs", False):
+        return
+    journal = journal_path(services.paths.user_dir, prompt_id)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    with open(journal, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(str(path)) + "\n")
+
+
+def files_in_outputs(outputs: Any, folder_for_type: Callable[[str], Path | None]) -> set[Path]:
+    """The files a job's recorded outputs (node id -> ui) list as ``{filename, subfolder, type}``."""
+    files: set[Path] = set()
+    for ui in outputs.values() if isinstance(outputs, dict) else []:
+        for items in ui.values() if isinstance(ui, dict) else []:
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict) and isinstance(item.get("filename"), str):
+                    folder = folder_for_type(str(item.get("type") or "output"))
+                    if folder is not None:
+                        files.add(Path(os.path.realpath(Path(folder) / str(item.get("subfolder") or "")
+                                                        / item["filename"])))
+    return files
+
+
+def settle_outputs(user_dir: Path, prompt_id: str, recorded: set[Path]) -> list[Path]:
+    """A job's outcome is recorded: remove the files its journal lists that the outcome does not
+    (an earlier, crashed attempt's; a batch cut short), then the journal. Returns the removed."""
+    journal = journal_path(user_dir, prompt_id)
+    removed: list[Path] = []
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return removed
+    for line in lines:
+        try:
+            path = Path(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by the crash: its rename never happened
+        if Path(os.path.realpath(path)) not in recorded and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    journal.unlink(missing_ok=True)
+    return removed
+
+
+def reconcile_outputs(user_dir: Path, recorded_files: Callable[[str], set[Path] | None]) -> list[Path]:
+    """At start-up, for every journal left: ``settle_outputs`` against the job's recorded files
+    (``recorded_files(prompt_id)``; None when it is not finished: re-queued jobs write again)."""
+    folder = Path(user_dir) / JOURNAL_FOLDER
+    removed: list[Path] = []
+    if folder.is_dir():
+        for journal in folder.iterdir():
+            removed += settle_outputs(user_dir, journal.name, recorded_files(journal.name) or set())
+    return removed
+
+
+# -- decoded-size budget -----------------------------------------------------------------------
+def check_pixel_budget(image: Any, budget: int | None, what: str = "image", frames: int | None = None) -> None:
+    """Refuse an opened (not yet decoded) PIL image whose frames x width x height pass ``budget``."""
+    if not budget:
+        return
+    width, height = image.size
+    count = frames if frames is not None else int(getattr(image, "n_frames", 1) or 1)
+    pixels = count * width * height
+    if pixels > budget:
+        raise PixelBudgetExceeded(
+            f"{what} is too large to decode: {count} frame(s) of {width}x{height} = {pixels:,} pixels; "
+            f"the budget is {budget:,} (--max-image-pixels)")
