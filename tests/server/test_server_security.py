@@ -148,12 +148,18 @@ def test_token_auth(server_factory):
     ws.close()
 
 
-def test_listen_without_token_warns(server_factory, tmp_path):
-    server = server_factory("--listen", "0.0.0.0")
+def test_listen_without_token_warns_and_keeps_the_host_check(server_factory, tmp_path):
+    server = server_factory("--listen", "0.0.0.0", "--allow-host", "plexus.lan")
     assert "without --auth-token" in server.log()
-    # listening beyond loopback: other host names are expected
+    # listening beyond loopback without a token: IP addresses, this machine's name and --allow-host
+    # names are answered; any other name may be a DNS-rebinding page (issue 18, point 8)
     assert server.request("GET", "/queue", headers={"Host": f"plexus.lan:{server.port}"}).status == 200
+    assert server.request("GET", "/queue", headers={"Host": f"10.1.2.3:{server.port}"}).status == 200
+    refused = server.request("GET", "/queue", headers={"Host": f"evil.example:{server.port}"})
+    assert refused.status == 403 and b"--allow-host" in refused.body
     quiet = server_factory("--listen", "0.0.0.0", "--auth-token", "t", token="t")
     assert "without --auth-token" not in quiet.log()
+    # with a token, other names are expected (the token stops a foreign page)
+    assert quiet.request("GET", "/queue", headers={"Host": f"evil.example:{quiet.port}"}).status == 200
     local = server_factory()
     assert "WARNING" not in local.log()
