@@ -68,8 +68,8 @@ def load_images_from_folder(ctx, folder: str, limit: int = 0, start_index: int =
     images, names = [], []
     for index, path in enumerate(selected):
         try:
-            image, _mask = load_image_file(path)
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for broken or non-image files
+            image, _mask = load_image_file(path, getattr(ctx.services, "max_image_pixels", None))
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors; over the pixel budget
             ctx.warn(f"skipped {path.name}: not a readable image ({exc})")
             continue
         images.append(image[:1])
