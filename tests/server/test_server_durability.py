@@ -186,3 +186,36 @@ def test_queue_database_lives_in_the_user_directory(server_factory, tmp_path):
     server.wait_idle()
     assert (tmp_path / "elsewhere" / "plexus_queue.sqlite3").is_file()
     assert not (server.base_dir / "user" / "plexus_queue.sqlite3").exists()
+
+
+@pytest.mark.slow
+def test_kill9_during_a_save_burst_leaves_disk_and_history_in_agreement(tmp_path):
+    """Issue 18, point 13: killed (``kill -9``) while a batch is half saved, then restarted: every
+    PNG in output/ is one that history lists, every listed one exists, no temporary file is left."""
+    base = tmp_path / "burst"
+    server = start_server(base)
+    batch, jobs = 8, 3
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 1024, "height": 1024, "batch_size": batch,
+                                                           "color": 0}},
+              "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "burst"}}}
+    for index in range(jobs):
+        prompt["1"]["inputs"]["color"] = index  # a new image each time (no cache hit)
+        server.post_json("/prompt", {"prompt": prompt, "prompt_id": f"b{index}"})
+    output = base / "output"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill in the middle of a batch
+        saved = [p for p in output.iterdir() if p.name.startswith("burst")]
+        if saved and len(saved) % batch:
+            break
+        time.sleep(0.002)
+    server.kill9()
+    restarted = start_server(base, port=free_port())
+    try:
+        restarted.wait_idle(timeout=120)
+        history = restarted.get_json("/history")
+        listed = {image["filename"] for entry in history.values() for image in entry["outputs"]["2"]["images"]}
+        on_disk = {p.name for p in output.iterdir()}
+        assert on_disk == listed and len(listed) == jobs * batch
+        assert "unrecorded output" in restarted.log()  # the half-saved batch's files were removed
+    finally:
+        restarted.stop()
