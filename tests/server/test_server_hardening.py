@@ -235,17 +235,47 @@ def test_token_is_redacted_and_options_never_skips_auth(server_factory):
     assert with_cors.get_json("/px_test/hits") == []  # preflight answered by the CORS layer itself
 
 
-def test_tracebacks_reach_loopback_clients_only(budget_server):
-    from web.errors import ErrorRedactor
+def non_loopback_address() -> str | None:
+    import psutil
 
-    server = budget_server
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not address.address.startswith("127."):
+                return address.address
+    return None
+
+
+def test_tracebacks_and_local_paths_reach_loopback_clients_only(server_factory):
+    import http.client
+
+    from websockets.sync.client import connect
+
+    remote_address = non_loopback_address()
+    if remote_address is None:
+        pytest.skip("no non-loopback address on this machine")
+    server = server_factory("--listen", "0.0.0.0")
+    remote_ws = connect(f"ws://{remote_address}:{server.port}/ws?clientId=remote", open_timeout=10)
+    remote_ws.recv(timeout=10)
+    message = f"cannot open {server.base_dir}/models/x.safetensors"
     prompt_id = server.post_json("/prompt", {"prompt": {"1": {"class_type": "PxTestFail",
-                                                               "inputs": {"message": "boom"}}}}).json()["prompt_id"]
-    local = history_of(server, prompt_id)  # we are on loopback: the traceback is there
+                                                               "inputs": {"message": message}}}}).json()["prompt_id"]
+    local = history_of(server, prompt_id)  # we are on loopback: everything is there
     error = [m for m in local["status"]["messages"] if m[0] == "execution_error"][0][1]
-    assert error["traceback"]
-    redacted = ErrorRedactor([str(server.base_dir)]).error(dict(error, exception_message=f"{server.base_dir}/x"))
-    assert redacted["traceback"] == [] and str(server.base_dir) not in redacted["exception_message"]
+    assert error["traceback"] and str(server.base_dir) in error["exception_message"]
+
+    connection = http.client.HTTPConnection(remote_address, server.port, timeout=10)
+    connection.request("GET", f"/history/{prompt_id}")
+    remote = strict_json(connection.getresponse().read())[prompt_id]
+    remote_error = [m for m in remote["status"]["messages"] if m[0] == "execution_error"][0][1]
+    assert remote_error["traceback"] == [] and str(server.base_dir) not in remote_error["exception_message"]
+    assert remote_error["exception_message"].startswith("cannot open <server>/")
+    while True:  # and the websocket event the remote client got
+        event = remote_ws.recv(timeout=10)
+        if isinstance(event, str) and json.loads(event)["type"] == "execution_error":
+            data = json.loads(event)["data"]
+            assert data["traceback"] == [] and str(server.base_dir) not in data["exception_message"]
+            break
+    remote_ws.close()
 
 
 # -- 13: crash leftovers and file modes -----------------------------------------------------------------
