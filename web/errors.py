@@ -7,7 +7,8 @@
   ``--verbose-errors``. The fuzz tests hold the server to zero of them.
 - Secrets are redacted where they are echoed (``--auth-token`` in ``/system_stats``' ``argv``),
   and tracebacks and this machine's absolute paths are removed from the execution errors that
-  ``/history``, ``/jobs`` and the websocket show to remote clients.
+  ``/history``, ``/jobs`` and the websocket show to remote clients, and from the console lines
+  that ``/internal/logs`` shows them.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def error_middleware(verbose_errors: bool = False):
             if exc.status < 400 or exc.content_type == "application/json":
                 raise
             kind = _ERROR_TYPES.get(exc.status, "http_error")
-            return web.json_response(error_body(kind, exc.text or exc.reason), status=exc.status)
+            headers = {k: v for k, v in exc.headers.items() if k not in ("Content-Type", "Content-Length")}
+            return web.json_response(error_body(kind, exc.text or exc.reason), status=exc.status, headers=headers)
         except OSError as exc:
             if exc.errno in (errno.ENAMETOOLONG, errno.EILSEQ):  # a name the file system refuses
                 return web.json_response(error_body("bad_request", "invalid file name",
@@ -118,6 +120,11 @@ class ErrorRedactor:
             if isinstance(status, dict):
                 status["messages"] = self.messages(status.get("messages"))
         return history
+
+    def log_entries(self, entries: list[dict]) -> list[dict]:
+        """Console entries (``{"t", "m"}``) without tracebacks, local paths replaced."""
+        return [dict(e, m=self.text(str(e.get("m", "")))) for e in entries
+                if "Traceback (most recent call last)" not in str(e.get("m", ""))]
 
     def job(self, job: dict) -> dict:
         job["messages"] = self.messages(job.get("messages"))

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from models.folders import UnsafePath, confined
+from web.json_body import error_body
 
 TOKEN_COOKIE = "plexus_token"
 MAX_NAME_BYTES = 255
@@ -49,8 +50,9 @@ def auth_middleware(token: str):
         given = _token_of(request)
         # surrogateescape: header bytes that are not UTF-8 are a wrong token, not a server error
         if given is None or not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
-            return web.json_response({"error": "unauthorized"}, status=401,
-                                     headers={"WWW-Authenticate": 'Bearer realm="plexus"'})
+            return web.json_response(error_body("unauthorized", "unauthorized",
+                                                "send Authorization: Bearer TOKEN (or ?token=)"),
+                                     status=401, headers={"WWW-Authenticate": 'Bearer realm="plexus"'})
         response = await handler(request)
         if "token" in request.query and request.cookies.get(TOKEN_COOKIE) != given and not response.prepared:
             response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", path="/")
@@ -101,7 +103,8 @@ def origin_middleware():
             except ValueError:
                 scheme = "http"
             if origin == "null" or _origin_host(origin) != _host_header(request.headers.get("Host", ""), scheme):
-                return web.json_response({"error": "cross-origin request refused"}, status=403)
+                return web.json_response(error_body("forbidden", "cross-origin request refused",
+                                                    "pass --enable-cors-header ORIGIN to allow it"), status=403)
         return await handler(request)
 
     return same_origin
@@ -142,10 +145,8 @@ def host_check_middleware(allowed_names: set[str], *, any_ip: bool):
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         hostname = host_name(request)
         if not (is_loopback_host(hostname) or hostname in allowed or (any_ip and _is_ip_address(hostname))):
-            return web.json_response({"error": {
-                "type": "forbidden", "message": "this server does not answer to that Host name",
-                "details": "pass --allow-host NAME to add a name", "extra_info": {}}, "node_errors": {}},
-                status=403)
+            return web.json_response(error_body("forbidden", "this server does not answer to that Host name",
+                                                "pass --allow-host NAME to add a name"), status=403)
         return await handler(request)
 
     return web.middleware(check)

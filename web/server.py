@@ -135,9 +135,14 @@ class PlexusServer:
     def _flush_logs(self) -> None:
         entries = self.logs.take_pending()
         if entries:
-            data = {"entries": entries, "size": self.logs.terminal_size()}
+            size = self.logs.terminal_size()
+            data = {"entries": entries, "size": size}
             for sid in self.logs.subscribed():
-                self.hub.send_json("logs", data, sid)  # a client that is not connected gets nothing
+                client = self.hub.clients.get(sid)  # a client that is not connected gets nothing
+                if client is not None and not (client.loopback or self.verbose_errors):
+                    self.hub.send_json("logs", {"entries": self.redactor.log_entries(entries), "size": size}, sid)
+                else:
+                    self.hub.send_json("logs", data, sid)
 
     def feature_flags(self) -> dict:
         return dict(self.hub.server_flags)

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from models.folders import MODEL_KINDS
 from web.errors import redact_argv
+from web.json_body import error_body
 from web.routes.static import OFFICIAL_FRONTEND_EXTENSION
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def info_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
     async def models_of(request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
         if folder not in services.paths.model_folders and folder not in ("unet", "clip"):
-            return web.json_response({"error": f"unknown model folder {folder!r}"}, status=404)
+            return web.json_response(error_body("not_found", f"unknown model folder {folder[:100]!r}"), status=404)
         return web.json_response(services.paths.list_models(folder))
 
     async def extensions(request: web.Request) -> web.Response:

@@ -5,11 +5,14 @@ Bad query values are a 400 with ``{"error": ...}``; ``pagination.limit`` is alwa
 """
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from execution.jobs.queue import JOB_STATUS_TO_STATE
+from web.errors import is_loopback_peer
+from web.json_body import read_json
 
 if TYPE_CHECKING:
     from web.server import PlexusServer
@@ -65,7 +68,13 @@ def jobs_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         job = queue.job(request.match_info["job_id"])
         if job is None:
             return _error("Job not found", status=404)
-        return web.json_response(job)
+        if not (server.verbose_errors or is_loopback_peer(request)):
+            job = server.redactor.job(job)  # no tracebacks or local paths for remote clients
+        try:
+            return web.json_response(job, dumps=lambda value: json.dumps(value, allow_nan=False))
+        except (RecursionError, ValueError) as exc:  # a row stored before the depth limit
+            queue.quarantine(job["id"], f"stored job cannot be serialised: {type(exc).__name__}")
+            return _error("Job not found", status=404)
 
     def cancel(job_ids: list[str]) -> bool:
         running = set(server.pool.running_ids())
@@ -82,10 +91,7 @@ def jobs_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         return web.json_response({"cancelled": cancel([request.match_info["job_id"]])})
 
     async def cancel_many(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            return _error("the body must be JSON: {\"job_ids\": [...]}")
+        body = await read_json(request)
         job_ids = body.get("job_ids") if isinstance(body, dict) else None
         if not isinstance(job_ids, list) or not all(isinstance(i, str) and i for i in job_ids):
             return _error("job_ids must be a list of job ids")

@@ -3,10 +3,12 @@ terminal size) and ``PATCH /internal/logs/subscribe`` (``{clientId, enabled}``: 
 that websocket client as ``logs`` events)."""
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from web.errors import is_loopback_peer
+from web.json_body import read_json
 
 if TYPE_CHECKING:
     from web.server import PlexusServer
@@ -15,17 +17,20 @@ if TYPE_CHECKING:
 def logs_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
     logs = server.logs
 
+    def entries_for(request: web.Request) -> list[dict]:
+        entries = logs.snapshot()
+        if server.verbose_errors or is_loopback_peer(request):
+            return entries
+        return server.redactor.log_entries(entries)  # no tracebacks or local paths for remote clients
+
     async def joined(request: web.Request) -> web.Response:
-        return web.json_response("".join(f"{e['t']} - {e['m']}" for e in logs.snapshot()))
+        return web.json_response("".join(f"{e['t']} - {e['m']}" for e in entries_for(request)))
 
     async def raw(request: web.Request) -> web.Response:
-        return web.json_response({"entries": logs.snapshot(), "size": logs.terminal_size()})
+        return web.json_response({"entries": entries_for(request), "size": logs.terminal_size()})
 
     async def subscribe(request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            body = None
+        body = await read_json(request)
         client_id = body.get("clientId") if isinstance(body, dict) else None
         if not isinstance(client_id, str) or not client_id:
             return web.json_response({"error": "clientId is required"}, status=400)

@@ -12,7 +12,7 @@ from aiohttp import web
 from execution.jobs.queue import DuplicatePromptId, InvalidJob
 from execution.validate import error as validation_error, validate_prompt
 from execution.subgraph_expand import expand_for_editor
-from execution.workflow import WorkflowError, convert_workflow, is_editor_workflow
+from execution.workflow import convert_workflow, is_editor_workflow
 from web.errors import is_loopback_peer
 from web.json_body import read_json
 
@@ -88,8 +88,9 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         if is_editor_workflow(prompt):  # Plexus extension: editor JSON (subgraphs too) is converted here
             try:
                 prompt = convert_workflow(prompt, server.registry).prompt
-            except WorkflowError as exc:
-                return _bad_request(validation_error("invalid_prompt", "Cannot convert the editor workflow", str(exc)))
+            except Exception as exc:  # noqa: BLE001 - WorkflowError, or a malformed document: the client's error
+                return _bad_request(validation_error("invalid_prompt", "Cannot convert the editor workflow",
+                                                     f"{type(exc).__name__}: {exc}"[:500]))
             pnginfo = dict(extra_data.get("extra_pnginfo") or {})
             pnginfo.setdefault("workflow", body["prompt"])
             extra_data = dict(extra_data, extra_pnginfo=pnginfo)
@@ -128,8 +129,9 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             return _bad_request(validation_error("invalid_prompt", "Expected an editor workflow (nodes, links)"))
         try:
             return web.json_response(expand_for_editor(body, server.registry))
-        except ValueError as exc:  # a broken or cyclic subgraph definition
-            return _bad_request(validation_error("invalid_prompt", "Cannot expand the subgraphs", str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a broken, cyclic or malformed subgraph definition
+            return _bad_request(validation_error("invalid_prompt", "Cannot expand the subgraphs",
+                                                 f"{type(exc).__name__}: {exc}"[:500]))
 
     async def get_queue(request: web.Request) -> web.Response:
         running_on = {w["running"]: {k: w.get(k) for k in ("worker_id", "actor", "hostname", "node_ip", "device")

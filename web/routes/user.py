@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from models.safe_files import PARTIAL_PREFIX, write_atomically
-from web.json_body import read_json
+from web.json_body import error_body, read_json
 from web.security import confine
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         path = user_file(request)
         overwrite = request.query.get("overwrite", "true").lower() != "false"
         if path.exists() and not overwrite:
-            return web.json_response({"error": "file exists"}, status=409)
+            return web.json_response(error_body("conflict", "file exists"), status=409)
         if path.is_dir():
             raise web.HTTPBadRequest(text="is a directory")
         _write_atomic(path, await request.read())
@@ -171,7 +171,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         if not source.is_file():
             raise web.HTTPNotFound(text="file not found")
         if dest.exists() and request.query.get("overwrite", "true").lower() == "false":
-            return web.json_response({"error": "destination exists"}, status=409)
+            return web.json_response(error_body("conflict", "destination exists"), status=409)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(source, dest)
         return web.json_response(file_info(user_dir(request), dest,
