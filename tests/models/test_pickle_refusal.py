@@ -26,7 +26,7 @@ def test_transformers_loaders_refuse_a_pickle_only_folder(tmp_path, no_torch_loa
 
     from models.contrastive.clip_score import load_clip_model
     from models.pickle_guard import PickleRefused
-    from models.vision_language.llava import load_vlm
+    from models.vision_language.loader import load_vlm
 
     clip = pickle_only_folder(tmp_path / "clip", CLIPConfig())
     with pytest.raises(PickleRefused, match="pytorch_model.bin"):
