@@ -18,6 +18,7 @@ from models.flux import configs
 from models.flux.layout import TRANSFORMER_PREFIX, is_flux_transformer, transformer_from_diffusers, \
     transformer_to_diffusers
 from models.flux.wrappers import FluxClip, FluxModel
+from models.pickle_guard import from_pretrained_safely
 from models.scaled_fp8 import dequantize_scaled_fp8
 from models.sd3 import configs as sd3_configs
 from models.sd3.files import ModelFileError, load_tensors, read_header, refuse_unsafe
@@ -70,7 +71,7 @@ def load_diffusion_model(path: Path, dtype: torch.dtype) -> FluxModel:
         if (path / "model_index.json").is_file():
             return load_diffusers_pipeline(path, dtype)[0]
         try:
-            transformer = FluxTransformer2DModel.from_pretrained(str(path), torch_dtype=dtype)
+            transformer = from_pretrained_safely(FluxTransformer2DModel, path, torch_dtype=dtype)
         except (OSError, ValueError) as error:
             raise ModelFileError(f"{path.name}: could not load the FLUX transformer folder ({error})") from error
         family = "flux1_dev" if transformer.config.guidance_embeds else "flux1_schnell"
@@ -130,7 +131,7 @@ def load_diffusers_pipeline(folder: Path, dtype: torch.dtype) -> tuple[FluxModel
     from transformers import CLIPTextModel, T5EncoderModel
 
     try:
-        transformer = FluxTransformer2DModel.from_pretrained(str(folder / "transformer"), torch_dtype=dtype)
+        transformer = from_pretrained_safely(FluxTransformer2DModel, folder / "transformer", torch_dtype=dtype)
         transformer = transformer.eval().requires_grad_(False)
         family = "flux1_dev" if transformer.config.guidance_embeds else "flux1_schnell"
         mu = None
@@ -144,13 +145,13 @@ def load_diffusers_pipeline(folder: Path, dtype: torch.dtype) -> tuple[FluxModel
         model = model_from_transformer(transformer, folder.name, family, mu)
         vae = None
         if (folder / "vae").is_dir():
-            vae = SD3Vae(AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=dtype).eval()
+            vae = SD3Vae(from_pretrained_safely(AutoencoderKL, folder / "vae", torch_dtype=dtype).eval()
                          .requires_grad_(False), name=folder.name)
         encoders = {}
         for role, sub, tokenizer_sub, cls in (("clip_l", "text_encoder", "tokenizer", CLIPTextModel),
                                               ("t5xxl", "text_encoder_2", "tokenizer_2", T5EncoderModel)):
             if (folder / sub).is_dir():
-                encoder = cls.from_pretrained(str(folder / sub), torch_dtype=dtype).eval().requires_grad_(False)
+                encoder = from_pretrained_safely(cls, folder / sub, torch_dtype=dtype).eval().requires_grad_(False)
                 encoders[role] = TextEncoder(encoder, tokenizer_from_folder(folder / tokenizer_sub, role), role)
     except (OSError, ValueError, KeyError) as error:
         raise ModelFileError(f"{folder.name}: could not load the FLUX diffusers folder ({error})") from error
