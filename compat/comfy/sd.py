@@ -1,5 +1,5 @@
 """ComfyUI's ``comfy.sd``: loading by file path through Plexus's loader nodes (for the model
-families Plexus supports: SD3/SD3.5), and LoRA through Plexus's ``LoraLoader`` node.
+families Plexus supports: SD3/SD3.5, FLUX.1), and LoRA through Plexus's ``LoraLoader`` node.
 
 The files must sit in one of Plexus's model folders of their kind (``checkpoints``,
 ``diffusion_models``...), because Plexus's loaders take model names; a path elsewhere raises

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from models.flux.wrappers import DEFAULT_GUIDANCE
-from models.sd3.denoiser import DenoiseStep, SD3Denoiser, _fit_width, _to_batch
+from models.sd3.denoiser import DenoiseStep, SD3Denoiser, _control_hints, _fit_width, _to_batch
 
 
 def pack_latents(latents: torch.Tensor) -> torch.Tensor:
@@ -42,6 +42,15 @@ class FluxDenoiser(SD3Denoiser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._ids: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def prepare(self, latent_shape: tuple) -> None:
+        """No FLUX ControlNet exists in Plexus yet: an SD3 hint on FLUX conditioning is refused here,
+        before any step, rather than silently ignored."""
+        for conditioning in (self.positive, self.negative or []):
+            for _, extras in conditioning:
+                if _control_hints(extras):
+                    raise ValueError("ControlNet hints are not supported with FLUX models yet (the loaded "
+                                     "ControlNets are SD3's); remove the ControlNet apply node for FLUX")
 
     def _entry_tensors(self, entry: list, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings, extras = entry[0], entry[1]

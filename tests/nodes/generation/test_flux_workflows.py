@@ -122,6 +122,12 @@ def test_flux_nodes_refuse_other_families_clearly(sd3_env):
                       type="flux")[0]
     with pytest.raises(ValueError, match="CLIPTextEncodeFlux"):
         _call(sd3_env, "CLIPTextEncodeSD3", clip=flux_clip, clip_l="a", clip_g="a", t5xxl="a", empty_padding="none")
+    positive = _call(sd3_env, "CLIPTextEncode", clip=flux_clip, text="a")[0]
+    hinted = [[positive[0][0], dict(positive[0][1], control=object())]]
+    flux_model = _call(sd3_env, "UNETLoader", unet_name=DIFFUSION_MODELS["schnell"], weight_dtype="default")[0]
+    with pytest.raises(ValueError, match="ControlNet hints are not supported with FLUX"):
+        _call(sd3_env, "KSampler", model=flux_model, seed=1, steps=1, cfg=1.0, sampler_name="euler",
+              scheduler="simple", positive=hinted, negative=hinted, latent_image={"samples": torch.zeros(1, 16, 8, 8)})
     with pytest.raises(ValueError, match="clip_g"):
         _call(sd3_env, "DualCLIPLoader", clip_name1=TEXT_ENCODERS["clip_l"], clip_name2=TEXT_ENCODERS["clip_g"],
               type="flux")
