@@ -166,3 +166,31 @@ def test_custom_sampling_nodes_drive_flux(sd3_capture_env):
                                                                 "latent_image": ["16", 0]}},
     })
     assert np.abs(run_image(sd3_capture_env, prompt) - expected).max() <= 1e-6
+
+
+def test_img2img_matches_flux_img2img_pipeline(sd3_capture_env, flux_pipelines):
+    """VAEEncode + KSampler denoise 0.5 vs FluxImg2ImgPipeline(strength=0.5) given the same latent."""
+    from diffusers import FluxImg2ImgPipeline
+
+    from execution.declare import Out, node
+
+    env = sd3_capture_env
+    pixels = torch.from_numpy(np.random.default_rng(0).random((1, SIZE, SIZE, 3), dtype=np.float32))
+
+    @node("TestFluxInputImage", category="_test", outputs=[Out("IMAGE")])
+    def input_image():
+        return (pixels,)
+
+    env.registry.add(input_image.__node_schema__)
+    prompt = split_prompt("dev", steps=2, seed=3)
+    prompt.update({"20": {"class_type": "TestFluxInputImage", "inputs": {}},
+                   "21": {"class_type": "VAEEncode", "inputs": {"pixels": ["20", 0], "vae": ["3", 0]}},
+                   "22": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["21", 0], "key": "latent"}}})
+    prompt["7"]["inputs"].update(latent_image=["21", 0], denoise=0.5)
+    image = run_image(env, prompt)
+    pipeline = FluxImg2ImgPipeline(**flux_pipelines["dev"].components)
+    pipeline.set_progress_bar_config(disable=True)
+    expected = pipeline(PROMPT, image=env.captured["latent"]["samples"], strength=0.5, num_inference_steps=4,
+                        guidance_scale=3.5, height=SIZE, width=SIZE, max_sequence_length=256,
+                        generator=torch.Generator("cpu").manual_seed(3), output_type="np").images
+    assert np.abs(image - expected).max() <= TOLERANCE
