@@ -2,9 +2,9 @@
 
 ``prepare_noise(latent, seed)`` is the seeded noise Plexus's KSampler draws (CPU float32 from
 ``torch.Generator().manual_seed(seed)``). ``sample(model, noise, steps, cfg, sampler_name,
-scheduler, positive, negative, latent_image, ...)`` runs Plexus's ``KSamplerAdvanced`` on the
-MODEL: the noise must be what ``prepare_noise`` gave (its seed is used) or all zeros (no noise
-added). ``sample_custom`` runs ``SamplerCustom`` (when that node is registered).
+scheduler, positive, negative, latent_image, ...)`` samples as Plexus's KSampler does, calling
+``callback`` at each step: the noise must be what ``prepare_noise`` gave (its seed is used), all
+zeros (no noise added), or come with ``seed=``. ``sample_custom`` runs ``SamplerCustom``.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import weakref
 from typing import Any
 
 import _comfy_nodes
+import _plexus_binding as binding
+from _plexus_binding import current_node
 from _unavailable import NotAvailableInPlexus
 
 # Noise tensors made by prepare_noise -> their seed (by identity; tensors compare elementwise).
@@ -58,28 +60,43 @@ def _seed_for(noise: Any, seed: int | None) -> tuple[int, bool]:
                                "pass noise from comfy.sample.prepare_noise, or seed=")
 
 
+def _step_reporter(callback: Any) -> Any:
+    """Plexus's per-step hook -> ComfyUI's ``callback(step, x0, x, total_steps)`` (step from 0; x is
+    the denoised estimate too: Plexus's sampler does not hand out the noisy latent). Without a
+    callback, the calling node reports the progress. Every step checks for an interrupt."""
+    ctx = current_node.get()
+
+    def report(step: int, total: int, x0: Any) -> None:
+        if callback is not None:
+            callback(step - 1, x0, x0, total)
+        elif ctx is not None:
+            ctx.progress(step, total)
+        if ctx is not None:
+            ctx.check_interrupt()
+
+    return report
+
+
 def sample(model: Any, noise: Any, steps: int, cfg: float, sampler_name: str, scheduler: str, positive: Any,
            negative: Any, latent_image: Any, denoise: float = 1.0, disable_noise: bool = False,
            start_step: int | None = None, last_step: int | None = None, force_full_denoise: bool = False,
            noise_mask: Any = None, sigmas: Any = None, callback: Any = None, disable_pbar: bool = False,
            seed: int | None = None) -> Any:
+    """Plexus's KSampler sampling (``models.sampling.run_ksampler``); returns the samples tensor."""
+    from models.sampling import run_ksampler
+
     if sigmas is not None:
         raise NotAvailableInPlexus("comfy.sample.sample(sigmas=...)", "use comfy.sample.sample_custom")
     noise_seed, add_noise = _seed_for(noise, seed)
     latent = {"samples": latent_image}
     if noise_mask is not None:
         latent["noise_mask"] = noise_mask
-    if denoise < 1.0 and start_step is None and last_step is None:
-        (result,) = _comfy_nodes.run_node("KSampler", model=model, seed=noise_seed, steps=steps, cfg=cfg,
-                                          sampler_name=sampler_name, scheduler=scheduler, positive=positive,
-                                          negative=negative, latent_image=latent, denoise=denoise)
-        return result["samples"]
-    (result,) = _comfy_nodes.run_node(
-        "KSamplerAdvanced", model=model, add_noise="enable" if add_noise and not disable_noise else "disable",
-        noise_seed=noise_seed, steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
-        positive=positive, negative=negative, latent_image=latent,
-        start_at_step=start_step or 0, end_at_step=10000 if last_step is None else last_step,
-        return_with_leftover_noise="disable" if force_full_denoise or last_step is None else "enable")
+    ctx = current_node.get()
+    result = run_ksampler(model, binding.services().models, positive, negative, latent, seed=noise_seed, steps=steps,
+                          cfg=cfg, sampler_name=sampler_name, scheduler=scheduler, denoise=denoise,
+                          add_noise=add_noise and not disable_noise, start_step=start_step, end_step=last_step,
+                          force_full_denoise=force_full_denoise or last_step is None,
+                          progress=_step_reporter(callback), warn=ctx.warn if ctx is not None else None)
     return result["samples"]
 
 
