@@ -16,6 +16,9 @@ MODEL_PACKS = Path(__file__).resolve().parent / "model_packs"
 
 @pytest.fixture(scope="module")
 def pack_env(demo_models_dir, tmp_path_factory):
+    import sys
+
+    saved = getattr(sys.modules.get("_plexus_binding"), "_host", None)
     from execution.plugins.loader import load_custom_nodes
     from models.demo.lora import write_demo_lora
     from tests.fixtures.zoo import SD3Env, _capture_schemas
@@ -27,6 +30,8 @@ def pack_env(demo_models_dir, tmp_path_factory):
     assert report.pack("comfy_sampling_pack").loaded, report.pack("comfy_sampling_pack").error
     yield env
     env.close()
+    if saved is not None:  # later tests read folders through the binding this fixture replaced
+        sys.modules["_plexus_binding"].install(saved)
 
 
 def graph_prompt(lora: str, strength: float, seed: int) -> dict:

@@ -3,11 +3,15 @@ comfy.model_management, comfy.comfy_types, comfy_execution, server and the nodes
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 
 from execution.context import InterruptedError_, InterruptFlag, NodeContext, current_node
 from tests.fixtures.plugins import load_registry, make_services
+
+# Loading packs into other registries rebinds the compat modules; later modules rely on the shared one.
+pytestmark = pytest.mark.usefixtures("restore_compat_binding")
 
 
 @pytest.fixture(scope="module")
@@ -20,9 +24,12 @@ def bound(tmp_path_factory):
         "import folder_paths, comfy.utils, comfy.model_management, server, nodes\n"
         "from comfy_execution.graph_utils import GraphBuilder\nNODE_CLASS_MAPPINGS = {}\n")
     services = make_services(base / "root")
+    previous = getattr(sys.modules.get("_plexus_binding"), "_host", None)
     registry, report = load_registry(services, [packs])
     assert report.pack("probe").loaded, report.pack("probe").error
-    return registry, report, services
+    yield registry, report, services
+    if previous is not None:  # later modules read folders through the binding this one replaced
+        sys.modules["_plexus_binding"].install(previous)
 
 
 @pytest.fixture

@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.fixtures.plugins import EXAMPLE_PACKS, PLUGIN_PACKS, ROOT, load_registry, make_services
+
+pytestmark = pytest.mark.usefixtures("restore_compat_binding")
 
 SLOW_PACKS = ROOT / "tests" / "plugins" / "slow_packs"
 CLASH_PACKS = ROOT / "tests" / "plugins" / "clash_packs"

@@ -12,6 +12,9 @@ import pytest
 from execution.plugins.loader import COMPAT_DIR, PackStatus, PluginReport, load_custom_nodes, print_import_times
 from tests.fixtures.plugins import PLUGIN_PACKS, load_registry, make_services
 
+# Loading packs into other registries rebinds the compat modules; later modules rely on the shared one.
+pytestmark = pytest.mark.usefixtures("restore_compat_binding")
+
 V1_NODE = '''
 class {cls}:
     @classmethod
