@@ -37,7 +37,8 @@ def build_services(args: argparse.Namespace):
     return Services(paths=paths, force_cpu=args.cpu, vram_budget_gb=args.vram_budget,
                     preview_method=args.preview_method,
                     max_image_pixels=int(max_pixels * 1_000_000) if max_pixels else None,
-                    max_tensor_gb=getattr(args, "max_tensor_memory", None))
+                    max_tensor_gb=getattr(args, "max_tensor_memory", None),
+                    png_compress_level=getattr(args, "png_compress_level", None))
 
 
 def build_cache(args: argparse.Namespace):

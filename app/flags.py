@@ -63,6 +63,9 @@ def add_common_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
         help="frames x width x height an uploaded, loaded or previewed image may decode to")
     add("--max-tensor-memory", type=float, default=None, metavar="GB", shown="half the free memory",
         help="memory one node's result may take, checked at validation before anything runs")
+    add("--png-compress-level", type=int, default=None, choices=range(10), metavar="0-9",
+        shown="4 for saved images, 1 for previews (ComfyUI's)",
+        help="zlib level of the PNGs SaveImage and PreviewImage write (0: none, fastest to write)")
 
 
 def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

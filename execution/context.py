@@ -30,11 +30,11 @@ class InterruptFlag:
 
 class NodeContext:
     __slots__ = ("node_id", "display_node_id", "class_type", "prompt_id", "services", "prompt",
-                 "extra_data", "call_index", "dynprompt", "_emit", "_interrupt")
+                 "extra_data", "call_index", "dynprompt", "run_memo", "_emit", "_interrupt")
 
     def __init__(self, *, node_id: str, display_node_id: str, class_type: str, prompt_id: str,
                  services: Any, prompt: dict, extra_data: dict, emit: EventSink, interrupt: InterruptFlag,
-                 call_index: int = 0, dynprompt: Any = None):
+                 call_index: int = 0, dynprompt: Any = None, run_memo: dict | None = None):
         self.node_id = node_id
         self.display_node_id = display_node_id
         self.class_type = class_type
@@ -44,6 +44,9 @@ class NodeContext:
         self.extra_data = extra_data
         self.call_index = call_index  # which call of a list-mapped node (for expansion id prefixes)
         self.dynprompt = dynprompt  # the prompt as it grows by expansion (ComfyUI's DYNPROMPT)
+        # Shared by every node of one run, dropped with it: work done once per run, not per node
+        # (the PNG metadata of a thousand previews is one JSON text).
+        self.run_memo = run_memo if run_memo is not None else {}
         self._emit = emit
         self._interrupt = interrupt
 

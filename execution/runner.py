@@ -120,6 +120,7 @@ class _Job:
         self.tasks: dict[asyncio.Future, str] = {}
         self.expanded: dict[str, CacheEntry] = {}  # nodes waiting for their expansion's outputs
         self.used_signatures: set[str] = set()
+        self.run_memo: dict = {}  # NodeContext.run_memo
         self.pending_count = 0  # staged nodes not done yet
 
     def emit(self, event: Any) -> None:
@@ -301,7 +302,7 @@ class _Job:
         ctx = NodeContext(node_id=node_id, display_node_id=self.dyn.display_id(node_id), class_type=class_type,
                           prompt_id=self.prompt_id, services=self.runner.services, prompt=self.dyn.original,
                           extra_data=self.extra_data, emit=self.emit, interrupt=self.runner.interrupt,
-                          call_index=call_index, dynprompt=self.dyn)
+                          call_index=call_index, dynprompt=self.dyn, run_memo=self.run_memo)
         return ctx
 
     async def step(self, node_id: str) -> None:

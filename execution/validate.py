@@ -96,6 +96,7 @@ class _Validator:
         self.services = services
         self.valid: dict[str, bool] = {}
         self.errors: dict[str, list[dict]] = {}
+        self._memory_budget: int | None = None
 
     # -- one node ---------------------------------------------------------------------------------
     def check_node(self, node_id: str) -> tuple[bool, list[str]]:
@@ -221,7 +222,9 @@ class _Validator:
         needed = schema.memory(inputs)
         if budget_of is None or needed is None:
             return []
-        budget = budget_of()
+        budget = self._memory_budget
+        if budget is None:  # read once per validation (psutil reads /proc), not once per node
+            budget = self._memory_budget = budget_of()
         if needed <= budget:
             return []
         return [error("memory_budget_exceeded", "The node would allocate more memory than the budget",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class UnsafePath(ValueError):
     """A path that would leave its folder (``..``, absolute, NUL, a symlink pointing out)."""
 
 
+MAX_SAVE_SLOTS = 4096  # remembered (root, prefix) counters of FolderPaths.save_slot
 MAX_NAME_BYTES = 255  # per path component, as file systems allow
 MAX_PATH_BYTES = 4096
 
@@ -94,6 +96,9 @@ class FolderPaths:
     model_folders: dict[str, list[Path]] = field(default_factory=dict)
     custom_node_dirs: list[Path] = field(default_factory=list)
     _listing_cache: dict[str, tuple[tuple, list[str]]] = field(default_factory=dict, repr=False)
+    # (root, prefix) -> (folder, stem, next counter, subfolder): see save_slot
+    _save_slots: dict[tuple[str, str], tuple[Path, str, int, str]] = field(default_factory=dict, repr=False)
+    _save_slots_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def create(cls, base_dir: str | Path, *, input_dir: str | Path | None = None,
@@ -236,6 +241,32 @@ class FolderPaths:
                 highest = max(highest, int(found.group(1)))
         relative_sub = folder.relative_to(Path(os.path.realpath(root))).as_posix()
         return folder, stem, highest + 1, "" if relative_sub == "." else relative_sub
+
+    def save_slot(self, filename_prefix: str, root: Path | None = None) -> tuple[Path, str, int, str]:
+        """:meth:`save_path` for savers that create their files exclusively (``O_EXCL``, a taken
+        name bumps the counter) and report with :meth:`saved`: the folder is resolved and scanned
+        once per (root, prefix), then the next counter comes from memory. Files other writers add
+        meanwhile are skipped by the exclusive create, never overwritten."""
+        key = (str(root or self.output_dir), filename_prefix)
+        with self._save_slots_lock:
+            slot = self._save_slots.get(key)
+        return slot if slot is not None else self.save_path(filename_prefix, root)
+
+    def saved(self, filename_prefix: str, root: Path | None, slot: tuple[Path, str, int, str],
+              next_counter: int) -> None:
+        """Counters below ``next_counter`` are taken: the next :meth:`save_slot` starts there."""
+        key = (str(root or self.output_dir), filename_prefix)
+        with self._save_slots_lock:
+            known = self._save_slots.get(key)
+            if known is None or known[2] < next_counter:
+                if len(self._save_slots) >= MAX_SAVE_SLOTS:
+                    self._save_slots.clear()  # many one-off prefixes: forget them (rescanned if used again)
+                self._save_slots[key] = (slot[0], slot[1], next_counter, slot[3])
+
+    def forget_save_slot(self, filename_prefix: str, root: Path | None = None) -> None:
+        """The remembered folder went away (deleted meanwhile): resolve and scan again next time."""
+        with self._save_slots_lock:
+            self._save_slots.pop((str(root or self.output_dir), filename_prefix), None)
 
 
 def _tree_stamp(folder: Path) -> tuple:

@@ -1,9 +1,10 @@
 """Writing files under output/, temp/, input/ and user/ safely, and what a crash leaves behind.
 
 - :func:`write_atomically`: the data goes to a temporary file with an unpredictable name, created
-  with ``O_CREAT|O_EXCL|O_NOFOLLOW`` (``tempfile.mkstemp``) in the target's folder, then renamed
+  with ``O_CREAT|O_EXCL|O_NOFOLLOW`` (as ``tempfile.mkstemp`` does) in the target's folder, then renamed
   over the target: a planted symlink is replaced, never followed, and a crash never leaves half a
-  file under the real name. The file gets the user's umask (``mkstemp`` would leave it 0600).
+  file under the real name. The file is created with mode 0666 less the user's umask, as any
+  ``open()`` does (``mkstemp`` would leave it 0600).
   ``exclusive=True`` never replaces an existing file (a hard link, then the temp name goes).
 - :func:`remove_stale_partials`: the temporary files a ``kill -9`` left, removed at start-up.
 - The **output journal**: a save node notes every file it is about to publish in
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -31,27 +32,12 @@ class PixelBudgetExceeded(ValueError):
     """An image whose decoded size would pass the configured pixel budget."""
 
 
-def current_umask() -> int:
-    """The process umask, read without changing it (Linux), else by setting it back at once."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_atomically(target: Path, data: bytes | Callable[[Any], None], *, exclusive: bool = False) -> None:
     """Write ``data`` (bytes, or a function writing to a binary file) to ``target`` atomically.
     Raises FileExistsError with ``exclusive`` when ``target`` exists."""
     target = Path(target)
-    handle, temp_name = tempfile.mkstemp(prefix=PARTIAL_PREFIX, dir=target.parent)
+    handle, temp_name = _create_partial(target.parent)
     try:
-        os.fchmod(handle, 0o666 & ~current_umask())
         with os.fdopen(handle, "wb") as stream:
             if callable(data):
                 data(stream)
@@ -65,6 +51,21 @@ def write_atomically(target: Path, data: bytes | Callable[[Any], None], *, exclu
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create_partial(folder: Path) -> tuple[int, str]:
+    """A new file with an unpredictable name in ``folder``, as ``mkstemp`` makes one, but with mode
+    0666 so that the kernel applies the umask (no umask read and ``fchmod`` per file)."""
+    for _ in range(100):
+        name = os.path.join(folder, f"{PARTIAL_PREFIX}{secrets.token_hex(8)}")
+        try:
+            return os.open(name, _CREATE_FLAGS | getattr(os, "O_BINARY", 0), 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {folder}")
 
 
 def remove_stale_partials(folders: Iterable[Path], older_than: float) -> int:
@@ -97,9 +98,14 @@ def note_output(services: Any, prompt_id: str, path: Path) -> None:
     if not getattr(services, "journal_outputs", False):
         return
     journal = journal_path(services.paths.user_dir, prompt_id)
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    with open(journal, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(str(path)) + "\n")
+    line = json.dumps(str(path)) + "\n"
+    try:
+        handle = open(journal, "a", encoding="utf-8")
+    except FileNotFoundError:  # the first note ever: the folder is made once, not per file
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(journal, "a", encoding="utf-8")
+    with handle:
+        handle.write(line)
 
 
 def files_in_outputs(outputs: Any, folder_for_type: Callable[[str], Path | None]) -> set[Path]:

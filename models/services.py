@@ -24,6 +24,7 @@ class Services:
     preview_max_side: int = 512
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # frames x width x height a decode may reach
     max_tensor_gb: float | None = None  # what one node may allocate; None: a fraction of free memory
+    png_compress_level: int | None = None  # SaveImage/PreviewImage zlib level; None: ComfyUI's 4 and 1
     journal_outputs: bool = False  # the server's save nodes journal their files (models.safe_files)
 
     def tensor_budget_bytes(self) -> int:

@@ -95,21 +95,39 @@ def write_png_atomically(pil_image: Any, path: Path, text_chunks: dict[str, str]
                                                          compress_level=compress_level), exclusive=exclusive)
 
 
+def png_metadata(ctx, prompt: dict | None, extra_pnginfo: dict | None) -> dict[str, str]:
+    """The PNG text chunks (``prompt`` and each ``extra_pnginfo`` entry as JSON), serialised once
+    per run: every save node of a run receives the same PROMPT and EXTRA_PNGINFO objects, and a
+    wide graph would otherwise encode its whole prompt once per image."""
+    memo = getattr(ctx, "run_memo", None)
+    cached = memo.get("png_metadata") if memo is not None else None
+    if cached is not None and cached[0] is prompt and cached[1] is extra_pnginfo:
+        return cached[2]
+    chunks: dict[str, str] = {}
+    if prompt is not None:
+        chunks["prompt"] = json.dumps(prompt)
+    for key, value in (extra_pnginfo or {}).items():
+        chunks[key] = json.dumps(value)
+    if memo is not None:  # the objects are kept with their text, so their identity stays theirs
+        memo["png_metadata"] = (prompt, extra_pnginfo, chunks)
+    return chunks
+
+
 def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type: str,
                 prompt: dict | None, extra_pnginfo: dict | None, compress_level: int) -> dict:
     from models.safe_files import note_output
     from nodes.image.tensor_ops import tensor_to_pil
 
     paths = ctx.services.paths
-    folder, stem, counter, subfolder = paths.save_path(filename_prefix, root)
-    chunks: dict[str, str] = {}
-    if prompt is not None:
-        chunks["prompt"] = json.dumps(prompt)
-    for key, value in (extra_pnginfo or {}).items():
-        chunks[key] = json.dumps(value)
+    level = getattr(ctx.services, "png_compress_level", None)
+    compress_level = compress_level if level is None else level
+    chunks = png_metadata(ctx, prompt, extra_pnginfo)
+    slot = paths.save_slot(filename_prefix, root)
+    folder, stem, counter, subfolder = slot
     results = []
     for index, image in enumerate(images):
         pil_image = tensor_to_pil(image)
+        resolved_again = False
         while True:  # a name taken meanwhile (another worker, a file dropped in) is never overwritten
             name = f"{stem}_{counter:05}_.png"
             note_output(ctx.services, ctx.prompt_id, folder / name)
@@ -118,8 +136,16 @@ def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type:
                 break
             except FileExistsError:
                 counter += 1
+            except FileNotFoundError:  # the remembered folder was removed meanwhile: resolve it again
+                if resolved_again:
+                    raise
+                resolved_again = True
+                paths.forget_save_slot(filename_prefix, root)
+                slot = paths.save_path(filename_prefix, root)
+                folder, stem, counter, subfolder = slot
         results.append({"filename": name, "subfolder": subfolder, "type": folder_type})
         counter += 1
+        paths.saved(filename_prefix, root, slot, counter)
         ctx.progress(index + 1, len(images))
     return {"ui": {"images": results}}
 
@@ -134,12 +160,16 @@ def save_image(ctx, images, filename_prefix: str = "Plexus", prompt=None, extra_
                        prompt, extra_pnginfo, 4)
 
 
+# Random per process (ComfyUI: per node instance), not per call: the next number of each prefix
+# is then remembered instead of rescanning a temp folder that grows by one file per preview.
+PREVIEW_PREFIX = f"PlexusPreview_{secrets.token_hex(3)}"
+
+
 @node("PreviewImage", category="image", output_node=True,
       inputs=[In("images", "IMAGE"), Hidden("prompt", "PROMPT"), Hidden("extra_pnginfo", "EXTRA_PNGINFO")])
 def preview_image(ctx, images, prompt=None, extra_pnginfo=None):
     """Show images without keeping them (written to the temp folder)."""
-    prefix = f"PlexusPreview_{secrets.token_hex(3)}"
-    return save_images(ctx, images, prefix, ctx.services.paths.temp_dir, "temp", prompt, extra_pnginfo, 1)
+    return save_images(ctx, images, PREVIEW_PREFIX, ctx.services.paths.temp_dir, "temp", prompt, extra_pnginfo, 1)
 
 
 @node("EmptyImage", category="image",
