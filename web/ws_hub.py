@@ -10,6 +10,8 @@ itself: producers never await a socket. Memory stays bounded in bytes:
   message larger than the bound still goes to a client with nothing pending);
 - all clients together stay under ``max_total_bytes`` (``--ws-total-buffer``);
 - a send that the client does not take within ``send_timeout`` seconds disconnects it;
+- without permessage-deflate (API clients), queued messages are framed here and written to the
+  socket together: one system call per batch instead of one per message;
 - a disconnect aborts the socket and empties the queue at once, so nothing stays held.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import struct
 import uuid
 from typing import Any, Callable
 
@@ -26,6 +29,8 @@ from execution.jobs.rows import storable_json
 
 SERVER_FEATURE_FLAGS = {"supports_preview_metadata": True}
 ENTRY_OVERHEAD = 64  # bytes a queued message costs beyond its payload (so tiny floods count too)
+BATCH_BYTES = 256 << 10  # written to a socket at once; more waits for the client to read
+DRAIN_POLL_SECONDS = 0.005
 
 
 class ClientConnection:
@@ -186,9 +191,12 @@ class WebSocketHub:
                     client.wake.clear()
                     await client.wake.wait()
                     continue
-                message, opcode = client.queue.popleft()
-                client.queued_bytes -= len(message) + ENTRY_OVERHEAD
-                await asyncio.wait_for(ws.send_frame(message, opcode), self.send_timeout)
+                if ws.compress or client.transport is None:  # permessage-deflate: aiohttp frames it
+                    message, opcode = client.queue.popleft()
+                    client.queued_bytes -= len(message) + ENTRY_OVERHEAD
+                    await asyncio.wait_for(ws.send_frame(message, opcode), self.send_timeout)
+                else:
+                    await self._send_batch(client)
         except asyncio.TimeoutError:
             self._drop(client)  # it stopped reading
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
@@ -198,9 +206,42 @@ class WebSocketHub:
         finally:
             client.closed = True
 
+    async def _send_batch(self, client: ClientConnection) -> None:
+        """Everything queued (up to ``BATCH_BYTES``), framed here and written to the socket at once:
+        a prompt's events cost one system call, not one each. Then, while the socket holds more
+        than ``BATCH_BYTES``, wait (at most ``send_timeout``) for the client to read."""
+        frames, size = [], 0
+        queue = client.queue
+        while queue and size < BATCH_BYTES:
+            message, opcode = queue.popleft()
+            client.queued_bytes -= len(message) + ENTRY_OVERHEAD
+            frames.append(_frame_header(len(message), opcode))
+            frames.append(message)
+            size += len(message)
+        transport = client.transport
+        if transport.is_closing() or client.ws.closed:
+            raise ConnectionResetError("the websocket is closing")
+        transport.write(b"".join(frames))
+        waited = 0.0
+        while transport.get_write_buffer_size() > BATCH_BYTES and not transport.is_closing():
+            if waited >= self.send_timeout:
+                raise asyncio.TimeoutError
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+            waited += DRAIN_POLL_SECONDS
+
     async def close_all(self) -> None:
         for client in list(self.clients.values()):
             self._drop(client)
+
+
+def _frame_header(length: int, opcode: WSMsgType) -> bytes:
+    """RFC 6455 section 5.2, server to client: FIN set, no mask, no extension bits."""
+    first = 0x80 | int(opcode)
+    if length < 126:
+        return struct.pack("!BB", first, length)
+    if length < 65536:
+        return struct.pack("!BBH", first, 126, length)
+    return struct.pack("!BBQ", first, 127, length)
 
 
 def _encode(event_type: str, data: Any) -> bytes:
