@@ -18,7 +18,9 @@ class JobConsole:
         self._lock = threading.Lock()  # workers report from their own threads
 
     def _print(self, line: str) -> None:
-        print(line, file=self.stream or sys.stdout, flush=True)
+        stream = self.stream or sys.stdout
+        stream.write(line + "\n")  # one write (print makes two, each recorded by the log buffer)
+        stream.flush()
 
     def got_prompt(self, prompt_id: str, client_id: str | None, node_count: int) -> None:
         self._print(f"got prompt {prompt_id} (client {client_id or '-'}, {node_count} nodes)")

@@ -290,12 +290,14 @@ class JobQueue:
         self._finish_seq += 1
         result = storable_json({"outputs": outcome.outputs, "messages": outcome.messages, "meta": outcome.meta,
                                 "error": outcome.error})
+        params = (outcome.status, time.time(), self._finish_seq, result, prompt_id)
+        if not 0 < self.history_max <= self._history_count:  # nothing to trim: one statement, one commit
+            if self._db.execute(_FINISH_UPDATE, params).rowcount:
+                self._active -= 1
+                self._history_count += 1
+            return
         self._db.execute("BEGIN IMMEDIATE")
-        changed = self._db.execute(
-            "UPDATE jobs SET state=?, finished=?, finish_seq=?, result=?, worker_id=NULL, lease_expires=NULL "
-            "WHERE prompt_id=? AND state IN ('pending', 'running')",
-            (outcome.status, time.time(), self._finish_seq, result, prompt_id)).rowcount
-        if changed:
+        if self._db.execute(_FINISH_UPDATE, params).rowcount:
             self._active -= 1
             self._trim_history()
         self._db.execute("COMMIT")
@@ -447,6 +449,8 @@ class JobQueue:
             return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+_FINISH_UPDATE = ("UPDATE jobs SET state=?, finished=?, finish_seq=?, result=?, worker_id=NULL, lease_expires=NULL "
+                  "WHERE prompt_id=? AND state IN ('pending', 'running')")
 _HISTORY_SELECT = ("SELECT prompt_id, number, prompt, extra_data, outputs, state, result, created, started, finished "
                    "FROM jobs WHERE finish_seq IS NOT NULL")
 
