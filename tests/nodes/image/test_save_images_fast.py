@@ -1,0 +1,97 @@
+"""Issue 23: save nodes serialise a run's PNG metadata once, remember the next file number per
+folder and prefix (never overwriting what other writers add), honour --png-compress-level, and
+create files with the user's umask."""
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from models.folders import FolderPaths
+from models.services import Services
+
+
+def context(tmp_path, memo=None, **options):
+    services = Services(paths=FolderPaths.create(tmp_path / "base"), **options)
+    services.paths.ensure_dirs()
+    return SimpleNamespace(services=services, prompt_id="p1", run_memo={} if memo is None else memo,
+                           progress=lambda value, total: None)
+
+
+@pytest.fixture(scope="module")
+def image():
+    import torch
+
+    return torch.rand(1, 8, 8, 3)
+
+
+def test_metadata_is_serialised_once_per_run_and_embedded_in_every_png(tmp_path, image, monkeypatch):
+    from PIL import Image
+
+    from nodes.image import images
+
+    calls = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(images.json, "dumps", lambda value, *a, **k: calls.append(1) or real_dumps(value, *a, **k))
+    ctx = context(tmp_path)
+    prompt, extra = {"1": {"class_type": "EmptyImage", "inputs": {}}}, {"workflow": {"nodes": []}}
+    names = [images.preview_image(ctx, image, prompt, extra)["ui"]["images"][0]["filename"] for _ in range(5)]
+    assert len(calls) == 2  # prompt + workflow, once for the five images
+    for name in names:
+        text = Image.open(ctx.services.paths.temp_dir / name).text
+        assert json.loads(text["prompt"]) == prompt and json.loads(text["workflow"]) == extra["workflow"]
+    other_prompt = {"2": {"class_type": "X", "inputs": {}}}  # another object: serialised anew
+    name = images.preview_image(ctx, image, other_prompt, extra)["ui"]["images"][0]["filename"]
+    assert json.loads(Image.open(ctx.services.paths.temp_dir / name).text["prompt"]) == other_prompt
+    assert len(calls) == 4
+
+
+def test_counter_is_remembered_and_files_of_other_writers_are_skipped(tmp_path, image, monkeypatch):
+    from nodes.image.images import save_image
+
+    ctx = context(tmp_path)
+    output = ctx.services.paths.output_dir
+    (output / "shots").mkdir()
+    (output / "shots" / "cat_00003_.png").write_bytes(b"older")
+    first = save_image(ctx, image, "shots/cat")["ui"]["images"][0]
+    assert first == {"filename": "cat_00004_.png", "subfolder": "shots", "type": "output"}
+    scans = []
+    monkeypatch.setattr(os, "scandir", lambda *a: scans.append(a) or (_ for _ in ()).throw(AssertionError))
+    (output / "shots" / "cat_00005_.png").write_bytes(b"another writer's")
+    second = save_image(ctx, image, "shots/cat")["ui"]["images"][0]["filename"]
+    assert second == "cat_00006_.png" and not scans  # from memory, the taken name skipped
+    assert (output / "shots" / "cat_00005_.png").read_bytes() == b"another writer's"
+    monkeypatch.undo()
+    for leftover in (output / "shots").iterdir():  # the folder goes away: resolved and scanned again
+        leftover.unlink()
+    (output / "shots").rmdir()
+    assert save_image(ctx, image, "shots/cat")["ui"]["images"][0]["filename"] == "cat_00001_.png"
+
+
+def test_compat_save_path_still_scans_for_packs_that_write_themselves(tmp_path):
+    paths = FolderPaths.create(tmp_path / "base")
+    paths.ensure_dirs()
+    paths.saved("pack", None, paths.save_slot("pack"), 7)
+    (paths.output_dir / "pack_00001_.png").write_bytes(b"x")
+    assert paths.save_path("pack")[2] == 2  # ComfyUI's rule: one above the highest on disk
+    assert paths.save_slot("pack")[2] == 7
+
+
+def test_png_compress_level_is_configurable_and_files_keep_the_umask(tmp_path):
+    import torch
+
+    from nodes.image.images import save_image
+
+    flat = torch.zeros(1, 64, 64, 3)
+    sizes = {}
+    for level in (0, 9):
+        ctx = context(tmp_path / str(level), png_compress_level=level)
+        name = save_image(ctx, flat, "level")["ui"]["images"][0]["filename"]
+        path = ctx.services.paths.output_dir / name
+        sizes[level] = path.stat().st_size
+        umask = os.umask(0)
+        os.umask(umask)
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sizes[0] > 64 * 64 * 3 > 20 * sizes[9]  # stored as is, and compressed
