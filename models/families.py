@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from types import ModuleType
 
-FAMILY_LOADERS = {"sd3": "models.sd3.loading", "flux": "models.flux.loading"}
+FAMILY_LOADERS = {"sd3": "models.sd3.loading", "flux": "models.flux.loading",
+                  "stable_diffusion": "models.stable_diffusion.loading"}
 # VAE files named so (or with "flux" in the name) hold FLUX's autoencoder: the same shapes as
 # SD3's, another latent scaling.
 FLUX_VAE_FILES = ("ae.safetensors", "ae.sft")
@@ -23,19 +24,28 @@ def _folder_family(folder: Path) -> str:
         config_file = folder / config_name
         if config_file.is_file():
             class_name = str(json.loads(config_file.read_text()).get("_class_name", ""))
-            return "flux" if class_name.startswith("Flux") else "sd3"
+            if class_name.startswith("Flux"):
+                return "flux"
+            if class_name == "UNet2DConditionModel" or (class_name.startswith("StableDiffusion")
+                                                         and not class_name.startswith("StableDiffusion3")):
+                return "stable_diffusion"
+            return "sd3"
     return "sd3"
 
 
 def family_of(path: Path) -> str:
-    """"flux" or "sd3" (the default: its loader gives the clearest errors for unknown files)."""
+    """"flux", "stable_diffusion" (SD 1.x / SDXL U-Nets) or "sd3" (the default: its loader gives the
+    clearest errors for unknown files)."""
     from models.flux.layout import is_flux_transformer
     from models.sd3.files import read_header, refuse_unsafe
+    from models.stable_diffusion.layout import is_unet
 
     refuse_unsafe(path)
     if path.is_dir():
         return _folder_family(path)
     header, _ = read_header(path)
+    if is_unet(header):
+        return "stable_diffusion"
     return "flux" if is_flux_transformer(header) else "sd3"
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from models.samplers import sample, schedule
+from models.samplers import percent_to_sigma, sample, schedule, unshift_sigma
 
 ProgressFn = Callable[[int, int, torch.Tensor], None]  # (step, total, x0 prediction)
 Warn = Callable[[str], None]
@@ -30,6 +30,37 @@ def seeded_noise(shape, seed: int) -> torch.Tensor:
     same draw as diffusers' ``randn_tensor`` with ``torch.Generator("cpu").manual_seed(seed)``."""
     generator = torch.Generator("cpu").manual_seed(int(seed) % (1 << 64))
     return torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
+
+
+@dataclass(frozen=True)
+class FlowSampling:
+    """How a rectified-flow model (SD3, FLUX) is sampled: ``x = (1 - sigma) * x0 + sigma * noise``, the
+    flow samplers and schedules of ``models/samplers.py`` with the model's time shift.
+
+    A MODEL whose ``sampling`` attribute is set brings its own object with these methods (SD 1.x /
+    SDXL: ``models/stable_diffusion/sampling.py``); :func:`sampling_of` picks it."""
+    shift: float
+
+    def schedule(self, name: str, steps: int) -> torch.Tensor:
+        return schedule(name, steps, self.shift)
+
+    def noise(self, sigma, noise: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+        return sigma * noise + (1.0 - sigma) * latent
+
+    def sample(self, model, x, sigmas, sampler_name: str, *, seed: int = 0, callback=None) -> torch.Tensor:
+        return sample(model, x, sigmas, sampler_name, seed=seed, callback=callback)
+
+    def percent_to_sigma(self, percent: float) -> float:
+        return percent_to_sigma(percent, self.shift)
+
+    def percent_of(self, sigma: float) -> float:
+        return 1.0 - unshift_sigma(sigma, self.shift)
+
+
+def sampling_of(model: Any):
+    """The model's sampling rules: its own ``sampling`` object, or rectified flow with its shift."""
+    own = getattr(model, "sampling", None)
+    return own if own is not None else FlowSampling(float(model.shift))
 
 
 @dataclass(frozen=True)
@@ -114,9 +145,9 @@ def ksampler_sigmas(model: Any, scheduler: str, steps: int, denoise: float = 1.0
         return torch.zeros(0)
     if denoise < 1.0:
         total = int(steps / denoise)
-        sigmas = schedule(scheduler, total, model.shift)[-(steps + 1):]
+        sigmas = sampling_of(model).schedule(scheduler, total)[-(steps + 1):]
     else:
-        sigmas = schedule(scheduler, steps, model.shift)
+        sigmas = sampling_of(model).schedule(scheduler, steps)
     if end_step is not None and end_step < len(sigmas) - 1:
         sigmas = sigmas[:end_step + 1].clone()
         if force_full_denoise:
@@ -159,8 +190,8 @@ def sample_latent(guider: Any, manager: Any, latent: dict, noise: Any, sigmas: t
         return out, dict(out)
     add_noise = not isinstance(noise, DisabledNoise)
     drawn = noise.generate_noise({**latent, "samples": samples}) if add_noise else torch.zeros_like(samples)
-    first = sigmas[0]
-    x = first * drawn + (1.0 - first) * samples if add_noise else samples.clone()
+    rules = sampling_of(guider.model)
+    x = rules.noise(sigmas[0], drawn, samples) if add_noise else samples.clone()
     denoiser = guider.denoiser(manager, warn)
     denoiser.prepare(tuple(samples.shape))  # ControlNet fit checks and hint encoding, before any step
     mask = latent.get("noise_mask")
@@ -169,7 +200,7 @@ def sample_latent(guider: Any, manager: Any, latent: dict, noise: Any, sigmas: t
         keep = 1.0 - _latent_mask(mask, samples)
 
         def velocity(x_in, sigma):  # inpainting: outside the mask, follow the original latent's path
-            blended = x_in * (1.0 - keep) + (sigma * drawn + (1.0 - sigma) * samples) * keep
+            blended = x_in * (1.0 - keep) + rules.noise(sigma, drawn, samples) * keep
             return denoiser(blended, sigma)
 
     last_x0: list[torch.Tensor] = []
@@ -180,7 +211,7 @@ def sample_latent(guider: Any, manager: Any, latent: dict, noise: Any, sigmas: t
             progress(step, total, x0)
 
     with denoiser.session(), torch.inference_mode():
-        result = sample(velocity, x, sigmas, sampler_name, seed=noise.seed, callback=on_step)
+        result = rules.sample(velocity, x, sigmas, sampler_name, seed=noise.seed, callback=on_step)
     denoised = last_x0[0] if last_x0 else result
     if mask is not None:
         result = result * (1.0 - keep) + samples * keep

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from models.samplers import percent_to_sigma, unshift_sigma
+from models.sampling import sampling_of
 from models.sd3.regions import combine, is_regional, region_of
 from models.sd3.wrappers import SD3Model
 
@@ -38,14 +38,15 @@ class DenoiseStep:
     extras: list[dict] = field(default_factory=list)  # conditioning extras, one per row
 
 
-def _in_range(extras_or_hint: Any, percent: float, shift: float, sigma: float) -> bool:
+def _in_range(extras_or_hint: Any, percent: float, model: Any, sigma: float) -> bool:
     get = extras_or_hint.get if isinstance(extras_or_hint, dict) else (
         lambda k, d=None: getattr(extras_or_hint, k, d))
     start, end = float(get("start_percent", 0.0)), float(get("end_percent", 1.0))
     if start <= 0.0 and end >= 1.0:
         return True
     # Compare in sigma space so that the boundaries fall on the same steps as the schedule.
-    return percent_to_sigma(end, shift) <= sigma <= percent_to_sigma(start, shift)
+    rules = sampling_of(model)
+    return rules.percent_to_sigma(end) <= sigma <= rules.percent_to_sigma(start)
 
 
 def _control_hints(extras: dict) -> list:
@@ -96,12 +97,12 @@ class SD3Denoiser:
             yield self
 
     def _active(self, conditioning: list, sigma: float, percent: float) -> list:
-        active = [c for c in conditioning if _in_range(c[1], percent, self.model.shift, sigma)]
+        active = [c for c in conditioning if _in_range(c[1], percent, self.model, sigma)]
         return active or list(conditioning)  # a range gap falls back to every entry
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         sigma_value = float(sigma)
-        percent = 1.0 - unshift_sigma(sigma_value, self.model.shift)
+        percent = sampling_of(self.model).percent_of(sigma_value)
         sides = [(False, self._active(self.positive, sigma_value, percent))]
         if self.negative is not None:
             sides.insert(0, (True, self._active(self.negative, sigma_value, percent)))
@@ -229,7 +230,7 @@ class SD3Denoiser:
     def _summed_residuals(step: DenoiseStep, hints: list):
         summed = None
         for hint in hints:
-            if not _in_range(hint, step.percent, step.model.shift, step.sigma):
+            if not _in_range(hint, step.percent, step.model, step.sigma):
                 continue
             blocks = hint.residuals(step)
             if blocks is None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from execution.declare import INT_MAX, Combo, Float, In, Int, Out, node
 
-SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm")
-SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential")
+# Flow models (SD3, FLUX) take the first five samplers and six schedulers; SD 1.x / SDXL take every
+# name (models/stable_diffusion/k_samplers.py, schedule.py). A name a model cannot run is a clear error.
+SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "dpm_2", "lms", "ddim")
+SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform")
 
 
 def progress_reporter(ctx, model):
@@ -42,8 +44,8 @@ def _sample(ctx, model, positive, negative, latent_image, **options):
               In("positive", "CONDITIONING"), In("negative", "CONDITIONING"), In("latent_image", "LATENT"),
               Float("denoise", 1.0, min=0.0, max=1.0, step=0.01)],
       outputs=[Out("LATENT")],
-      description="Denoises a latent with a rectified-flow sampler. denoise < 1 keeps part of the input "
-                  "latent (image-to-image). euler + normal reproduces diffusers' StableDiffusion3Pipeline.")
+      description="Denoises a latent (rectified flow for SD3/FLUX, eps-prediction k-diffusion samplers for "
+                  "SD 1.x/SDXL). denoise < 1 keeps part of the input latent (image-to-image).")
 def ksampler(ctx, model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise=1.0):
     return _sample(ctx, model, positive, negative, latent_image, seed=seed, steps=steps, cfg=cfg,
                    sampler_name=sampler_name, scheduler=scheduler, denoise=denoise)

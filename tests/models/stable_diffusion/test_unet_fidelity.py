@@ -1,0 +1,119 @@
+"""SD 1.5 and SDXL graphs reproduce diffusers' StableDiffusionPipeline / StableDiffusionXLPipeline on
+identical tiny weights (fp32; the demo's LDM-layout single files vs the diffusers modules they were
+written from), with Euler (EulerDiscreteScheduler on the graph's sigmas) and Heun on the Karras
+schedule (HeunDiscreteScheduler, use_karras_sigmas)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from models.demo.stable_diffusion import CHECKPOINTS, build_tiny_unet_pipeline
+
+PROMPT, NEGATIVE = "a photo of a red cat in the forest", "painting"
+TOLERANCE = 1 / 255
+SIZE, STEPS, CFG = 64, 4, 7.0
+
+
+def graph(ckpt: str, *, seed=42, sampler="euler", scheduler="normal", steps=STEPS, clip_skip: int | None = None):
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": PROMPT, "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": NEGATIVE, "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": SIZE, "height": SIZE, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": seed, "steps": steps, "cfg": CFG, "sampler_name": sampler,
+            "scheduler": scheduler, "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0],
+            "denoise": 1.0}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "7": {"class_type": "TestCaptureImage", "inputs": {"images": ["6", 0], "key": "image"}},
+    }
+    if clip_skip is not None:
+        prompt["8"] = {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["1", 1], "stop_at_clip_layer": clip_skip}}
+        prompt["2"]["inputs"]["clip"] = prompt["3"]["inputs"]["clip"] = ["8", 0]
+    return prompt
+
+
+def run_image(env, prompt) -> np.ndarray:
+    result = env.run(prompt)
+    assert result.status == "success", result.error
+    return env.captured["image"].numpy()
+
+
+@pytest.fixture(scope="module")
+def pipelines():
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    sd15 = StableDiffusionPipeline(**build_tiny_unet_pipeline("sd15"), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    sdxl = StableDiffusionXLPipeline(**build_tiny_unet_pipeline("sdxl_base"))
+    for pipeline in (sd15, sdxl):
+        pipeline.set_progress_bar_config(disable=True)
+    return {"sd15": sd15, "sdxl_base": sdxl}
+
+
+def sigmas_of(variant: str, scheduler: str, steps: int = STEPS) -> list[float]:
+    from models.stable_diffusion.configs import variant_settings
+    from models.stable_diffusion.schedule import DiscreteSchedule
+
+    return DiscreteSchedule.from_settings(variant_settings(variant)["schedule"]).schedule(scheduler, steps).tolist()
+
+
+def clip_skipped_embeddings(pipeline, clip_skip: int) -> dict:
+    """diffusers' ``encode_prompt(clip_skip=n)`` rule: hidden_states[-(n + 1)], then the final layer norm
+    (computed here: the pipeline's own clip_skip path fails on transformers 5's CLIPTextModel)."""
+    encoder = pipeline.text_encoder
+    out = {}
+    for key, text in (("prompt_embeds", PROMPT), ("negative_prompt_embeds", NEGATIVE)):
+        ids = pipeline.tokenizer([text], padding="max_length", max_length=77, truncation=True,
+                                 return_tensors="pt").input_ids
+        with torch.no_grad():
+            hidden = encoder(ids, output_hidden_states=True).hidden_states[-(clip_skip + 1)]
+            out[key] = getattr(encoder, "text_model", encoder).final_layer_norm(hidden)
+    return out
+
+
+def pipeline_image(pipeline, variant: str, *, seed=42, scheduler="euler", clip_skip=None) -> np.ndarray:
+    from diffusers import EulerDiscreteScheduler, HeunDiscreteScheduler
+
+    from models.sampling import seeded_noise
+
+    common = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    extra = clip_skipped_embeddings(pipeline, clip_skip) if clip_skip else {}
+    if scheduler == "euler":
+        pipeline.scheduler = EulerDiscreteScheduler(**common, timestep_spacing="leading")
+        extra["sigmas"] = sigmas_of(variant, "normal")
+    else:
+        # linspace spacing makes diffusers' Karras range the whole table (as ComfyUI's); its first latent
+        # is noise * sigma_max where ComfyUI's is noise * sqrt(1 + sigma_max^2): given as latents
+        pipeline.scheduler = HeunDiscreteScheduler(**common, use_karras_sigmas=True, timestep_spacing="linspace")
+        extra["num_inference_steps"] = STEPS
+        top = sigmas_of(variant, "karras")[0]
+        extra["latents"] = seeded_noise((1, 4, SIZE // 8, SIZE // 8), seed) * ((1 + top * top) ** 0.5 / top)
+    texts = {} if clip_skip else {"prompt": PROMPT, "negative_prompt": NEGATIVE}
+    return pipeline(**texts, guidance_scale=CFG, height=SIZE, width=SIZE,
+                    generator=torch.Generator("cpu").manual_seed(seed), output_type="np", **extra).images
+
+
+@pytest.mark.parametrize("variant", ["sd15", "sdxl_base"])
+def test_euler_normal_matches_pipeline(sd3_capture_env, pipelines, variant):
+    expected = pipeline_image(pipelines[variant], variant)
+    image = run_image(sd3_capture_env, graph(CHECKPOINTS[variant]))
+    assert image.shape == expected.shape == (1, SIZE, SIZE, 3)
+    assert np.abs(image - expected).max() <= TOLERANCE
+    assert image.std() > 0.01
+
+
+@pytest.mark.parametrize("variant", ["sd15", "sdxl_base"])
+def test_heun_karras_matches_heun_scheduler(sd3_capture_env, pipelines, variant):
+    expected = pipeline_image(pipelines[variant], variant, scheduler="heun", seed=3)
+    image = run_image(sd3_capture_env, graph(CHECKPOINTS[variant], seed=3, sampler="heun", scheduler="karras"))
+    assert np.abs(image - expected).max() <= TOLERANCE
+
+
+def test_clip_skip_matches_pipeline(sd3_capture_env, pipelines):
+    """CLIPSetLastLayer(-2) on SD 1.5 is diffusers' clip_skip=1 (penultimate layer, final norm applied)."""
+    expected = pipeline_image(pipelines["sd15"], "sd15", seed=5, clip_skip=1)
+    image = run_image(sd3_capture_env, graph(CHECKPOINTS["sd15"], seed=5, clip_skip=-2))
+    assert np.abs(image - expected).max() <= TOLERANCE
+    assert np.abs(image - run_image(sd3_capture_env, graph(CHECKPOINTS["sd15"], seed=5))).max() > 1e-3
