@@ -1,0 +1,103 @@
+"""SD 1.5 / SDXL through the real registry, validator and runner: ComfyUI's
+``script_examples/basic_api_example.py`` prompt (reproduced in ``basic_api_example_prompt.json``; the
+script is not available here) on the demo SD 1.5 checkpoint renamed to its file name, the official
+SDXL templates (pinned comfyui-workflow-templates-json), family detection and clear refusals."""
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from models.demo.stable_diffusion import CHECKPOINTS
+
+HERE = Path(__file__).resolve().parent
+SDXL_TEMPLATES = ("image_sdxl_simple", "sdxl_simple_example", "sdxl_refiner_prompt_example")
+
+
+@pytest.fixture(scope="module")
+def comfy_named_env(tmp_path_factory, demo_models_dir):
+    """A models folder holding only the demo SD 1.5 file under ComfyUI's example name."""
+    from tests.fixtures.zoo import SD3Env
+
+    base = tmp_path_factory.mktemp("basic_api")
+    models = base / "models"
+    (models / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(demo_models_dir / "checkpoints" / CHECKPOINTS["sd15"],
+                    models / "checkpoints" / "v1-5-pruned-emaonly.safetensors")
+    env = SD3Env(base, models, preview_method="none")
+    yield env
+    env.close()
+
+
+def test_basic_api_example_runs_unmodified(comfy_named_env):
+    """The script's prompt with its own two edits (text of node 6, seed 5), nothing else changed:
+    512x512, KSampler euler/normal, 20 steps, cfg 8, SaveImage."""
+    from PIL import Image
+
+    prompt = json.loads((HERE / "basic_api_example_prompt.json").read_text())
+    prompt["6"]["inputs"]["text"] = "masterpiece best quality man"
+    prompt["3"]["inputs"]["seed"] = 5
+    result = comfy_named_env.run(prompt)
+    assert result.status == "success", result.error
+    saved = sorted(comfy_named_env.services.paths.output_dir.rglob("ComfyUI_*.png"))
+    assert saved and Image.open(saved[-1]).size == (512, 512)
+
+
+def template(name: str) -> dict:
+    folder = resources.files("comfyui_workflow_templates_json") / "templates"
+    return json.loads((folder / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", SDXL_TEMPLATES)
+def test_official_sdxl_templates_validate_with_only_missing_weights_and_run(sd3_env, name):
+    from execution.validate import validate_prompt
+    from execution.workflow import load_any
+
+    prompt, _, _ = load_any(template(name), sd3_env.registry)
+    validation = validate_prompt(prompt, sd3_env.registry, sd3_env.services)
+    errors = [error for entry in validation.node_errors.values() for error in entry["errors"]]
+    assert errors, "the official model files are not installed, so their names must be reported"
+    for error in errors:
+        assert error["type"] == "value_not_in_list" and error["details"].startswith("ckpt_name"), error
+    for entry in prompt.values():  # the demo SDXL file stands in for base and refiner; tiny settings
+        inputs = entry["inputs"]
+        if entry["class_type"] == "CheckpointLoaderSimple":
+            inputs["ckpt_name"] = CHECKPOINTS["sdxl_base"]
+        if entry["class_type"] == "EmptyLatentImage":
+            inputs.update(width=64, height=64)
+        if entry["class_type"] in ("KSampler", "KSamplerAdvanced"):
+            inputs["steps"] = min(int(inputs["steps"]), 4)
+            for key in ("start_at_step", "end_at_step"):
+                if key in inputs:
+                    inputs[key] = min(int(inputs[key]), 3 if key == "end_at_step" else 2)
+    result = sd3_env.run(prompt)
+    assert result.status == "success", result.error
+
+
+def test_family_and_variant_are_read_from_the_files(demo_models_dir):
+    from models.families import family_of
+    from models.stable_diffusion.layout import variant_of
+    from models.sd3.configs import shapes_of
+    from models.sd3.files import read_header
+
+    for variant, name in CHECKPOINTS.items():
+        path = demo_models_dir / "checkpoints" / name
+        assert family_of(path) == "stable_diffusion"
+        assert variant_of(shapes_of(read_header(path)[0])) == variant
+
+
+def test_sd2_checkpoints_are_refused_clearly(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from models.sd3.files import ModelFileError
+    from models.stable_diffusion.loading import load_checkpoint
+
+    path = tmp_path / "v2-1_768-ema-pruned.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4, 3, 3),
+               "cond_stage_model.model.token_embedding.weight": torch.zeros(8, 4)}, str(path))
+    with pytest.raises(ModelFileError, match="Stable Diffusion 2.x"):
+        load_checkpoint(path, torch.float32)
