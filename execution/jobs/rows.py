@@ -135,9 +135,14 @@ def storable_json(value: Any) -> str:
     """Strict JSON (no ``NaN``/``Infinity``) for a stored column; non-finite floats become null and
     objects JSON cannot hold become their ``str``, so whatever a node reported can be read back."""
     try:
-        return json.dumps(value, allow_nan=False, default=str)
+        return _STRICT_ENCODER.encode(value)
     except ValueError:  # a non-finite float somewhere: rebuild without it
-        return json.dumps(_finite(value), allow_nan=False, default=str)
+        return _STRICT_ENCODER.encode(_finite(value))
+
+
+# One encoder for every call (``json.dumps`` with options builds one each time, which costs more
+# than encoding a small event); encoding keeps no state in it, so threads may share it.
+_STRICT_ENCODER = json.JSONEncoder(allow_nan=False, default=str)
 
 
 def _finite(value: Any) -> Any:
