@@ -146,7 +146,8 @@ def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type:
         results.append({"filename": name, "subfolder": subfolder, "type": folder_type})
         counter += 1
         paths.saved(filename_prefix, root, slot, counter)
-        ctx.progress(index + 1, len(images))
+        if len(images) > 1:  # a bar for a batch; one image needs none (ComfyUI sends none at all)
+            ctx.progress(index + 1, len(images))
     return {"ui": {"images": results}}
 
 

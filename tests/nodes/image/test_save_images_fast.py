@@ -95,3 +95,17 @@ def test_png_compress_level_is_configurable_and_files_keep_the_umask(tmp_path):
         os.umask(umask)
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert sizes[0] > 64 * 64 * 3 > 20 * sizes[9]  # stored as is, and compressed
+
+
+def test_progress_only_for_batches(tmp_path):
+    import torch
+
+    from nodes.image.images import save_image
+
+    reported = []
+    ctx = context(tmp_path)
+    ctx.progress = lambda value, total: reported.append((value, total))
+    save_image(ctx, torch.zeros(1, 4, 4, 3), "one")
+    assert reported == []  # one image: no progress events (two websocket messages per output saved)
+    save_image(ctx, torch.zeros(3, 4, 4, 3), "batch")
+    assert reported == [(1, 3), (2, 3), (3, 3)]
