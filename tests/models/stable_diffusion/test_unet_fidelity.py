@@ -117,3 +117,34 @@ def test_clip_skip_matches_pipeline(sd3_capture_env, pipelines):
     image = run_image(sd3_capture_env, graph(CHECKPOINTS["sd15"], seed=5, clip_skip=-2))
     assert np.abs(image - expected).max() <= TOLERANCE
     assert np.abs(image - run_image(sd3_capture_env, graph(CHECKPOINTS["sd15"], seed=5))).max() > 1e-3
+
+
+def test_img2img_matches_img2img_pipeline(sd3_capture_env, pipelines):
+    """KSampler denoise 0.5 from a VAE-encoded image vs StableDiffusionImg2ImgPipeline(strength=0.5) given
+    the same encoded latent and the graph's 8-step schedule (of which the last 4 steps run)."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline
+
+    from execution.declare import Out, node
+
+    env = sd3_capture_env
+    pixels = torch.from_numpy(np.random.default_rng(0).random((1, SIZE, SIZE, 3), dtype=np.float32))
+
+    @node("TestInputImage", category="_test", outputs=[Out("IMAGE")])
+    def input_image():
+        return (pixels,)
+
+    env.registry.add(input_image.__node_schema__)
+    prompt = graph(CHECKPOINTS["sd15"], seed=3)
+    prompt["10"] = {"class_type": "TestInputImage", "inputs": {}}
+    prompt["4"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["1", 2]}}
+    prompt["5"]["inputs"]["denoise"] = 0.5
+    prompt["11"] = {"class_type": "TestCaptureLatent", "inputs": {"samples": ["4", 0], "key": "latent"}}
+    image = run_image(env, prompt)
+    i2i = StableDiffusionImg2ImgPipeline(**pipelines["sd15"].components)
+    i2i.scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                           timestep_spacing="leading")
+    i2i.set_progress_bar_config(disable=True)
+    expected = i2i(PROMPT, negative_prompt=NEGATIVE, image=env.captured["latent"]["samples"], strength=0.5,
+                   sigmas=sigmas_of("sd15", "normal", 2 * STEPS), guidance_scale=CFG,
+                   generator=torch.Generator("cpu").manual_seed(3), output_type="np").images
+    assert np.abs(image - expected).max() <= TOLERANCE
