@@ -35,6 +35,37 @@ def vae_encode(ctx, pixels, vae):
     return ({"samples": encode(vae, pixels, ctx.services.models)},)
 
 
+@node("VAEEncodeForInpaint", category="latent/inpaint", display_name="VAE Encode (for Inpainting)",
+      inputs=[In("pixels", "IMAGE"), In("vae", "VAE"), In("mask", "MASK"),
+              Int("grow_mask_by", 6, min=0, max=64, step=1)],
+      outputs=[Out("LATENT")],
+      description="Encodes the image with the masked area (mask > 0.5) set to neutral grey, and attaches the "
+                  "mask, grown by grow_mask_by pixels, as the latent's noise mask: only that area is re-sampled.")
+def vae_encode_for_inpaint(ctx, pixels, vae, mask, grow_mask_by=6):
+    _check(vae)
+    import math
+
+    import torch
+
+    from models.sd3.vae_ops import crop_to_multiple, encode
+
+    multiple = getattr(vae, "downscale", 8)
+    mask = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float()
+    mask = torch.nn.functional.interpolate(mask, size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")
+    pixels = crop_to_multiple(pixels, multiple)
+    mask = crop_to_multiple(mask.permute(0, 2, 3, 1), multiple).permute(0, 3, 1, 2)
+    hard = mask.round()
+    keep = (1.0 - hard).permute(0, 2, 3, 1)  # [B,H,W,1]
+    grey_filled = (pixels - 0.5) * keep + 0.5
+    grown = hard
+    if grow_mask_by > 0:  # dilate: any masked pixel within the kernel masks this one
+        kernel = torch.ones(1, 1, grow_mask_by, grow_mask_by)
+        grown = torch.nn.functional.conv2d(hard, kernel, padding=math.ceil((grow_mask_by - 1) / 2))
+        grown = grown[..., :hard.shape[-2], :hard.shape[-1]].clamp(0, 1)
+    samples = encode(vae, grey_filled, ctx.services.models)
+    return ({"samples": samples, "noise_mask": grown.round()},)
+
+
 @node("VAEDecodeTiled", category="_for_testing", display_name="VAE Decode (Tiled)",
       inputs=[In("samples", "LATENT"), In("vae", "VAE"), Int("tile_size", 512, min=64, max=4096, step=32),
               Int("overlap", 64, min=0, max=4096, step=32),

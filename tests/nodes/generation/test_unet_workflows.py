@@ -101,3 +101,57 @@ def test_sd2_checkpoints_are_refused_clearly(tmp_path):
                "cond_stage_model.model.token_embedding.weight": torch.zeros(8, 4)}, str(path))
     with pytest.raises(ModelFileError, match="Stable Diffusion 2.x"):
         load_checkpoint(path, torch.float32)
+
+
+def test_inpainting_resamples_only_the_masked_area(sd3_capture_env):
+    """VAEEncodeForInpaint greys the masked pixels, grows the mask and attaches it; KSampler keeps the
+    latent outside the mask exactly (SD 1.5); SetLatentNoiseMask does the same on a plain VAEEncode."""
+    import torch
+
+    from execution.declare import Out, node
+
+    env = sd3_capture_env
+    pixels = torch.rand(1, 64, 64, 3, generator=torch.Generator().manual_seed(0))
+    mask = torch.zeros(1, 64, 64)
+    mask[:, 16:40, 24:48] = 1.0
+
+    @node("TestInpaintInputs", category="_test", outputs=[Out("IMAGE"), Out("MASK")])
+    def inputs():
+        return pixels, mask
+
+    env.registry.add(inputs.__node_schema__)
+    ckpt = CHECKPOINTS["sd15"]
+    prompt = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red cat", "clip": ["1", 1]}},
+        "3": {"class_type": "TestInpaintInputs", "inputs": {}},
+        "4": {"class_type": "VAEEncodeForInpaint", "inputs": {"pixels": ["3", 0], "vae": ["1", 2], "mask": ["3", 1],
+                                                              "grow_mask_by": 6}},
+        "5": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": 1, "steps": 3, "cfg": 5.0, "sampler_name": "euler", "scheduler": "karras",
+            "positive": ["2", 0], "negative": ["2", 0], "latent_image": ["4", 0], "denoise": 1.0}},
+        "6": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["4", 0], "key": "encoded"}},
+        "7": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["5", 0], "key": "sampled"}},
+        "8": {"class_type": "VAEEncode", "inputs": {"pixels": ["3", 0], "vae": ["1", 2]}},
+        "9": {"class_type": "SetLatentNoiseMask", "inputs": {"samples": ["8", 0], "mask": ["3", 1]}},
+        "10": {"class_type": "KSampler", "inputs": {
+            "model": ["1", 0], "seed": 1, "steps": 3, "cfg": 5.0, "sampler_name": "dpmpp_2m", "scheduler": "normal",
+            "positive": ["2", 0], "negative": ["2", 0], "latent_image": ["9", 0], "denoise": 1.0}},
+        "11": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["10", 0], "key": "masked"}},
+        "12": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["8", 0], "key": "plain"}},
+    }
+    result = env.run(prompt)
+    assert result.status == "success", result.error
+    encoded, sampled = env.captured["encoded"], env.captured["sampled"]
+    noise_mask = encoded["noise_mask"]
+    assert noise_mask.shape == (1, 1, 64, 64)
+    # a 6x6 dilation (padding 3) grows the mask by 2 pixels up/left and 3 down/right
+    assert noise_mask[0, 0, 14:43, 22:51].eq(1).all()
+    assert noise_mask.sum() == (43 - 14) * (51 - 22)
+    keep = torch.nn.functional.interpolate(noise_mask, size=(8, 8), mode="bilinear") == 0
+    outside = keep.expand_as(sampled["samples"])
+    assert torch.equal(sampled["samples"][outside], encoded["samples"][outside])
+    assert not torch.allclose(sampled["samples"][~outside], encoded["samples"][~outside])
+    plain, masked = env.captured["plain"]["samples"], env.captured["masked"]["samples"]
+    small = torch.nn.functional.interpolate(mask[:, None], size=(8, 8), mode="bilinear") == 0
+    assert torch.equal(masked[small.expand_as(masked)], plain[small.expand_as(plain)])
