@@ -62,6 +62,7 @@ def key_map_for(family: str, model: Any, clip: Any) -> KeyMap:
 def _load_builtin_families() -> None:
     import models.lora.flux  # noqa: F401 - registers "flux"
     import models.lora.sd3  # noqa: F401 - registers "sd3"
+    import models.lora.stable_diffusion  # noqa: F401 - registers "stable_diffusion" (SD 1.x / SDXL)
 
 
 def underscored(name: str) -> str:
