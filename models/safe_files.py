@@ -108,17 +108,32 @@ def note_output(services: Any, prompt_id: str, path: Path) -> None:
         handle.write(line)
 
 
+def _resolver() -> Callable[[str | Path], Path]:
+    """``realpath`` of a file's folder (remembered: a batch shares one) joined with its name. The
+    name itself is not followed, on both sides of every comparison (a link is never removed)."""
+    folders: dict[str, str] = {}
+
+    def resolve(path: str | Path) -> Path:
+        folder, name = os.path.split(os.fspath(path))
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.realpath(folder)
+        return Path(real, name)
+
+    return resolve
+
+
 def files_in_outputs(outputs: Any, folder_for_type: Callable[[str], Path | None]) -> set[Path]:
     """The files a job's recorded outputs (node id -> ui) list as ``{filename, subfolder, type}``."""
     files: set[Path] = set()
+    resolve = _resolver()
     for ui in outputs.values() if isinstance(outputs, dict) else []:
         for items in ui.values() if isinstance(ui, dict) else []:
             for item in items if isinstance(items, list) else []:
                 if isinstance(item, dict) and isinstance(item.get("filename"), str):
                     folder = folder_for_type(str(item.get("type") or "output"))
                     if folder is not None:
-                        files.add(Path(os.path.realpath(Path(folder) / str(item.get("subfolder") or "")
-                                                        / item["filename"])))
+                        files.add(resolve(Path(folder) / str(item.get("subfolder") or "") / item["filename"]))
     return files
 
 
@@ -131,12 +146,13 @@ def settle_outputs(user_dir: Path, prompt_id: str, recorded: set[Path]) -> list[
         lines = journal.read_text(encoding="utf-8").splitlines()
     except OSError:
         return removed
+    resolve = _resolver()
     for line in lines:
         try:
             path = Path(json.loads(line))
         except ValueError:
             continue  # a line cut short by the crash: its rename never happened
-        if Path(os.path.realpath(path)) not in recorded and path.is_file() and not path.is_symlink():
+        if resolve(path) not in recorded and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed.append(path)
     journal.unlink(missing_ok=True)

@@ -109,3 +109,20 @@ def test_progress_only_for_batches(tmp_path):
     assert reported == []  # one image: no progress events (two websocket messages per output saved)
     save_image(ctx, torch.zeros(3, 4, 4, 3), "batch")
     assert reported == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_settling_a_journal_keeps_recorded_files_and_removes_the_others(tmp_path):
+    import torch
+
+    from models.safe_files import files_in_outputs, settle_outputs
+    from nodes.image.images import preview_image, save_image
+
+    ctx = context(tmp_path)
+    ctx.services.journal_outputs = True
+    paths = ctx.services.paths
+    kept = {"1": save_image(ctx, torch.zeros(2, 4, 4, 3), "sub/kept")["ui"],
+            "2": preview_image(ctx, torch.zeros(1, 4, 4, 3))["ui"]}
+    dropped = save_image(ctx, torch.zeros(1, 4, 4, 3), "dropped")["ui"]["images"][0]["filename"]
+    removed = settle_outputs(paths.user_dir, "p1", files_in_outputs(kept, paths.folder_for_type))
+    assert [p.name for p in removed] == [dropped]
+    assert len([p for p in (paths.output_dir / "sub").iterdir()]) == 2 and any(paths.temp_dir.iterdir())
