@@ -1,4 +1,5 @@
-"""Tiny random-weight SD 1.5 and SDXL checkpoints for smoke tests, written into ``models/checkpoints``.
+"""Tiny random-weight SD 1.5 and SDXL checkpoints (``models/checkpoints``) and an SD 1.5 ControlNet
+(``models/controlnet``, diffusers names, config in the metadata) for smoke tests.
 
 RANDOM WEIGHTS: the files prove that SD 1.5 / SDXL graphs run end to end; the images are noise.
 Each is one file in the original LDM layout ComfyUI reads (``model.diffusion_model.``,
@@ -14,9 +15,10 @@ from typing import Any
 
 from models.demo.sd3 import DEMO_LABEL, _clip_hints, _encoder_state, _save, _tokenizer_payload, build_clip_tokenizer
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 CHECKPOINTS = {"sd15": "plexus-demo-sd15-tiny-RANDOM.safetensors",
                "sdxl_base": "plexus-demo-sdxl-tiny-RANDOM.safetensors"}
+CONTROLNET = "plexus-demo-sd15-controlnet-tiny-RANDOM.safetensors"
 STAMP = ".plexus-demo-unet.json"
 
 UNET_CONFIGS: dict[str, dict[str, Any]] = {
@@ -68,7 +70,8 @@ def build_tiny_unet_pipeline(variant: str, seed: int = 0) -> dict[str, Any]:
             components["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_G, **ids)).eval()
             components["tokenizer_2"] = tokenizer
     components["scheduler"] = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
-                                                     beta_schedule="scaled_linear", timestep_spacing="leading")
+                                                     beta_schedule="scaled_linear", timestep_spacing="leading",
+                                                     steps_offset=1)
     return components
 
 
@@ -100,6 +103,29 @@ def ldm_tensors(components: dict, variant: str) -> tuple[dict, dict]:
     return {k: v.detach().contiguous().clone() for k, v in tensors.items()}, metadata
 
 
+def build_tiny_controlnet(seed: int = 1):
+    """A tiny SD 1.5 ControlNetModel; its zero-initialised output convolutions get random values so that
+    the hint visibly acts."""
+    import torch
+    from diffusers import ControlNetModel
+
+    unet_only = ("out_channels", "up_block_types", "sample_size")
+    config = {k: v for k, v in UNET_CONFIGS["sd15"].items() if k not in unet_only}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ControlNetModel(**config, conditioning_embedding_out_channels=(8, 8, 16, 16))
+        for module in (*net.controlnet_down_blocks, net.controlnet_mid_block):
+            torch.nn.init.normal_(module.weight, std=0.2)
+    return net.eval()
+
+
+def write_controlnet(net, path: Path) -> Path:
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(net.config).items()}
+    _save({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()},
+          {"plexus.note": DEMO_LABEL, "config": json.dumps(config)}, path)
+    return path
+
+
 def write_checkpoint(components: dict, variant: str, path: Path) -> Path:
     tensors, metadata = ldm_tensors(components, variant)
     _save(tensors, metadata, path)
@@ -111,7 +137,8 @@ def demo_present(models_dir: Path) -> bool:
         version = json.loads((models_dir / STAMP).read_text()).get("version")
     except (OSError, ValueError):
         return False
-    return version == DEMO_VERSION and all((models_dir / "checkpoints" / n).exists() for n in CHECKPOINTS.values())
+    return version == DEMO_VERSION and all((models_dir / "checkpoints" / n).exists() for n in CHECKPOINTS.values()) \
+        and (models_dir / "controlnet" / CONTROLNET).exists()
 
 
 def write_demo_unet(models_dir: Path, force: bool = False) -> list[Path]:
@@ -121,5 +148,6 @@ def write_demo_unet(models_dir: Path, force: bool = False) -> list[Path]:
         return []
     written = [write_checkpoint(build_tiny_unet_pipeline(variant), variant, models_dir / "checkpoints" / name)
                for variant, name in CHECKPOINTS.items()]
+    written.append(write_controlnet(build_tiny_controlnet(), models_dir / "controlnet" / CONTROLNET))
     (models_dir / STAMP).write_text(json.dumps({"version": DEMO_VERSION, "label": DEMO_LABEL}))
     return written

@@ -11,6 +11,8 @@ strengths are the shared ones of ``SD3Denoiser``; what differs is the model call
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from models.sd3.denoiser import DenoiseStep, SD3Denoiser, _control_hints, _fit_width, _to_batch
@@ -26,9 +28,12 @@ class UNetDenoiser(SD3Denoiser):
     def prepare(self, latent_shape: tuple) -> None:
         for conditioning in (self.positive, self.negative or []):
             for _, extras in conditioning:
-                if _control_hints(extras):
-                    raise ValueError("ControlNet is not available yet for SD 1.x / SDXL models in Plexus")
+                for hint in _control_hints(extras):
+                    if getattr(getattr(hint, "net", None), "family", None) != "stable_diffusion":
+                        raise ValueError("this ControlNet was made for another model family (SD3); SD 1.x / SDXL "
+                                         "models take SD 1.x / SDXL ControlNets")
         self._pixel_size = (int(latent_shape[-2]) * 8, int(latent_shape[-1]) * 8)
+        super().prepare(latent_shape)
 
     def _time_ids(self, extras: dict, is_negative: bool) -> list[float]:
         height, width = self._pixel_size
@@ -69,7 +74,13 @@ class UNetDenoiser(SD3Denoiser):
             if provider is not None:
                 cross_attention_kwargs.update(provider(step) or {})
         scaled = step.x / ((sigma ** 2 + 1) ** 0.5).to(self.device, step.x.dtype)
+        # ControlNets see what the U-Net sees: the scaled input, its timestep and the same extras
+        control_step = dataclasses.replace(step, x=scaled, timestep=timestep)
+        control_step.added_cond_kwargs = added
+        residuals = self._control_residuals(control_step, extras_per_entry, batch)
+        control = {} if residuals is None else {"down_block_additional_residuals": tuple(residuals[:-1]),
+                                                "mid_block_additional_residual": residuals[-1]}
         with torch.inference_mode():
             return self.model.unet(scaled, timestep, encoder_hidden_states=step.encoder_hidden_states,
                                    added_cond_kwargs=added, cross_attention_kwargs=cross_attention_kwargs or None,
-                                   return_dict=False)[0]
+                                   return_dict=False, **control)[0]

@@ -108,7 +108,8 @@ def _lcm(model: Derivative, x, sigmas, i, state):
     return x0 + sigma_next * state["noise"](x), x0
 
 
-_STEPS = {"lcm": _lcm, "euler": _euler, "ddim": _euler, "euler_ancestral": _euler_ancestral, "heun": _heun, "dpm_2": _dpm_2,
+_STEPS = {"lcm": _lcm, "euler": _euler, "ddim": _euler, "euler_ancestral": _euler_ancestral, "heun": _heun,
+          "dpm_2": _dpm_2,
           "lms": _lms, "dpmpp_2m": _dpmpp_2m}
 
 

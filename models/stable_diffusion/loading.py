@@ -140,6 +140,7 @@ def load_diffusers_folder(folder: Path, dtype: torch.dtype) -> tuple[UNetModel, 
                 encoders[role] = TextEncoder(encoder.eval().requires_grad_(False),
                                              tokenizer_from_folder(folder / tokenizer_sub, role), role)
     except (OSError, ValueError, KeyError) as error:
-        raise ModelFileError(f"{folder.name}: could not load the Stable Diffusion diffusers folder ({error})") from error
+        raise ModelFileError(f"{folder.name}: could not load the Stable Diffusion diffusers folder "
+                             f"({error})") from error
     clip = UNetClip(variant, **encoders, name=folder.name) if encoders else None
     return model_from_unet(unet, variant, folder.name), clip, vae

@@ -20,40 +20,59 @@ CATEGORY = "conditioning/controlnet"
       outputs=[Out("CONTROL_NET")],
       description="Load an SD3 ControlNet (a diffusers folder or a single .safetensors file).")
 def controlnet_loader(ctx, control_net_name: str):
-    from models.control.controlnet_sd3 import load_sd3_controlnet
     from models.managed import load_managed
 
-    return (load_managed(ctx.services, "controlnet", control_net_name,
-                         lambda path, dtype, _manager: load_sd3_controlnet(path, dtype)),)
+    return (load_managed(ctx.services, "controlnet", control_net_name, _load_any_controlnet),)
+
+
+def _load_any_controlnet(path, dtype, _manager):
+    """SD 1.x / SDXL ControlNets (ControlNetModel) or SD3 ones, told apart by their files."""
+    from pathlib import Path
+
+    from models.control.controlnet_sd3 import load_sd3_controlnet
+    from models.control.controlnet_unet import is_unet_controlnet, load_unet_controlnet
+
+    path = Path(path)
+    if is_unet_controlnet(path):
+        return load_unet_controlnet(path, dtype)
+    return load_sd3_controlnet(path, dtype)
 
 
 def apply_control(positive: list, negative: list, control_net, image, strength: float, start_percent: float,
                   end_percent: float, vae) -> tuple[list, list]:
     """New conditioning lists whose entries carry the hint after any controls they had. One hint
     object is shared by every entry, so the sampler can run it once for the whole CFG batch."""
-    from models.control.hints import CONTROL_KEY, ControlHint
+    from models.control.hints import ControlHint
     from models.control.controlnet_sd3 import SD3ControlNet
+    from models.control.controlnet_unet import UNetControlHint, UNetControlNet
 
+    if not 0.0 <= start_percent <= end_percent <= 1.0:
+        raise ValueError(f"need 0 <= start_percent <= end_percent <= 1, got {start_percent}..{end_percent}")
+    if isinstance(control_net, UNetControlNet):  # SD 1.x / SDXL: the hint stays in pixel space
+        hint = UNetControlHint(net=control_net, image=image, strength=float(strength),
+                               start_percent=float(start_percent), end_percent=float(end_percent))
+        return _attach(positive, hint), _attach(negative, hint)
     if not isinstance(control_net, SD3ControlNet):
         raise TypeError(f"control_net must come from ControlNetLoader, got {type(control_net).__name__}")
     if vae is None:
         raise ValueError("SD3 ControlNets read the hint as a latent: connect the VAE input "
                          "(the same VAE as the checkpoint)")
-    if not 0.0 <= start_percent <= end_percent <= 1.0:
-        raise ValueError(f"need 0 <= start_percent <= end_percent <= 1, got {start_percent}..{end_percent}")
     _check_vae(control_net, vae)
     hint = ControlHint(net=control_net, image=image, vae=vae, strength=float(strength),
                        start_percent=float(start_percent), end_percent=float(end_percent))
 
-    def attach(conditioning: list) -> list:
-        out = []
-        for embeddings, extras in conditioning:
-            previous = extras.get(CONTROL_KEY) or ()
-            previous = tuple(previous) if isinstance(previous, (list, tuple)) else (previous,)
-            out.append([embeddings, {**extras, CONTROL_KEY: (*previous, hint)}])
-        return out
+    return _attach(positive, hint), _attach(negative, hint)
 
-    return attach(positive), attach(negative)
+
+def _attach(conditioning: list, hint) -> list:
+    from models.control.hints import CONTROL_KEY
+
+    out = []
+    for embeddings, extras in conditioning:
+        previous = extras.get(CONTROL_KEY) or ()
+        previous = tuple(previous) if isinstance(previous, (list, tuple)) else (previous,)
+        out.append([embeddings, {**extras, CONTROL_KEY: (*previous, hint)}])
+    return out
 
 
 def _check_vae(control_net, vae) -> None:

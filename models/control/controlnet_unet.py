@@ -1,0 +1,120 @@
+"""ControlNets for SD 1.x / SDXL U-Nets (diffusers' ``ControlNetModel``): loading and the per-step hint.
+
+Loaded from a diffusers folder (``config.json`` with ``ControlNetModel``) or a single safetensors
+file in diffusers' names whose config is in its metadata (``config``, as diffusers-exported and
+the demo's files have). The hint is an image in pixel space (0..1), resized to the latent's pixel
+size; at each step the ControlNet sees the same scaled input, timestep and text embeddings as the
+U-Net and its block residuals are added to the U-Net's (``StableDiffusionControlNetPipeline``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+UNET_FAMILY = "stable_diffusion"
+UNET_MARKERS = ("controlnet_cond_embedding.", "input_hint_block.")
+
+
+@dataclass
+class UNetControlNet:
+    """A loaded U-Net ControlNet (the ``CONTROL_NET`` socket value)."""
+    module: Any  # diffusers ControlNetModel
+    name: str
+    family: str = UNET_FAMILY
+
+    @property
+    def config(self) -> Any:
+        return self.module.config
+
+    def torch_modules(self) -> list:
+        return [self.module]
+
+
+def is_unet_controlnet(path: Path) -> bool:
+    if path.is_dir():
+        config = path / "config.json"
+        return config.is_file() and json.loads(config.read_text()).get("_class_name") == "ControlNetModel"
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return any(k.startswith(UNET_MARKERS) for k in handle.keys())
+    except Exception:  # noqa: BLE001 - not a readable safetensors file: the SD3 loader explains
+        return False
+
+
+def load_unet_controlnet(path: Path, dtype: torch.dtype = torch.float32) -> UNetControlNet:
+    from diffusers import ControlNetModel
+    from safetensors import safe_open
+
+    from models.control.controlnet_sd3 import ControlNetFormatError
+    from models.pickle_guard import from_pretrained_safely
+    from models.sd3.loading import empty_model, fill_model
+
+    if path.is_dir():
+        module = from_pretrained_safely(ControlNetModel, path, torch_dtype=dtype)
+        return UNetControlNet(module.eval().requires_grad_(False), path.name)
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        state = {key: handle.get_tensor(key) for key in handle.keys()}
+    if any(k.startswith("input_hint_block.") or k.startswith("control_model.") for k in state):
+        raise ControlNetFormatError(f"{path.name}: an SD 1.x / SDXL ControlNet in the original layout "
+                                    f"(input_hint_block...) is not supported yet; use a diffusers-format file")
+    if "config" not in metadata:
+        raise ControlNetFormatError(f"{path.name}: a diffusers-format U-Net ControlNet file needs its config in "
+                                    f"the safetensors metadata (or use the diffusers folder)")
+    config = {k: v for k, v in json.loads(metadata["config"]).items() if not k.startswith("_")}
+    module = empty_model(lambda: ControlNetModel.from_config(config))
+    return UNetControlNet(fill_model(module, state, path, "ControlNet", dtype), path.name)
+
+
+@dataclass(eq=False)
+class UNetControlHint:
+    """One applied U-Net ControlNet: the hint image and how strongly / when it acts."""
+    net: UNetControlNet
+    image: torch.Tensor  # IMAGE [B, H, W, C], 0..1
+    strength: float = 1.0
+    start_percent: float = 0.0
+    end_percent: float = 1.0
+    prepared: dict = field(default_factory=dict, repr=False)
+
+    def torch_modules(self) -> list:
+        return [self.net.module]
+
+    def prepare(self, unet: Any, latent_shape: tuple, device, dtype, warn=None, manager=None) -> None:
+        if int(self.net.config.cross_attention_dim) != int(unet.config.cross_attention_dim):
+            raise ValueError(f"ControlNet '{self.net.name}' was made for another model (cross-attention width "
+                             f"{self.net.config.cross_attention_dim}, this U-Net has "
+                             f"{unet.config.cross_attention_dim})")
+        height, width = int(latent_shape[-2]) * 8, int(latent_shape[-1]) * 8
+        key = (height, width, str(device), dtype)
+        if key not in self.prepared:
+            image = self.image[..., :3].permute(0, 3, 1, 2).float()
+            if image.shape[-2:] != (height, width):
+                if warn is not None:
+                    warn(f"ControlNet hint {tuple(image.shape[-2:])} resized to the latent's {height}x{width}")
+                image = torch.nn.functional.interpolate(image, size=(height, width), mode="nearest-exact")
+            self.prepared[key] = image.to(device, dtype)
+
+    def residuals(self, step: Any) -> list | None:
+        """Down-block residuals then the mid-block one, for the rows of ``step`` (already scaled input)."""
+        if self.strength == 0:
+            return None
+        x = step.x
+        self.prepare(step.model.unet, tuple(x.shape), x.device, x.dtype, None, None)
+        cond = self.prepared[(int(x.shape[-2]) * 8, int(x.shape[-1]) * 8, str(x.device), x.dtype)]
+        if cond.shape[0] != x.shape[0]:
+            cond = cond.repeat(-(-x.shape[0] // cond.shape[0]), 1, 1, 1)[:x.shape[0]]
+        manager = step.manager
+        placed = manager.on_device(self.net.module) if manager is not None else contextlib.nullcontext()
+        with placed, torch.inference_mode():
+            down, mid = self.net.module(x, step.timestep, encoder_hidden_states=step.encoder_hidden_states,
+                                        controlnet_cond=cond, conditioning_scale=self.strength,
+                                        added_cond_kwargs=getattr(step, "added_cond_kwargs", None),
+                                        return_dict=False)
+        return [*down, mid]
