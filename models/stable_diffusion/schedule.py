@@ -116,15 +116,19 @@ class DiscreteSchedule:
             stride = max(len(table) // steps, 1)
             sigmas = torch.flip(table[1::stride], dims=[0])
         elif name == "beta":
-            from scipy.stats import beta as beta_distribution
-
-            quantiles = 1.0 - np.arange(steps) / steps
-            indices = np.rint(beta_distribution.ppf(quantiles, 0.6, 0.6) * (len(table) - 1)).astype(np.int64)
-            kept = [int(i) for k, i in enumerate(indices) if k == 0 or i != indices[k - 1]]
-            sigmas = table[kept]
+            return self.beta_sigmas(steps)
         else:
             raise ValueError(f"unknown scheduler {name!r}; expected one of {', '.join(SCHEDULERS)}")
         return torch.cat([sigmas.to(torch.float32), torch.zeros(1)])
+
+    def beta_sigmas(self, steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
+        """Table entries at the Beta(alpha, beta) quantiles ``1 - k/steps`` (repeats dropped), then 0."""
+        from scipy.stats import beta as beta_distribution
+
+        quantiles = 1.0 - np.arange(steps) / steps
+        indices = np.rint(beta_distribution.ppf(quantiles, alpha, beta) * (len(self.sigmas) - 1)).astype(np.int64)
+        kept = [int(i) for k, i in enumerate(indices) if k == 0 or i != indices[k - 1]]
+        return torch.cat([self.sigmas[kept].to(torch.float32), torch.zeros(1)])
 
     def sample(self, model, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, seed: int = 0,
                callback=None) -> torch.Tensor:

@@ -117,6 +117,9 @@ def basic_scheduler(model, scheduler, steps, denoise=1.0):
 def beta_sampling_scheduler(model, steps, alpha, beta):
     from models.samplers import beta_sigmas
 
+    own = getattr(model, "sampling", None)  # SD 1.x / SDXL: the model's discrete sigma table
+    if own is not None:
+        return (own.beta_sigmas(steps, alpha, beta),)
     return (beta_sigmas(steps, model.shift, alpha, beta),)
 
 

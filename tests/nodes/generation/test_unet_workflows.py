@@ -155,3 +155,41 @@ def test_inpainting_resamples_only_the_masked_area(sd3_capture_env):
     plain, masked = env.captured["plain"]["samples"], env.captured["masked"]["samples"]
     small = torch.nn.functional.interpolate(mask[:, None], size=(8, 8), mode="bilinear") == 0
     assert torch.equal(masked[small.expand_as(masked)], plain[small.expand_as(plain)])
+
+
+def test_custom_sampling_equals_ksampler_on_sd15(sd3_capture_env):
+    """SamplerCustomAdvanced (RandomNoise, CFGGuider, KSamplerSelect, BasicScheduler) gives KSampler's pixels;
+    BetaSamplingScheduler reads the SD model's sigma table."""
+    import numpy as np
+
+    ckpt = CHECKPOINTS["sd15"]
+    base = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red cat", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blue", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}},
+        "7": {"class_type": "TestCaptureImage", "inputs": {"images": ["6", 0], "key": "image"}},
+    }
+    ksampler = dict(base, **{"5": {"class_type": "KSampler", "inputs": {
+        "model": ["1", 0], "seed": 2, "steps": 3, "cfg": 6.0, "sampler_name": "dpmpp_2m", "scheduler": "karras",
+        "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}}})
+    assert sd3_capture_env.run(ksampler).status == "success"
+    expected = sd3_capture_env.captured["image"].numpy()
+    custom = dict(base, **{
+        "5": {"class_type": "SamplerCustomAdvanced", "inputs": {"noise": ["10", 0], "guider": ["11", 0],
+                                                                "sampler": ["12", 0], "sigmas": ["13", 0],
+                                                                "latent_image": ["4", 0]}},
+        "10": {"class_type": "RandomNoise", "inputs": {"noise_seed": 2}},
+        "11": {"class_type": "CFGGuider", "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+                                                     "cfg": 6.0}},
+        "12": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "dpmpp_2m"}},
+        "13": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "karras", "steps": 3,
+                                                          "denoise": 1.0}},
+        "14": {"class_type": "BetaSamplingScheduler", "inputs": {"model": ["1", 0], "steps": 3, "alpha": 0.6,
+                                                                 "beta": 0.6}},
+        "15": {"class_type": "PreviewAny", "inputs": {"source": ["14", 0]}},
+    })
+    result = sd3_capture_env.run(custom)
+    assert result.status == "success", result.error
+    assert np.abs(sd3_capture_env.captured["image"].numpy() - expected).max() <= 1e-6
