@@ -186,3 +186,25 @@ def test_controlnet_matches_controlnet_pipeline(sd3_capture_env):
     assert np.abs(image - expected).max() <= TOLERANCE
     plain = run_image(env, graph(CHECKPOINTS["sd15"], seed=8))
     assert np.abs(image - plain).max() > 1e-3
+
+
+def test_sdxl_size_conditioning_matches_pipeline(sd3_capture_env, pipelines):
+    """CLIPTextEncodeSDXL's original size, crop and target size are diffusers' original_size,
+    crops_coords_top_left and target_size (the U-Net's time ids)."""
+    prompt = graph(CHECKPOINTS["sdxl_base"], seed=12)
+    for node_id, text in (("2", PROMPT), ("3", NEGATIVE)):
+        prompt[node_id] = {"class_type": "CLIPTextEncodeSDXL", "inputs": {
+            "clip": ["1", 1], "width": 128, "height": 96, "crop_w": 8, "crop_h": 4, "target_width": 80,
+            "target_height": 72, "text_g": text, "text_l": text}}
+    image = run_image(sd3_capture_env, prompt)
+    from diffusers import EulerDiscreteScheduler
+
+    pipeline = pipelines["sdxl_base"]
+    pipeline.scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                                timestep_spacing="leading")
+    expected = pipeline(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE,
+                        sigmas=sigmas_of("sdxl_base", "normal"), original_size=(96, 128),
+                        crops_coords_top_left=(4, 8), target_size=(72, 80),
+                        generator=torch.Generator("cpu").manual_seed(12), output_type="np").images
+    assert np.abs(image - expected).max() <= TOLERANCE
+    assert np.abs(image - run_image(sd3_capture_env, graph(CHECKPOINTS["sdxl_base"], seed=12))).max() > 1e-4
