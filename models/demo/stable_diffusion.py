@@ -32,15 +32,23 @@ UNET_CONFIGS: dict[str, dict[str, Any]] = {
                       attention_head_dim=(2, 4), cross_attention_dim=48, use_linear_projection=True,
                       addition_embed_type="text_time", addition_time_embed_dim=8,
                       projection_class_embeddings_input_dim=32 + 6 * 8, norm_num_groups=8),
+    "sdxl_refiner": dict(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                         block_out_channels=(32, 64), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), transformer_layers_per_block=(1, 2),
+                         attention_head_dim=(2, 4), cross_attention_dim=32, use_linear_projection=True,
+                         addition_embed_type="text_time", addition_time_embed_dim=8,
+                         projection_class_embeddings_input_dim=32 + 5 * 8, norm_num_groups=8),
 }
 UNET_HINTS = {"sd15": {"heads": 2, "norm_num_groups": 8, "sample_size": 8},
               "sdxl_base": {"attention_head_dim": [2, 4], "norm_num_groups": 8, "sample_size": 8,
-                            "addition_time_embed_dim": 8}}
+                            "addition_time_embed_dim": 8},
+              "sdxl_refiner": {"attention_head_dim": [2, 4], "norm_num_groups": 8, "sample_size": 8,
+                               "addition_time_embed_dim": 8}}
 VAE_CONFIG: dict[str, Any] = dict(
     in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 4,
     up_block_types=["UpDecoderBlock2D"] * 4, block_out_channels=[8, 8, 8, 8], layers_per_block=1,
     latent_channels=4, norm_num_groups=4, sample_size=64)
-VAE_SCALING = {"sd15": 0.18215, "sdxl_base": 0.13025}
+VAE_SCALING = {"sd15": 0.18215, "sdxl_base": 0.13025, "sdxl_refiner": 0.13025}
 CLIP_L = dict(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=3,
               hidden_act="quick_gelu")
 CLIP_G = dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=3,
@@ -65,6 +73,9 @@ def build_tiny_unet_pipeline(variant: str, seed: int = 0) -> dict[str, Any]:
         components: dict[str, Any] = {"unet": unet.eval(), "vae": vae.eval(), "tokenizer": tokenizer}
         if variant == "sd15":
             components["text_encoder"] = CLIPTextModel(CLIPTextConfig(**CLIP_L, **ids)).eval()
+        elif variant == "sdxl_refiner":  # OpenCLIP-G alone
+            components["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_G, **ids)).eval()
+            components["tokenizer_2"] = tokenizer
         else:
             components["text_encoder"] = CLIPTextModel(CLIPTextConfig(**CLIP_L, **ids)).eval()
             components["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig(**CLIP_G, **ids)).eval()
@@ -86,17 +97,20 @@ def ldm_tensors(components: dict, variant: str) -> tuple[dict, dict]:
     vae = components["vae"]
     vae_state = vae_from_diffusers(vae.state_dict(), len(vae.config.block_out_channels))
     tensors.update({layout.VAE_PREFIX + k: v for k, v in vae_state.items()})
-    hints: dict[str, Any] = {"unet": UNET_HINTS[variant], "vae": {"norm_num_groups": 4, "sample_size": 64},
-                             "clip_l": _clip_hints(components["text_encoder"])}
-    metadata = {"plexus.note": DEMO_LABEL, "plexus.tokenizer.clip_l": _tokenizer_payload(components["tokenizer"])}
-    clip_l_prefix = layout.SD1_CLIP_PREFIX if variant == "sd15" else layout.SDXL_CLIP_L_PREFIX
-    # transformers' CLIPTextModel may name its tensors without the ``text_model.`` level the LDM files have
-    tensors.update({clip_l_prefix + (k if k.startswith("text_model.") else "text_model." + k): v
-                    for k, v in _encoder_state(components["text_encoder"]).items()})
-    if variant == "sdxl_base":
+    hints: dict[str, Any] = {"unet": UNET_HINTS[variant], "vae": {"norm_num_groups": 4, "sample_size": 64}}
+    metadata = {"plexus.note": DEMO_LABEL}
+    if variant != "sdxl_refiner":
+        hints["clip_l"] = _clip_hints(components["text_encoder"])
+        metadata["plexus.tokenizer.clip_l"] = _tokenizer_payload(components["tokenizer"])
+        clip_l_prefix = layout.SD1_CLIP_PREFIX if variant == "sd15" else layout.SDXL_CLIP_L_PREFIX
+        # transformers' CLIPTextModel may name its tensors without the ``text_model.`` level LDM files have
+        tensors.update({clip_l_prefix + (k if k.startswith("text_model.") else "text_model." + k): v
+                        for k, v in _encoder_state(components["text_encoder"]).items()})
+    if variant != "sd15":
         encoder = components["text_encoder_2"]
         g_state = layout.clip_g_from_diffusers(_encoder_state(encoder))
-        tensors.update({layout.SDXL_CLIP_G_PREFIX + k: v for k, v in g_state.items()})
+        g_prefix = layout.SDXL_CLIP_G_PREFIX if variant == "sdxl_base" else layout.REFINER_CLIP_G_PREFIX
+        tensors.update({g_prefix + k: v for k, v in g_state.items()})
         hints["clip_g"] = _clip_hints(encoder)
         metadata["plexus.tokenizer.clip_g"] = _tokenizer_payload(components["tokenizer_2"])
     metadata["plexus.config"] = json.dumps(hints)

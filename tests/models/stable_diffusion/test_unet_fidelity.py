@@ -208,3 +208,51 @@ def test_sdxl_size_conditioning_matches_pipeline(sd3_capture_env, pipelines):
                         generator=torch.Generator("cpu").manual_seed(12), output_type="np").images
     assert np.abs(image - expected).max() <= TOLERANCE
     assert np.abs(image - run_image(sd3_capture_env, graph(CHECKPOINTS["sdxl_base"], seed=12))).max() > 1e-4
+
+
+def test_sdxl_refiner_img2img_matches_pipeline(tmp_path):
+    """A refiner file (OpenCLIP-G alone under conditioner.embedders.0.model., 5 time ids) with
+    CLIPTextEncodeSDXLRefiner (aesthetic score 6 / 2.5) vs StableDiffusionXLImg2ImgPipeline."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline
+
+    from models.demo.stable_diffusion import build_tiny_unet_pipeline, write_checkpoint
+    from tests.fixtures.zoo import CAPTURED, SD3Env, _capture_schemas
+
+    components = build_tiny_unet_pipeline("sdxl_refiner")
+    models = tmp_path / "models"
+    write_checkpoint(components, "sdxl_refiner", models / "checkpoints" / "refiner-tiny-RANDOM.safetensors")
+    env = SD3Env(tmp_path, models, preview_method="none")
+    try:
+        CAPTURED.clear()
+        env.registry.add_all(_capture_schemas())
+        latent = torch.randn(1, 4, SIZE // 8, SIZE // 8, generator=torch.Generator().manual_seed(0))
+
+        from execution.declare import Out, node
+
+        @node("TestInputLatent", category="_test", outputs=[Out("LATENT")])
+        def input_latent():
+            return ({"samples": latent},)
+
+        env.registry.add(input_latent.__node_schema__)
+        prompt = graph("refiner-tiny-RANDOM.safetensors", seed=7)
+        for node_id, text, score in (("2", PROMPT, 6.0), ("3", NEGATIVE, 2.5)):
+            prompt[node_id] = {"class_type": "CLIPTextEncodeSDXLRefiner", "inputs": {
+                "clip": ["1", 1], "ascore": score, "width": SIZE, "height": SIZE, "text": text}}
+        prompt["4"] = {"class_type": "TestInputLatent", "inputs": {}}
+        prompt["5"]["inputs"]["denoise"] = 0.5
+        result = env.run(prompt)
+        assert result.status == "success", str(result.error)[-1500:]
+        image = CAPTURED["image"].numpy()
+    finally:
+        env.close()
+    components.pop("tokenizer")
+    components["scheduler"] = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012,
+                                                     beta_schedule="scaled_linear", timestep_spacing="leading")
+    pipeline = StableDiffusionXLImg2ImgPipeline(**components, text_encoder=None, tokenizer=None,
+                                                requires_aesthetics_score=True)
+    pipeline.set_progress_bar_config(disable=True)
+    expected = pipeline(PROMPT, negative_prompt=NEGATIVE, image=latent, strength=0.5, guidance_scale=CFG,
+                        sigmas=sigmas_of("sdxl_refiner", "normal", 2 * STEPS), aesthetic_score=6.0,
+                        negative_aesthetic_score=2.5, generator=torch.Generator("cpu").manual_seed(7),
+                        output_type="np").images
+    assert np.abs(image - expected).max() <= TOLERANCE
