@@ -9,7 +9,7 @@ from execution.declare import INT_MAX, Combo, Float, In, Int, Out, node
 
 # Flow models (SD3, FLUX) take the first five samplers and six schedulers; SD 1.x / SDXL take every
 # name (models/stable_diffusion/k_samplers.py, schedule.py). A name a model cannot run is a clear error.
-SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "dpm_2", "lms", "ddim")
+SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "dpm_2", "lms", "ddim", "dpmpp_2m_sde")
 SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform")
 
 

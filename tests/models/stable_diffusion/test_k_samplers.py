@@ -109,3 +109,20 @@ def test_schedules_follow_their_formulas(table):
         assert table.schedule(name, 7)[-1] == 0
     with pytest.raises(ValueError, match="unknown scheduler"):
         table.schedule("nope", 3)
+
+
+def test_dpmpp_2m_sde_matches_sde_dpm_solver_with_the_same_noise(table):
+    from diffusers import DPMSolverMultistepScheduler
+
+    scheduler = DPMSolverMultistepScheduler(**COMMON, use_exponential_sigmas=True, solver_order=2,
+                                            algorithm_type="sde-dpmsolver++", final_sigmas_type="zero")
+    scheduler.set_timesteps(STEPS)
+    sigmas = table.schedule("exponential", STEPS)
+    noise = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(4))
+    eps = stand_in(uses_timestep=False)
+    expected = run_diffusers(scheduler, eps, noise, float(sigmas[0]), generator=torch.Generator().manual_seed(11),
+                             variance_preserving=True)
+    generator = torch.Generator().manual_seed(11)
+    ours = run_ours(table, sigmas, "dpmpp_2m_sde", eps, noise,
+                    draw=lambda like: torch.randn(like.shape, generator=generator))
+    assert (ours - expected).abs().max() < 1e-3
