@@ -193,3 +193,18 @@ def test_custom_sampling_equals_ksampler_on_sd15(sd3_capture_env):
     result = sd3_capture_env.run(custom)
     assert result.status == "success", result.error
     assert np.abs(sd3_capture_env.captured["image"].numpy() - expected).max() <= 1e-6
+
+
+@pytest.mark.parametrize("name", ["sd15_text_to_image_api", "sdxl_text_to_image_api"])
+def test_shipped_workflows_run_headless(sd3_env, name):
+    from execution.workflow import load_any
+
+    root = Path(__file__).resolve().parents[3]
+    prompt, _, warnings = load_any(json.loads((root / "workflows" / f"{name}.json").read_text()), sd3_env.registry)
+    assert not warnings
+    prompt["4"]["inputs"].update(width=64, height=64)
+    prompt["5"]["inputs"]["steps"] = 3
+    result = sd3_env.run(prompt)
+    assert result.status == "success", result.error
+    prefix = prompt["7"]["inputs"]["filename_prefix"]
+    assert any(p.name.startswith(prefix) for p in sd3_env.services.paths.output_dir.rglob("*.png"))
