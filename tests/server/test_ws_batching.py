@@ -9,6 +9,7 @@ import json
 import aiohttp
 from aiohttp import web
 
+from execution.async_bridge import run_blocking
 from web.ws_hub import WebSocketHub
 
 
@@ -54,10 +55,10 @@ async def _round_trip(compress: int) -> tuple[list, int]:
 
 
 def test_batched_frames_arrive_whole_and_in_order_without_deflate():
-    _, negotiated = asyncio.run(_round_trip(compress=0))
+    _, negotiated = run_blocking(lambda: _round_trip(compress=0))
     assert negotiated == 0
 
 
 def test_deflate_clients_still_get_every_message():
-    _, negotiated = asyncio.run(_round_trip(compress=15))
+    _, negotiated = run_blocking(lambda: _round_trip(compress=15))
     assert negotiated == 15
