@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.flux.layout import DOUBLE_BLOCK_LAYERS, SINGLE_BLOCK_LAYERS, TOP_LAYERS
-from models.lora.key_maps import MODEL_COMPONENT, KeyMap, Target, linear_like_modules, register_key_map, underscored
+from models.lora.key_maps import (MODEL_COMPONENT, KeyMap, Target, add_transformer_targets, linear_like_modules,
+                                   underscored)
 
 DIFFUSERS_PREFIXES = ("transformer.", "base_model.model.", "")
 DIFFUSERS_UNDERSCORED_PREFIXES = ("lora_transformer_",)
@@ -59,20 +60,11 @@ def original_targets(transformer: Any) -> dict[str, list[Target]]:
     return table
 
 
-def build_flux_key_map(model: Any, clip: Any) -> KeyMap:
+def build_key_map(model: Any, clip: Any) -> KeyMap:
     targets: dict[str, list[Target]] = {}
     if model is not None:
-        transformer = model.transformer
-        for original, found in original_targets(transformer).items():
-            targets["lora_unet_" + underscored(original)] = found
-            for prefix in ORIGINAL_PREFIXES:
-                targets[prefix + original] = found
-        for name in linear_like_modules(transformer):
-            found = [Target(MODEL_COMPONENT, name)]
-            for prefix in DIFFUSERS_PREFIXES:
-                targets.setdefault(prefix + name, found)
-            for prefix in DIFFUSERS_UNDERSCORED_PREFIXES:
-                targets[prefix + underscored(name)] = found
+        add_transformer_targets(targets, model.transformer, original_targets(model.transformer), DIFFUSERS_PREFIXES,
+                                DIFFUSERS_UNDERSCORED_PREFIXES, ORIGINAL_PREFIXES)
     for role, (index, diffusers_prefix) in ENCODERS.items():
         encoder = getattr(clip, role, None) if clip is not None else None
         if encoder is None:
@@ -92,5 +84,3 @@ def build_flux_key_map(model: Any, clip: Any) -> KeyMap:
                                  *ORIGINAL_PREFIXES)
     return KeyMap(targets, prefixes)
 
-
-register_key_map("flux", build_flux_key_map)

@@ -3,13 +3,14 @@
 A key map answers, for every module name spelling a LoRA file may use (kohya, ComfyUI/generic,
 diffusers/PEFT, ...), which module of which component it adapts and which part of that module's
 output rows (a fused ``qkv`` LoRA splits over diffusers' separate ``to_q/to_k/to_v``). Families
-register a builder here; adding SDXL or FLUX LoRAs is one module with one ``register_key_map``
-call (see ``models/lora/sd3.py``).
+add one module with a ``build_key_map(model, clip)`` function and name it in ``FAMILY_MODULES``
+(see ``models/lora/sd3.py``).
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 MODEL_COMPONENT = "diffusion_model"
 
@@ -39,30 +40,18 @@ class KeyMap:
         return None
 
 
-# family -> builder(model, clip) -> KeyMap. ``model`` / ``clip`` are the family's MODEL and CLIP
-# values (either may be None).
-KeyMapBuilder = Callable[[Any, Any], KeyMap]
-_BUILDERS: dict[str, KeyMapBuilder] = {}
-
-
-def register_key_map(family: str, builder: KeyMapBuilder) -> None:
-    _BUILDERS[family] = builder
+# family -> the module whose ``build_key_map(model, clip) -> KeyMap`` serves it. ``model`` / ``clip``
+# are the family's MODEL and CLIP values (either may be None).
+FAMILY_MODULES = {"flux": "models.lora.flux", "sd3": "models.lora.sd3",
+                  "stable_diffusion": "models.lora.stable_diffusion"}  # SD 1.x / SDXL
 
 
 def key_map_for(family: str, model: Any, clip: Any) -> KeyMap:
-    if not _BUILDERS:
-        _load_builtin_families()
-    builder = _BUILDERS.get(family)
-    if builder is None:
+    module_name = FAMILY_MODULES.get(family)
+    if module_name is None:
         raise ValueError(f"LoRA is not supported for the {family!r} model family yet; supported: "
-                         f"{', '.join(sorted(_BUILDERS))}")
-    return builder(model, clip)
-
-
-def _load_builtin_families() -> None:
-    import models.lora.flux  # noqa: F401 - registers "flux"
-    import models.lora.sd3  # noqa: F401 - registers "sd3"
-    import models.lora.stable_diffusion  # noqa: F401 - registers "stable_diffusion" (SD 1.x / SDXL)
+                         f"{', '.join(sorted(FAMILY_MODULES))}")
+    return importlib.import_module(module_name).build_key_map(model, clip)
 
 
 def underscored(name: str) -> str:
@@ -76,3 +65,21 @@ def linear_like_modules(module: Any) -> list[str]:
 
     return [name for name, child in module.named_modules()
             if isinstance(child, (torch.nn.Linear, torch.nn.Conv2d)) and name]
+
+
+def add_transformer_targets(targets: dict[str, list[Target]], transformer: Any,
+                            original_targets: dict[str, list[Target]], diffusers_prefixes: tuple[str, ...],
+                            underscored_prefixes: tuple[str, ...], original_prefixes: tuple[str, ...]) -> None:
+    """The spellings every DiT family shares: kohya and ComfyUI names on the original layout
+    (``original_targets``: original module name -> targets), and diffusers/PEFT names, dotted or
+    underscored, on diffusers' own modules."""
+    for original, found in original_targets.items():
+        targets["lora_unet_" + underscored(original)] = found
+        for prefix in original_prefixes:
+            targets[prefix + original] = found
+    for name in linear_like_modules(transformer):
+        found = [Target(MODEL_COMPONENT, name)]
+        for prefix in diffusers_prefixes:
+            targets.setdefault(prefix + name, found)
+        for prefix in underscored_prefixes:
+            targets[prefix + underscored(name)] = found

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.lora.key_maps import MODEL_COMPONENT, KeyMap, Target, linear_like_modules, register_key_map, underscored
+from models.lora.key_maps import (MODEL_COMPONENT, KeyMap, Target, add_transformer_targets, linear_like_modules,
+                                   underscored)
 
 DIFFUSERS_PREFIXES = ("transformer.", "base_model.model.", "")
 DIFFUSERS_UNDERSCORED_PREFIXES = ("lora_transformer_", "lycoris_")
@@ -73,20 +74,11 @@ def original_mmdit_targets(transformer: Any) -> dict[str, list[Target]]:
     return table
 
 
-def build_sd3_key_map(model: Any, clip: Any) -> KeyMap:
+def build_key_map(model: Any, clip: Any) -> KeyMap:
     targets: dict[str, list[Target]] = {}
     if model is not None:
-        transformer = model.transformer
-        for original, found in original_mmdit_targets(transformer).items():
-            targets["lora_unet_" + underscored(original)] = found
-            for prefix in ORIGINAL_PREFIXES:
-                targets[prefix + original] = found
-        for name in linear_like_modules(transformer):
-            found = [Target(MODEL_COMPONENT, name)]
-            for prefix in DIFFUSERS_PREFIXES:
-                targets.setdefault(prefix + name, found)
-            for prefix in DIFFUSERS_UNDERSCORED_PREFIXES:
-                targets[prefix + underscored(name)] = found
+        add_transformer_targets(targets, model.transformer, original_mmdit_targets(model.transformer), DIFFUSERS_PREFIXES,
+                                DIFFUSERS_UNDERSCORED_PREFIXES, ORIGINAL_PREFIXES)
     for role, (index, diffusers_prefix) in ENCODERS.items():
         encoder = getattr(clip, role, None) if clip is not None else None
         if encoder is None:
@@ -102,5 +94,3 @@ def build_sd3_key_map(model: Any, clip: Any) -> KeyMap:
                                  *ORIGINAL_PREFIXES)
     return KeyMap(targets, prefixes)
 
-
-register_key_map("sd3", build_sd3_key_map)

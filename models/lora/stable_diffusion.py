@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.lora.key_maps import MODEL_COMPONENT, KeyMap, Target, linear_like_modules, register_key_map, underscored
+from models.lora.key_maps import MODEL_COMPONENT, KeyMap, Target, linear_like_modules, underscored
 
 DIFFUSERS_PREFIXES = ("unet.", "base_model.model.", "")
 ORIGINAL_PREFIXES = ("diffusion_model.", "model.diffusion_model.")
@@ -46,7 +46,7 @@ def _encoder_prefixes(variant: str) -> dict[str, tuple[str, ...]]:
     return {"clip_l": ("lora_te1_", "text_encoder."), "clip_g": ("lora_te2_", "text_encoder_2.")}
 
 
-def build_unet_key_map(model: Any, clip: Any) -> KeyMap:
+def build_key_map(model: Any, clip: Any) -> KeyMap:
     targets: dict[str, list[Target]] = {}
     variant = getattr(model, "variant", None) or getattr(clip, "variant", "sd15")
     if model is not None:
@@ -76,5 +76,3 @@ def build_unet_key_map(model: Any, clip: Any) -> KeyMap:
     component_prefixes[MODEL_COMPONENT] = ("lora_unet_", "unet.", "base_model.model.", *ORIGINAL_PREFIXES)
     return KeyMap(targets, component_prefixes)
 
-
-register_key_map("stable_diffusion", build_unet_key_map)
