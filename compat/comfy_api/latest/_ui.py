@@ -8,12 +8,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from _unavailable import NotAvailableInPlexus
 from execution.context import current_node
 
 
 class _UIOutput:
+    """What every V3 UI helper has: its ``ui`` payload (each subclass builds its own)."""
+
     def as_dict(self) -> dict:
-        raise NotImplementedError
+        return {}
 
 
 class SavedResult(dict):
@@ -108,12 +111,12 @@ class PreviewAudio(_UIOutput):
     """Audio previews need an audio encoder that Plexus does not ship: a clear error when used."""
 
     def __init__(self, *_args: Any, **_kwargs: Any):
-        raise NotImplementedError("ui.PreviewAudio: Plexus has no audio support (no FLAC writer)")
+        raise NotAvailableInPlexus("ui.PreviewAudio", "Plexus has no audio encoder (no FLAC writer)")
 
 
 class AudioSaveHelper:
     def __init__(self, *_args: Any, **_kwargs: Any):
-        raise NotImplementedError("ui.AudioSaveHelper: Plexus has no audio support")
+        raise NotAvailableInPlexus("ui.AudioSaveHelper", "Plexus has no audio encoder")
 
 
 SavedAudios = SavedImages
