@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import _plexus_binding as binding
@@ -20,11 +21,12 @@ def _preview_method() -> str:
         return "latent2rgb"
 
 
-class LatentPreviewer:
+class LatentPreviewer(ABC):
     """Makes a preview image from a latent ``x0`` (``[B, C, h, w]``); the first item is shown."""
 
+    @abstractmethod
     def decode_latent_to_preview(self, x0: Any) -> Any:
-        raise NotImplementedError
+        ...
 
     def decode_latent_to_preview_image(self, preview_format: str, x0: Any) -> tuple[str, Any, int]:
         return preview_format, self.decode_latent_to_preview(x0), MAX_PREVIEW_RESOLUTION

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from _unavailable import NotAvailableInPlexus
+
 
 def set_torch_compile_wrapper(model: Any, *_args: Any, **_kwargs: Any) -> None:
-    raise NotImplementedError("comfy_api.torch_helpers.set_torch_compile_wrapper: Plexus models are not "
-                              "ComfyUI ModelPatchers; torch.compile wrappers are not supported")
+    raise NotAvailableInPlexus("comfy_api.torch_helpers.set_torch_compile_wrapper",
+                               "Plexus models are not ComfyUI ModelPatchers; torch.compile wrappers are not supported")

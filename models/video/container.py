@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,20 +23,24 @@ class VideoComponents:
     metadata: dict | None = None
 
 
-class VideoInput:
+class VideoInput(ABC):
     """What a ``VIDEO`` socket carries (ComfyUI's ``comfy_api.input.VideoInput``)."""
 
+    @abstractmethod
     def get_components(self) -> VideoComponents:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def get_dimensions(self) -> tuple[int, int]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def get_duration(self) -> float:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def save_to(self, path: str | Path, format: str = "auto", codec: str = "auto", metadata: dict | None = None) -> None:
-        raise NotImplementedError
+        ...
 
 
 class VideoFromComponents(VideoInput):
