@@ -75,7 +75,9 @@ def test_workflows_panel_lists_and_opens_every_shipped_workflow(editor, editor_s
     assert shipped <= listed
     editor.page.click('#workflows-panel .workflow-row[data-name="sd3_text_to_image_api.json"]')
     api_prompt = json.loads((ROOT / "workflows" / "sd3_text_to_image_api.json").read_text())
-    editor.page.wait_for_function(f"app.graph._nodes.length === {len(api_prompt)}")
+    # the panel names the workflow last, after laying it out and fitting the view
+    editor.page.wait_for_function("document.querySelector('#workflow-name').value === 'sd3_text_to_image_api'")
+    assert editor.eval("app.graph._nodes.length") == len(api_prompt)
     positions = editor.eval("app.graph._nodes.map((n) => n.pos.join(','))")
     assert len(set(positions)) == len(api_prompt)  # laid out, not piled up
     assert editor.eval("app.graph.links.size ?? Object.keys(app.graph.links).length") > 0
