@@ -119,8 +119,13 @@ class FolderPaths:
         return paths
 
     def ensure_dirs(self) -> None:
+        # The default custom-nodes folder is created like the others (a ComfyUI install always has
+        # one), so the loader's missing-folder warning is left for folders a user named.
+        default_custom_nodes = self.base_dir / "custom_nodes"
         for folder in (self.input_dir, self.output_dir, self.temp_dir, self.user_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        if default_custom_nodes in self.custom_node_dirs:
+            default_custom_nodes.mkdir(parents=True, exist_ok=True)
 
     def folder_for_type(self, kind: str) -> Path | None:
         """The folder of a ``/view``-style ``type``: output, input or temp."""

@@ -126,7 +126,8 @@ def test_nested_workflow_runs_to_the_same_pixels_as_its_flat_twin(registry, tmp_
 
 # -- the pinned official templates (comfyui-workflow-templates-json) --------------------------------
 def template_files() -> list[Path]:
-    package = pytest.importorskip("comfyui_workflow_templates_json")
+    import comfyui_workflow_templates_json as package  # pinned in requirements-dev.txt: a hard requirement
+
     return sorted((Path(package.__file__).parent / "templates").glob("*.json"))
 
 

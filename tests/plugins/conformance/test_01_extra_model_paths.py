@@ -21,6 +21,8 @@ def test_missing_configured_folders_are_warned_about(conformance_env, conformanc
     log = conformance_server.log()
     assert f"folder {missing} does not exist" in log  # the yaml reader
     assert f"custom nodes folder {missing} does not exist" in log  # the pack loader
+    default_folder = (conformance_setup.base / "server" / "custom_nodes").resolve()
+    assert default_folder.is_dir() and f"custom nodes folder {default_folder}" not in log  # created at start, not warned
 
 
 def test_paths_rules(tmp_path, monkeypatch):
