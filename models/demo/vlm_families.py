@@ -1,5 +1,5 @@
-"""Tiny random-weight BLIP-2 (OPT and Flan-T5), Qwen2-VL, Qwen2.5-VL and Qwen3-VL models,
-built from config objects with hand-made tokenizers (no hub, no sentencepiece), seeded.
+"""Tiny random-weight BLIP-2 (OPT and Flan-T5), Qwen2-VL, Qwen2.5-VL and Qwen3-VL models
+(Fuyu's builder is in ``models.demo.fuyu``), built from config objects with hand-made tokenizers (no hub, no sentencepiece), seeded.
 
 ``models.demo.vlm.write_demo_vlm`` writes them beside the LLaVA models."""
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from models.demo.fuyu import build_tiny_fuyu
 from models.demo.vlm import _bpe_vocab
 
 # Qwen2-VL's conversation format (system turn omitted): images and videos as vision spans.
@@ -119,6 +120,7 @@ FAMILY_BUILDERS = {
     "qwen2_vl": lambda: build_tiny_qwen_vl("2"),
     "qwen2_5_vl": lambda: build_tiny_qwen_vl("2.5"),
     "qwen3_vl": lambda: build_tiny_qwen_vl("3"),
+    "fuyu": build_tiny_fuyu,
 }
 
 

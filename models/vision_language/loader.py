@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from models.vision_language.blip2 import Blip2Family
+from models.vision_language.fuyu import FuyuFamily
 from models.vision_language.llava import LlavaFamily
 from models.vision_language.model import VisionLanguageModel, VLMFamily
 from models.vision_language.qwen_vl import QwenVLFamily
@@ -18,6 +19,7 @@ VLM_FAMILIES: dict[str, VLMFamily] = {
     "qwen2_5_vl": QwenVLFamily("Qwen2_5_VLForConditionalGeneration", "input_pixels", supports_video=True,
                                timed_video=True),
     "qwen3_vl": QwenVLFamily("Qwen3VLForConditionalGeneration", "per_mille", supports_video=False),
+    "fuyu": FuyuFamily(),
 }
 
 

@@ -19,8 +19,10 @@ def test_family_workflows_run_headless(tmp_path, vlm_models_dir, capsys):
 
     _dataset(tmp_path)
     write_demo_video(tmp_path / "input")
-    code, out = run_workflow(tmp_path, vlm_models_dir, "blip2_caption.json", capsys)
-    assert code == 0, out
+    for workflow in ("blip2_caption.json", "fuyu_caption.json"):
+        code, out = run_workflow(tmp_path, vlm_models_dir, workflow, capsys)
+        assert code == 0, out
+        assert out.count("\n") >= 3  # three captions shown
     code, out = run_workflow(tmp_path, vlm_models_dir, "qwen_vl_grounding.json", capsys)
     assert code == 0, out
     assert len(list((tmp_path / "output" / "grounding").glob("boxes_*.png"))) == 3
