@@ -36,6 +36,7 @@ DEMO_VLM_MODELS = {
     "qwen2_5_vl": "vlm/tiny-qwen2.5-vl",
     "qwen3_vl": "vlm/tiny-qwen3-vl",
     "fuyu": "vlm/tiny-fuyu",  # models.demo.fuyu
+    "llava_onevision": "vlm/tiny-llava-onevision",
 }
 _WORD_PIECES = ("the", "a", "an", "of", "in", "on", "is", "what", "image", "page", "cat", "dog", "red", "blue",
                 "photo", "text", "document", "describe", "question", "answer", "chart", "table")

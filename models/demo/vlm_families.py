@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from models.demo.fuyu import build_tiny_fuyu
+from models.demo.llava_onevision import build_tiny_llava_onevision
 from models.demo.vlm import _bpe_vocab
 
 # Qwen2-VL's conversation format (system turn omitted): images and videos as vision spans.
@@ -111,7 +112,11 @@ def build_tiny_qwen_vl(version: str = "2") -> tuple[Any, Any]:
     model = getattr(transformers, class_name)(config)
     model.generation_config.pad_token_id = ids["<|endoftext|>"]
     model.generation_config.eos_token_id = ids["<|im_end|>"]
-    return model.eval(), QwenVLProcessor(tokenizer, image_processor, QWEN_CHAT_TEMPLATE)
+    # Qwen3-VL sizes videos with its own pixel budget (counting frames) and statistics
+    video_settings = {"video_processor_type": "Qwen3VLVideoProcessor", "patch_size": 8, "merge_size": 2,
+                      "temporal_patch_size": 2, "size": {"shortest_edge": 2 * 32 * 32, "longest_edge": 4 * 64 * 64},
+                      "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]} if version == "3" else None
+    return model.eval(), QwenVLProcessor(tokenizer, image_processor, QWEN_CHAT_TEMPLATE, video_settings)
 
 
 FAMILY_BUILDERS = {
@@ -121,6 +126,7 @@ FAMILY_BUILDERS = {
     "qwen2_5_vl": lambda: build_tiny_qwen_vl("2.5"),
     "qwen3_vl": lambda: build_tiny_qwen_vl("3"),
     "fuyu": build_tiny_fuyu,
+    "llava_onevision": build_tiny_llava_onevision,
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from models.vision_language.blip2 import Blip2Family
 from models.vision_language.fuyu import FuyuFamily
 from models.vision_language.llava import LlavaFamily
+from models.vision_language.llava_onevision import LlavaOnevisionFamily
 from models.vision_language.model import VisionLanguageModel, VLMFamily
 from models.vision_language.qwen_vl import QwenVLFamily
 
@@ -14,11 +15,11 @@ from models.vision_language.qwen_vl import QwenVLFamily
 VLM_FAMILIES: dict[str, VLMFamily] = {
     "llava": LlavaFamily("LlavaForConditionalGeneration"),
     "llava_next": LlavaFamily("LlavaNextForConditionalGeneration"),
+    "llava_onevision": LlavaOnevisionFamily(),
     "blip-2": Blip2Family(),
-    "qwen2_vl": QwenVLFamily("Qwen2VLForConditionalGeneration", "per_mille", supports_video=True),
-    "qwen2_5_vl": QwenVLFamily("Qwen2_5_VLForConditionalGeneration", "input_pixels", supports_video=True,
-                               timed_video=True),
-    "qwen3_vl": QwenVLFamily("Qwen3VLForConditionalGeneration", "per_mille", supports_video=False),
+    "qwen2_vl": QwenVLFamily("Qwen2VLForConditionalGeneration", "per_mille"),
+    "qwen2_5_vl": QwenVLFamily("Qwen2_5_VLForConditionalGeneration", "input_pixels", video_style="timed"),
+    "qwen3_vl": QwenVLFamily("Qwen3VLForConditionalGeneration", "per_mille", video_style="timestamps"),
     "fuyu": FuyuFamily(),
 }
 

@@ -107,7 +107,7 @@ class VisionLanguageModel:
         """Inputs for one video given as a list of PIL frames sampled at ``fps``."""
         if not self.family.supports_video:
             raise ValueError(f"{self.name}: the {self.family.name} family does not take videos; "
-                             f"use a Qwen2-VL / Qwen2.5-VL model")
+                             f"use a LLaVA-OneVision or Qwen-VL model")
         return self.family.encode_video(self.processor, [frames], [self.chat_text(prompt, "video")], fps)
 
     def prompt_tokens(self, inputs: Any) -> int:

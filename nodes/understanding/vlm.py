@@ -1,4 +1,4 @@
-"""Vision-language nodes: load a VLM (LLaVA, LLaVA-NeXT, BLIP-2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL),
+"""Vision-language nodes: load a VLM (LLaVA, LLaVA-NeXT, BLIP-2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision),
 caption or answer questions about images (in padded batches) or a video; draw grounding boxes.
 
 Tokens stream to the client while they are generated (progress per token and text frames, one
@@ -32,7 +32,7 @@ def vlm_loader(ctx, vlm_name: str):
               Int("seed", 0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
               Int("batch_size", 8, min=1, max=256, optional=True,
                   tooltip="images generated together (greedy only; the replies are the same as one at a time)"),
-              In("video", "VIDEO", optional=True, tooltip="ask about a video instead (Qwen2-VL, Qwen2.5-VL)")],
+              In("video", "VIDEO", optional=True, tooltip="ask about a video instead (LLaVA-OneVision, Qwen-VL)")],
       outputs=[Out("STRING", "text", is_list=True), Out("BOXES", "boxes", is_list=True)])
 def vlm_caption(ctx, vlm, image=None, prompt="Describe the image.", max_new_tokens=64, temperature=0.0,
                 top_p=1.0, seed=0, batch_size=8, video=None):
