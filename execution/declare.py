@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, Sequence
 
+from execution.dynamic_inputs import Autogrow, DynamicCombo, nest_dynamic_values  # noqa: F401 - re-exported
 from execution.schema import InputSpec, NodeSchema, OutputSpec, ValidationHook
 
 INT_MAX = 0xFFFFFFFFFFFFFFFF
@@ -117,8 +118,10 @@ def node(name: str, *, category: str, inputs: Sequence[InputSpec] = (), outputs:
 
     def wrap(fn: Callable) -> Callable:
         wants_ctx = "ctx" in inspect.signature(fn).parameters
+        declared = {spec.name: spec for spec in specs}
 
         def invoke(_instance: Any, ctx: Any, kwargs: dict) -> Any:
+            kwargs = nest_dynamic_values(declared, kwargs)  # "format.bit_depth" -> format["bit_depth"]
             return fn(ctx, **kwargs) if wants_ctx else fn(**kwargs)
 
         hook = None

@@ -15,6 +15,7 @@ from typing import Any
 
 from execution.cache import CacheEntry, OutputCache
 from execution.context import InterruptedError_, InterruptFlag, NodeContext, current_node
+from execution.dynamic_inputs import expand_dynamic_inputs
 from execution.events import (EventSink, Executed, ExecutionCached, ExecutionError, ExecutionInterrupted,
                               ExecutionStart, ExecutionSuccess, Executing)
 from execution.graph import DynamicPrompt, ExecutionBlocker, is_link
@@ -261,7 +262,7 @@ class _Job:
     def gather_inputs(self, node_id: str, schema: Any) -> tuple[dict[str, list], list[str]]:
         """Input lists for a node, and the names of lazy inputs not evaluated yet."""
         node = self.dyn.get(node_id)
-        specs = schema.inputs()
+        specs = expand_dynamic_inputs(schema.inputs(), node["inputs"])
         inputs: dict[str, list] = {}
         unevaluated: list[str] = []
         for name, value in node["inputs"].items():

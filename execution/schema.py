@@ -66,6 +66,10 @@ class InputSpec:
 
     def object_info_entry(self, services: Any) -> list:
         """The ``(TYPE, {options})`` pair exactly as ComfyUI's ``/object_info`` lists it."""
+        if self.type.startswith("COMFY_"):  # DynamicCombo, Autogrow
+            from execution.dynamic_inputs import object_info_entry
+
+            return object_info_entry(self, services)
         opts = {k: v for k, v in self.options.items() if v is not None and not k.startswith("_")}
         if self.is_combo:
             choices = self.current_choices(services)
@@ -195,6 +199,6 @@ def iter_widget_inputs(schema: NodeSchema) -> Iterable[InputSpec]:
     for spec in schema.inputs().values():
         if spec.section == "hidden":
             continue
-        if spec.is_combo or spec.type in WIDGET_TYPES:
+        if spec.is_combo or spec.type in WIDGET_TYPES or spec.type == "COMFY_DYNAMICCOMBO_V3":
             if not spec.options.get("forceInput"):
                 yield spec

@@ -13,6 +13,7 @@ from typing import Any
 from execution.registry import NodeRegistry
 from execution.schema import iter_widget_inputs
 from execution.subgraphs import OVERRIDES, flatten_subgraphs
+from execution.workflow import widget_positions
 
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 GROUP_PADDING = 30.0
@@ -25,6 +26,11 @@ def _write_widget(node: dict, schema: Any, name: str, value: Any) -> None:
         values[name] = value
         return
     values = list(values or [])
+    known = widget_positions(values, schema)  # follows a DynamicCombo's chosen widgets
+    if name in known:
+        values[known[name]] = value
+        node["widgets_values"] = values
+        return
     position = 0
     for spec in iter_widget_inputs(schema):
         if spec.name == name:

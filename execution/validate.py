@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from execution.async_bridge import run_blocking
+from execution.dynamic_inputs import expand_dynamic_inputs
 from execution.graph import ExecutionBlocker, is_link
 from execution.registry import NodeRegistry
 from execution.schema import InputSpec, NodeSchema, types_compatible
@@ -111,7 +112,7 @@ class _Validator:
         received_types: dict[str, str] = {}
         hook = schema.validate
         try:
-            specs = schema.inputs(fresh=True)
+            specs = expand_dynamic_inputs(schema.inputs(fresh=True), inputs)
         except Exception as exc:  # noqa: BLE001 - a plugin's INPUT_TYPES may raise
             self.errors[node_id] = [error("exception_during_validation", "Exception when validating node", str(exc))]
             return False, []

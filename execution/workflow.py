@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from execution.dynamic_inputs import widget_inputs_after
 from execution.registry import NodeRegistry
 from execution.schema import iter_widget_inputs, split_types
 from execution.subgraphs import OVERRIDES as WIDGET_OVERRIDES
@@ -63,10 +64,13 @@ def widget_positions(values: list, schema: Any) -> dict[str, int]:
     """Where each of the schema's widget inputs sits in a node's positional ``widgets_values``."""
     positions: dict[str, int] = {}
     position = 0
-    for spec in iter_widget_inputs(schema):
+    pending = list(iter_widget_inputs(schema))
+    while pending:
+        spec = pending.pop(0)
         if position >= len(values):
             break
         positions[spec.name] = position
+        pending[:0] = widget_inputs_after(spec, values[position])  # a DynamicCombo's chosen widgets
         position += 1
         has_control = spec.options.get("control_after_generate") or (spec.type == "INT" and spec.name in SEED_NAMES)
         if has_control and position < len(values) and values[position] in CONTROL_VALUES:

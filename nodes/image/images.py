@@ -115,24 +115,36 @@ def png_metadata(ctx, prompt: dict | None, extra_pnginfo: dict | None) -> dict[s
 
 def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type: str,
                 prompt: dict | None, extra_pnginfo: dict | None, compress_level: int) -> dict:
-    from models.safe_files import note_output
     from nodes.image.tensor_ops import tensor_to_pil
 
-    paths = ctx.services.paths
     level = getattr(ctx.services, "png_compress_level", None)
     compress_level = compress_level if level is None else level
     chunks = png_metadata(ctx, prompt, extra_pnginfo)
+
+    def write(image: Any, path: Path) -> None:
+        write_png_atomically(tensor_to_pil(image), path, chunks, compress_level, exclusive=True)
+
+    return save_numbered_files(ctx, images, filename_prefix, root, folder_type, write,
+                               lambda stem, counter: f"{stem}_{counter:05}_.png")
+
+
+def save_numbered_files(ctx, images: Any, filename_prefix: str, root: Path, folder_type: str,
+                        write: Any, file_name: Any) -> dict:
+    """Write each image with ``write(image, path)`` (which must refuse an existing file with
+    FileExistsError) under ``file_name(stem, counter)``; the ui entry lists the files."""
+    from models.safe_files import note_output
+
+    paths = ctx.services.paths
     slot = paths.save_slot(filename_prefix, root)
     folder, stem, counter, subfolder = slot
     results = []
     for index, image in enumerate(images):
-        pil_image = tensor_to_pil(image)
         resolved_again = False
         while True:  # a name taken meanwhile (another worker, a file dropped in) is never overwritten
-            name = f"{stem}_{counter:05}_.png"
+            name = file_name(stem, counter)
             note_output(ctx.services, ctx.prompt_id, folder / name)
             try:
-                write_png_atomically(pil_image, folder / name, chunks, compress_level, exclusive=True)
+                write(image, folder / name)
                 break
             except FileExistsError:
                 counter += 1
