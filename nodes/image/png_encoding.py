@@ -19,7 +19,7 @@ def encode_png16(pixels: Any, text_chunks: dict[str, str], compress_level: int =
 
     height, width, channels = pixels.shape
     header = struct.pack(">IIBBBBB", width, height, 16, COLOR_TYPES[channels], 0, 0, 0)
-    rows = np.ascontiguousarray(pixels.astype(">u2")).reshape(height, width * channels * 2).view(np.uint8)
+    rows = np.ascontiguousarray(pixels.astype(">u2")).reshape(height, width * channels).view(np.uint8)
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)  # filter type 0 per row
     text = b"".join(_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace"))
                     for key, value in text_chunks.items())

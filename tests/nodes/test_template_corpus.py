@@ -13,8 +13,9 @@ templates_package = pytest.importorskip("comfyui_workflow_templates_json")
 TEMPLATES = Path(templates_package.__file__).parent / "templates"
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3.5_large_blur")
-# Before this work (main at 04d5e3d) 12 templates used only node types Plexus has.
-SUPPORTED_AT_LEAST = 28
+# Before this work (main at 04d5e3d) 12 templates used only node types Plexus has; 28 before the
+# template image nodes (ImageStitch, ResizeImageMaskNode, BatchImagesNode, SaveImageAdvanced...).
+SUPPORTED_AT_LEAST = 30
 
 
 def template_files() -> list[Path]:
@@ -130,3 +131,26 @@ def test_flat_sd35_templates_run_on_the_demo_models(corpus_env, name):
     assert result.status == "success", result.error
     saved = [e for e in corpus_env.events if type(e).__name__ == "Executed" and e.output.get("images")]
     assert saved and all(item["filename"].endswith(".png") for e in saved for item in e.output["images"])
+
+
+def test_image_stitch_template_runs_end_to_end(corpus_env):
+    """``utility_image_stitch``: four images -> ImageStitch x3 (a 2x2 grid) -> ResizeImageMaskNode -> SaveImage."""
+    import numpy as np
+    from PIL import Image
+
+    from execution.workflow import convert_workflow
+
+    input_dir = Path(corpus_env.services.paths.input_dir)
+    for index, (height, width) in enumerate([(8, 8), (8, 16), (16, 8), (4, 4)], start=1):
+        Image.fromarray(np.full((height, width, 3), 60 * index, dtype=np.uint8)).save(input_dir / f"angle_{index}.png")
+    workflow = json.loads((TEMPLATES / "utility_image_stitch.json").read_text())
+    prompt = convert_workflow(workflow, corpus_env.registry).prompt
+    (resize,) = [n for n in prompt.values() if n["class_type"] == "ResizeImageMaskNode"]
+    assert resize["inputs"]["resize_type"] == "scale dimensions" and resize["inputs"]["resize_type.width"] == 2048
+    resize["inputs"].update({"resize_type.width": 32, "resize_type.height": 32})
+    result = corpus_env.run(prompt)
+    assert result.status == "success", result.error
+    (saved,) = [item for e in corpus_env.events if type(e).__name__ == "Executed" for item in e.output.get("images", [])]
+    with Image.open(Path(corpus_env.services.paths.output_dir) / saved["subfolder"] / saved["filename"]) as png:
+        assert png.size == (32, 32)
+        assert png.getpixel((2, 2)) == (60, 60, 60) and png.getpixel((29, 29)) == (240, 240, 240)
