@@ -4,6 +4,7 @@
 import { LiteGraph, LGraphNode } from "../lib/litegraph/litegraph.es.js";
 import { addInputWidget, isWidgetType, parseInputSpec } from "./widgets.js";
 import { drawNodeRunState } from "./nodedraw.js";
+import { addDynamicInput, isDynamicInput, prepareDynamicWidgets, updateAutogrow } from "./dynamicinputs.js";
 import { MarkdownOverlay, TextAreaOverlay } from "./textarea.js";
 import { applyConvertedWidgets, convertLinkedWidgets, convertWidgetToInput, markConvertedInputs, widgetConversionMenu } from "./widgetinputs.js";
 
@@ -24,7 +25,9 @@ function orderedInputs(definition) {
 function buildNode(node, definition, env) {
   for (const { name, spec, optional } of orderedInputs(definition)) {
     const parsed = parseInputSpec(spec);
-    if (isWidgetType(parsed)) {
+    if (isDynamicInput(parsed)) {
+      addDynamicInput(node, name, parsed, env);
+    } else if (isWidgetType(parsed)) {
       addInputWidget(node, name, parsed, env);
     } else {
       const slot = node.addInput(name, parsed.type, optional ? { shape: 7 } : {});
@@ -81,12 +84,15 @@ export function registerServerNodes(objectInfo, env) {
       configure(info) {
         if (Array.isArray(info.inputs)) this.inputs = [];
         if (Array.isArray(info.outputs)) this.outputs = [];
+        prepareDynamicWidgets(this, info.widgets_values);
         this.configuring = true; // links are converted once, in onConfigure, after the properties
         try { super.configure(info); } finally { this.configuring = false; }
       }
 
       onConnectionsChange(type, index, connected) {
-        if (this.configuring || type !== LiteGraph.INPUT || !connected) return;
+        if (this.configuring || type !== LiteGraph.INPUT) return;
+        if (this.autogrowGroups) updateAutogrow(this);
+        if (!connected) return;
         const slot = this.inputs?.[index];
         if (slot?.widget?.name) convertWidgetToInput(this, slot.widget.name);
       }

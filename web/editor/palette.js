@@ -28,7 +28,8 @@ export function describeNodeTypes() {
       for (const section of ["required", "optional"]) {
         for (const spec of Object.values(probe.input?.[section] ?? {})) {
           const raw = Array.isArray(spec) ? spec[0] : spec;
-          inputTypes.push(Array.isArray(raw) ? "COMBO" : String(raw));
+          const grown = raw === "COMFY_AUTOGROW_V3" ? Object.values(spec[1]?.template?.input?.required ?? {})[0] : null;
+          inputTypes.push(Array.isArray(raw) ? "COMBO" : String(grown ? [grown].flat()[0] : raw));
         }
       }
       for (const raw of probe.output ?? []) outputTypes.push(Array.isArray(raw) ? "COMBO" : String(raw));
