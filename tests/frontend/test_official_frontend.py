@@ -300,6 +300,43 @@ def test_node_library_lists_every_plexus_node_with_category_and_description(fron
         assert tree.get_by_text(category, exact=True).count() >= 1, category
 
 
+def _grown_batch_saved_advanced() -> dict:
+    """Editor JSON as frontend 1.58.1 saves it: two images into BatchImagesNode's grown sockets,
+    then SaveImageAdvanced with positional widgets_values (prefix, format, then its own widgets)."""
+    def image(node_id: int, color: int) -> dict:
+        return {"id": node_id, "type": "EmptyImage", "pos": [0, 200 * node_id], "size": [300, 130], "mode": 0,
+                "order": node_id - 1, "inputs": [], "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [node_id]}],
+                "properties": {}, "widgets_values": [16, 16, 1, color]}
+    return {"last_node_id": 4, "last_link_id": 3, "version": 0.4, "groups": [], "config": {}, "extra": {},
+            "links": [[1, 1, 0, 3, 0, "IMAGE"], [2, 2, 0, 3, 1, "IMAGE"], [3, 3, 0, 4, 0, "IMAGE"]],
+            "nodes": [image(1, 0xFF0000), image(2, 0x0000FF),
+                      {"id": 3, "type": "BatchImagesNode", "pos": [400, 0], "size": [250, 100], "mode": 0, "order": 2,
+                       "inputs": [{"name": "images.image0", "type": "IMAGE", "link": 1},
+                                  {"name": "images.image1", "type": "IMAGE", "link": 2}],
+                       "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [3]}], "properties": {},
+                       "widgets_values": []},
+                      {"id": 4, "type": "SaveImageAdvanced", "pos": [700, 0], "size": [300, 200], "mode": 0,
+                       "order": 3, "inputs": [{"name": "images", "type": "IMAGE", "link": 3}],
+                       "outputs": [{"name": "images", "type": "IMAGE", "links": []}], "properties": {},
+                       "widgets_values": ["official", "png", "16-bit", "sRGB"]}]}
+
+
+def test_dynamic_combo_and_autogrow_nodes_queue_from_the_official_frontend(frontend, frontend_server):
+    frontend.eval("(w) => app.loadGraphData(w)", _grown_batch_saved_advanced())
+    frontend.run_current_workflow()
+    images = frontend.wait_for(lambda: frontend.eval("app.nodeOutputs?.['4']?.images"), timeout=120,
+                               message="the SaveImageAdvanced output")
+    assert [image["filename"] for image in images] == ["official_00001.png", "official_00002.png"]
+    with open(frontend_server.output_dir / images[0]["filename"], "rb") as png:
+        assert png.read(25)[24] == 16  # IHDR bit depth: the "format.bit_depth" widget reached the node
+    history = frontend_server.get_json("/history")
+    (queued,) = [entry["prompt"][2] for entry in history.values() if "4" in entry["prompt"][2]
+                 and entry["prompt"][2]["4"]["class_type"] == "SaveImageAdvanced"]
+    assert queued["4"]["inputs"] == {"filename_prefix": "official", "format": "png", "format.bit_depth": "16-bit",
+                                     "format.input_color_space": "sRGB", "images": ["3", 0]}
+    assert queued["3"]["inputs"] == {"images.image0": ["1", 0], "images.image1": ["2", 0]}
+
+
 def test_the_session_logged_no_unexplained_error(frontend):
     """Across every step: internet lookups, the rejected prompt of the validation test (a 400 is
     the answer), the preview images the demo models do not have and, without the template media
