@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from execution.dynamic_inputs import expand_dynamic_inputs
 from execution.registry import NodeRegistry
 from execution.workflow import WorkflowError, widget_positions
 
@@ -43,7 +44,8 @@ def _check_input(override: Override, node_id: str, node: dict, registry: NodeReg
     schema = registry.get(node.get("class_type"))
     if schema is None:  # validation reports the unknown node type
         return
-    names = [name for name, spec in schema.inputs(fresh=True).items() if spec.section != "hidden"]
+    specs = expand_dynamic_inputs(schema.inputs(fresh=True), node.get("inputs") or {})
+    names = [name for name, spec in specs.items() if spec.section != "hidden"]
     if override.input_name not in names:
         raise WorkflowError(f"--set {override.text!r}: node {node_id} ({schema.name}) has no input "
                             f"{override.input_name!r}; its inputs are: {', '.join(names) or '(none)'}")
@@ -59,7 +61,12 @@ def apply_overrides(prompt: dict, workflow: dict | None, texts: list[str],
     targets: list[tuple[Override, list[str]]] = []
     for override in overrides:
         matched = _matching_nodes(prompt, override.node_ref)
+        while not matched and "." in override.node_ref:  # a dotted input name: "4.format.bit_depth"
+            node_ref, _, head = override.node_ref.rpartition(".")
+            override = Override(override.text, node_ref, f"{head}.{override.input_name}", override.value)
+            matched = _matching_nodes(prompt, node_ref)
         if not matched:
+            override = parse_override(override.text)
             raise WorkflowError(f"--set {override.text!r}: no node with id, type or title {override.node_ref!r}")
         for node_id in matched:
             _check_input(override, node_id, prompt[node_id], registry)

@@ -180,6 +180,19 @@ def test_editor_widgets_values_follow_the_chosen_option(env):
                                      "format.input_color_space": "sRGB"}
 
 
+def test_cli_set_reaches_a_dotted_input(env):
+    from app.overrides import apply_overrides
+    from execution.workflow import convert_workflow
+
+    workflow = {"nodes": [{"id": 2, "type": "SaveImageAdvanced", "inputs": [{"name": "images", "type": "IMAGE",
+                                                                            "link": None}],
+                           "widgets_values": ["shots", "png", "8-bit", "sRGB"]}], "links": []}
+    prompt = convert_workflow(workflow, env.registry).prompt
+    edited, warnings = apply_overrides(prompt, workflow, ["SaveImageAdvanced.format.bit_depth=16-bit"], env.registry)
+    assert prompt["2"]["inputs"]["format.bit_depth"] == "16-bit" and not warnings
+    assert edited["nodes"][0]["widgets_values"] == ["shots", "png", "16-bit", "sRGB"]
+
+
 # -- SaveImageAdvanced -----------------------------------------------------------------------------------
 def _save(prefix: str, **format_inputs) -> dict:
     pixels = {"class_type": "EmptyImage", "inputs": {"width": 3, "height": 2, "batch_size": 2, "color": 0x336699}}
