@@ -68,9 +68,13 @@ class CLIPVision:
         return self.processor(images=pictures, return_tensors="pt")["pixel_values"]
 
     def encode(self, image: Any, crop: str = "center") -> CLIPVisionOutput:
+        return self.encode_pixel_values(self.preprocess(image, crop))
+
+    def encode_pixel_values(self, pixel_values: Any) -> CLIPVisionOutput:
+        """Encode already normalised ``pixel_values`` [B, 3, S, S] (e.g. the all-zero input that IP-Adapter
+        Plus takes as its unconditional image)."""
         import torch
 
-        pixel_values = self.preprocess(image, crop)
         with self._placed() as device, torch.inference_mode():
             dtype = next(self.model.parameters()).dtype
             out = self.model(pixel_values=pixel_values.to(device, dtype), output_hidden_states=True)

@@ -78,7 +78,8 @@ def _check_family(name: str, image_proj_sd: dict, layers_sd: dict) -> None:
         family = "SD1.5/SDXL" if any(k.endswith("to_k_ip.weight") for k in layers_sd) else "another model family"
         raise IPAdapterFormatError(
             f"{name}: this IP-Adapter is for {family}, not SD3 (no time-conditioned image projection or "
-            "'norm_ip' layers); use an SD3/SD3.5 IP-Adapter")
+            "'norm_ip' layers); use an SD3/SD3.5 IP-Adapter, or load this one with UNetIPAdapterLoader for "
+            "SD 1.5/SDXL models")
 
 
 def _convert_instantx_keys(state_dict: dict) -> dict:

@@ -73,6 +73,11 @@ class UNetDenoiser(SD3Denoiser):
             provider = getattr(patch, "cross_attention_kwargs", None)
             if provider is not None:
                 cross_attention_kwargs.update(provider(step) or {})
+        context = step.encoder_hidden_states
+        for patch in self.model.patches:
+            provider = getattr(patch, "unet_context", None)  # IP-Adapter: (text, [image tokens]), the U-Net only
+            if provider is not None:
+                context = provider(step, context)
         scaled = step.x / ((sigma ** 2 + 1) ** 0.5).to(self.device, step.x.dtype)
         # ControlNets see what the U-Net sees: the scaled input, its timestep and the same extras
         control_step = dataclasses.replace(step, x=scaled, timestep=timestep)
@@ -81,6 +86,6 @@ class UNetDenoiser(SD3Denoiser):
         control = {} if residuals is None else {"down_block_additional_residuals": tuple(residuals[:-1]),
                                                 "mid_block_additional_residual": residuals[-1]}
         with torch.inference_mode():
-            return self.model.unet(scaled, timestep, encoder_hidden_states=step.encoder_hidden_states,
+            return self.model.unet(scaled, timestep, encoder_hidden_states=context,
                                    added_cond_kwargs=added, cross_attention_kwargs=cross_attention_kwargs or None,
                                    return_dict=False, **control)[0]
