@@ -173,3 +173,21 @@ def test_loader_refuses_other_formats(demo_models_dir, tmp_path):
     pickle.write_bytes(b"never read")
     with pytest.raises(IPAdapterFormatError, match="pickle"):
         load_unet_ip_adapter(pickle)
+
+
+def test_full_face_kind_loads_with_its_projection(tmp_path):
+    """The full-face projection (an MLP on the 257 penultimate tokens, original names proj.0/2/3)."""
+    from safetensors.torch import save_file
+
+    from models.control.ip_adapter_unet import load_unet_ip_adapter
+
+    embed, context = 32, 16
+    state = {"image_proj.proj.0.weight": torch.randn(embed, embed), "image_proj.proj.0.bias": torch.zeros(embed),
+             "image_proj.proj.2.weight": torch.randn(context, embed), "image_proj.proj.2.bias": torch.zeros(context),
+             "image_proj.proj.3.weight": torch.ones(context), "image_proj.proj.3.bias": torch.zeros(context),
+             "ip_adapter.1.to_k_ip.weight": torch.randn(64, context), "ip_adapter.1.to_v_ip.weight": torch.randn(64, context)}
+    path = tmp_path / "ip-adapter-full-face_sd15.safetensors"
+    save_file(state, str(path))
+    adapter = load_unet_ip_adapter(path)
+    assert (adapter.kind, adapter.uses_hidden_states, adapter.image_embed_width) == ("full-face", True, embed)
+    assert adapter.image_proj(torch.randn(1, 5, embed)).shape == (1, 5, context)
