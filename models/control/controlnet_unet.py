@@ -1,9 +1,10 @@
 """ControlNets for SD 1.x / SDXL U-Nets (diffusers' ``ControlNetModel``): loading and the per-step hint.
 
 Loaded from a diffusers folder (``config.json`` with ``ControlNetModel``) or a single safetensors
-file in diffusers' names whose config is in its metadata (``config``, as diffusers-exported and
-the demo's files have). The hint is an image in pixel space (0..1), resized to the latent's pixel
-size; at each step the ControlNet sees the same scaled input, timestep and text embeddings as the
+file in diffusers' names (config from its metadata, or read from its shapes) or in the original LDM
+names (``control_v11p_sd15_*``, ``control_model.*``; ``models/stable_diffusion/controlnet_layout.py``
+tells layouts and families apart and converts). The hint is an image in pixel space (0..1), resized
+to the latent's pixel size; at each step the ControlNet sees the same scaled input, timestep and text embeddings as the
 U-Net and its block residuals are added to the U-Net's (``StableDiffusionControlNetPipeline``).
 """
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 import torch
 
 UNET_FAMILY = "stable_diffusion"
-UNET_MARKERS = ("controlnet_cond_embedding.", "input_hint_block.")
 
 
 @dataclass
@@ -36,6 +36,8 @@ class UNetControlNet:
 
 
 def is_unet_controlnet(path: Path) -> bool:
+    from models.stable_diffusion.controlnet_layout import is_diffusers_layout, is_original_layout
+
     if path.is_dir():
         config = path / "config.json"
         return config.is_file() and json.loads(config.read_text()).get("_class_name") == "ControlNetModel"
@@ -43,32 +45,40 @@ def is_unet_controlnet(path: Path) -> bool:
 
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return any(k.startswith(UNET_MARKERS) for k in handle.keys())
+            names = list(handle.keys())
     except Exception:  # noqa: BLE001 - not a readable safetensors file: the SD3 loader explains
         return False
+    return is_original_layout(names) or is_diffusers_layout(names)
 
 
 def load_unet_controlnet(path: Path, dtype: torch.dtype = torch.float32) -> UNetControlNet:
+    """A diffusers folder, or a single file in diffusers' or the original (LDM) names; fp16/fp8 weights are
+    cast to ``dtype``."""
     from diffusers import ControlNetModel
-    from safetensors import safe_open
 
     from models.control.controlnet_sd3 import ControlNetFormatError
     from models.pickle_guard import from_pretrained_safely
+    from models.sd3.configs import embedded_configs, shapes_of
+    from models.sd3.files import ModelFileError, load_tensors, read_header
     from models.sd3.loading import empty_model, fill_model
+    from models.stable_diffusion import controlnet_layout as layout
 
     if path.is_dir():
         module = from_pretrained_safely(ControlNetModel, path, torch_dtype=dtype)
         return UNetControlNet(module.eval().requires_grad_(False), path.name)
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        state = {key: handle.get_tensor(key) for key in handle.keys()}
-    if any(k.startswith("input_hint_block.") or k.startswith("control_model.") for k in state):
-        raise ControlNetFormatError(f"{path.name}: an SD 1.x / SDXL ControlNet in the original layout "
-                                    f"(input_hint_block...) is not supported yet; use a diffusers-format file")
-    if "config" not in metadata:
-        raise ControlNetFormatError(f"{path.name}: a diffusers-format U-Net ControlNet file needs its config in "
-                                    f"the safetensors metadata (or use the diffusers folder)")
-    config = {k: v for k, v in json.loads(metadata["config"]).items() if not k.startswith("_")}
+    try:
+        header, metadata = read_header(path)
+        # a whole training checkpoint (control_model.* beside the SD model): read only the ControlNet
+        wrapped = any(k.startswith(layout.LDM_PREFIX) for k in header)
+        state = load_tensors(path, (layout.LDM_PREFIX,) if wrapped else None)
+        if layout.is_original_layout(header):
+            state = layout.original_to_diffusers(state)
+        if "config" in metadata:  # diffusers-exported files state their config
+            config = {k: v for k, v in json.loads(metadata["config"]).items() if not k.startswith("_")}
+        else:
+            _, config = layout.infer_config(shapes_of(state), embedded_configs(metadata).get("controlnet"))
+    except (layout.ControlNetLayoutError, ModelFileError, KeyError, ValueError, IndexError) as error:
+        raise ControlNetFormatError(f"{path.name}: not a readable SD 1.x / SDXL ControlNet ({error})") from error
     module = empty_model(lambda: ControlNetModel.from_config(config))
     return UNetControlNet(fill_model(module, state, path, "ControlNet", dtype), path.name)
 

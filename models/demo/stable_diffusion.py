@@ -117,14 +117,14 @@ def ldm_tensors(components: dict, variant: str) -> tuple[dict, dict]:
     return {k: v.detach().contiguous().clone() for k, v in tensors.items()}, metadata
 
 
-def build_tiny_controlnet(seed: int = 1):
-    """A tiny SD 1.5 ControlNetModel; its zero-initialised output convolutions get random values so that
-    the hint visibly acts."""
+def build_tiny_controlnet(seed: int = 1, variant: str = "sd15"):
+    """A tiny SD 1.5 or SDXL ControlNetModel (for ``UNET_CONFIGS[variant]``); its zero-initialised output
+    convolutions get random values so that the hint visibly acts."""
     import torch
     from diffusers import ControlNetModel
 
     unet_only = ("out_channels", "up_block_types", "sample_size")
-    config = {k: v for k, v in UNET_CONFIGS["sd15"].items() if k not in unet_only}
+    config = {k: v for k, v in UNET_CONFIGS[variant].items() if k not in unet_only}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = ControlNetModel(**config, conditioning_embedding_out_channels=(8, 8, 16, 16))
@@ -137,6 +137,23 @@ def write_controlnet(net, path: Path) -> Path:
     config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(net.config).items()}
     _save({k: v.detach().contiguous().clone() for k, v in net.state_dict().items()},
           {"plexus.note": DEMO_LABEL, "config": json.dumps(config)}, path)
+    return path
+
+
+CONTROLNET_HINTS = {"sd15": {"heads": 2, "norm_num_groups": 8},
+                    "sdxl_base": {"attention_head_dim": [2, 4], "norm_num_groups": 8, "addition_time_embed_dim": 8}}
+
+
+def write_controlnet_original(net, variant: str, path: Path, prefix: str = "", dtype=None) -> Path:
+    """A ControlNetModel in the original LDM names (``input_hint_block``, ``zero_convs``...), as
+    ``control_v11p_sd15_*`` files are; what shapes cannot tell is in ``plexus.config``."""
+    from models.stable_diffusion.controlnet_layout import diffusers_to_original
+
+    state = diffusers_to_original(net.state_dict(), int(net.config.layers_per_block))
+    tensors = {prefix + k: (v if dtype is None else v.to(dtype)).detach().contiguous().clone()
+               for k, v in state.items()}
+    _save(tensors, {"plexus.note": DEMO_LABEL, "plexus.config": json.dumps({"controlnet": CONTROLNET_HINTS[variant]})},
+          path)
     return path
 
 

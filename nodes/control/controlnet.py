@@ -1,4 +1,4 @@
-"""ControlNet nodes for SD3: load a ControlNet, attach a hint to conditioning.
+"""ControlNet nodes for SD3, SD 1.x and SDXL: load a ControlNet, attach a hint to conditioning.
 
 The hint rides in each conditioning entry's extras under ``"control"`` (a tuple: each apply adds
 its hint after those already there, so several ControlNets stack and their residuals add up). The
@@ -18,7 +18,8 @@ CATEGORY = "conditioning/controlnet"
 @node("ControlNetLoader", category="loaders",
       inputs=[Combo("control_net_name", ModelListing("controlnet"))],
       outputs=[Out("CONTROL_NET")],
-      description="Load an SD3 ControlNet (a diffusers folder or a single .safetensors file).")
+      description="Load a ControlNet for SD3, SD 1.x or SDXL (a diffusers folder or a single .safetensors "
+                  "file, in diffusers' or the original layout).")
 def controlnet_loader(ctx, control_net_name: str):
     from models.managed import load_managed
 
