@@ -10,11 +10,17 @@ pipeline gets the graph's sigmas through EulerDiscreteScheduler):
   come from the cache.
 
 Also checks that both give the same pixels. Wall and CPU (process) time are both reported.
-Run: python bench/unet.py [--variant sd15|sdxl_base] [--runs N] [--threads N]
+
+Then a breakdown (``--breakdown``, on by default): the CPU time of the fastest seed-only run and the
+fastest pipeline run split into U-Net, VAE decode, text encoders and the rest (forward calls timed).
+A seed-only re-run may skip only the text encoding, so ``(U-Net + VAE) / pipeline`` is the floor
+of its ratio; on these tiny models the U-Net is most of both.
+Run: python bench/unet.py [--variant sd15|sdxl_base] [--runs N] [--threads N] [--no-breakdown]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -71,11 +77,68 @@ def run_pipeline(pipeline, sigmas: list[float], seed: int, output_type: str = "p
     return (time.perf_counter() - started, time.process_time() - cpu_started), result.images
 
 
+PARTS = (("unet", "diffusers:UNet2DConditionModel"), ("vae", "diffusers:AutoencoderKL.decode"),
+         ("text", "transformers:CLIPTextModel"), ("text", "transformers:CLIPTextModelWithProjection"))
+
+
+@contextlib.contextmanager
+def timed_parts(totals: dict[str, float]):
+    """Adds the process time of every U-Net forward, VAE decode and text-encoder forward to ``totals``."""
+    import importlib
+
+    patched = []
+    for part, target in PARTS:
+        module_name, _, attribute = target.partition(":")
+        class_name, _, method = attribute.partition(".")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        method = method or "forward"
+        original = getattr(cls, method)
+
+        def timed(self, *args, _original=original, _part=part, **kwargs):
+            started = time.process_time()
+            try:
+                return _original(self, *args, **kwargs)
+            finally:
+                totals[_part] = totals.get(_part, 0.0) + time.process_time() - started
+
+        setattr(cls, method, timed)
+        patched.append((cls, method, original))
+    try:
+        yield totals
+    finally:
+        for cls, method, original in patched:
+            setattr(cls, method, original)
+
+
+def breakdown(pipeline_run, graph_run, runs: int) -> None:
+    """The fastest of ``runs`` of each side, split into parts (CPU ms)."""
+    best: dict[str, tuple[float, dict]] = {}
+    for index in range(runs):
+        for side, run in (("diffusers", pipeline_run), ("graph_seed_only", lambda: graph_run(index))):
+            totals: dict[str, float] = {}
+            with timed_parts(totals):
+                started = time.process_time()
+                run()
+                total = time.process_time() - started
+            if side not in best or total < best[side][0]:
+                best[side] = (total, totals)
+    print("  breakdown, CPU ms of the fastest run:")
+    for side, (total, parts) in best.items():
+        named = "  ".join(f"{k} {parts.get(k, 0.0) * 1000:6.2f}" for k in ("unet", "vae", "text"))
+        print(f"    {side:16s} total {total * 1000:6.2f}  {named}  rest {(total - sum(parts.values())) * 1000:6.2f}")
+    pipeline_total, _ = best["diffusers"]
+    graph_parts = best["graph_seed_only"][1]
+    floor = (graph_parts.get("unet", 0.0) + graph_parts.get("vae", 0.0)) / pipeline_total
+    print(f"    floor of the seed-only ratio (graph U-Net + VAE) / diffusers = {floor:.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("sd15", "sdxl_base"), default="sd15")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                        help="skip the U-Net / VAE / text / rest split")
     args = parser.parse_args()
     import numpy as np
     import torch
@@ -106,6 +169,9 @@ def main() -> int:
           f"{torch.get_num_threads()}, min of {args.runs} interleaved runs")
     print(f"  max |graph - diffusers| pixel difference: {max_diff:.2e}")
     report(times)
+    if args.breakdown:
+        breakdown(lambda: run_pipeline(pipeline, sigmas, 42), lambda i: graph.run(graph_prompt(ckpt, 5000 + i), False),
+                  args.runs)
     return 0
 
 
