@@ -39,6 +39,9 @@ class DiscreteSchedule:
     """Sigma <-> timestep for one model, the schedulers, and how noise enters a latent."""
     sigmas: torch.Tensor  # ascending, float32
     log_sigmas: torch.Tensor = field(init=False)
+    # sigma -> timestep of single sigmas: every step asks for its sigma's timestep (the U-Net call, the
+    # ControlNet / timestep ranges) and a re-run asks for the same ones; each lookup is ~10 small tensor ops
+    _timesteps: dict = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "log_sigmas", self.sigmas.log())
@@ -57,7 +60,17 @@ class DiscreteSchedule:
     def sigma_max(self) -> float:
         return float(self.sigmas[-1])
 
-    def sigma_to_t(self, sigma: torch.Tensor) -> torch.Tensor:
+    def sigma_to_t(self, sigma: torch.Tensor | float) -> torch.Tensor:
+        if isinstance(sigma, float) or (isinstance(sigma, torch.Tensor) and sigma.dim() == 0):
+            key = float(sigma)
+            if key not in self._timesteps:
+                if len(self._timesteps) >= 4096:  # many different schedules: start again
+                    self._timesteps.clear()
+                self._timesteps[key] = self._sigma_to_t(torch.tensor(key, dtype=torch.float32))
+            return self._timesteps[key].clone()
+        return self._sigma_to_t(sigma)
+
+    def _sigma_to_t(self, sigma: torch.Tensor) -> torch.Tensor:
         log_sigma = torch.as_tensor(sigma, dtype=torch.float32).log()
         distances = log_sigma.reshape(-1, 1) - self.log_sigmas.reshape(1, -1)
         low = distances.ge(0).cumsum(dim=1).argmax(dim=1).clamp(max=len(self.sigmas) - 2)
