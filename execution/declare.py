@@ -77,6 +77,14 @@ def In(name: str, type: str, *, optional: bool = False, lazy: bool = False, tool
                      _opts(lazy=lazy, tooltip=tooltip, rawLink=raw_link))
 
 
+def for_families(families: Sequence[str], spec: InputSpec) -> InputSpec:
+    """``spec``, used only with models of these families. ``/object_info`` lists them as the
+    input's ``families`` option; the editors hide the input while the model reaching the node is of
+    another family (its loader's combo maps each model to a family: ``choice_families``)."""
+    spec.options["families"] = list(families)
+    return spec
+
+
 def Hidden(name: str, kind: str) -> InputSpec:
     """A hidden input: ``PROMPT``, ``EXTRA_PNGINFO``, ``UNIQUE_ID`` or ``DYNPROMPT``."""
     return InputSpec(name, kind, "hidden")

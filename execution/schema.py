@@ -73,6 +73,9 @@ class InputSpec:
         opts = {k: v for k, v in self.options.items() if v is not None and not k.startswith("_")}
         if self.is_combo:
             choices = self.current_choices(services)
+            listed_options = getattr(self.choices, "object_info_options", None)  # e.g. each model's family
+            if callable(listed_options):
+                opts.update(listed_options(services, choices))
             if self.options.get("_combo_form"):
                 return ["COMBO", {**opts, "options": choices}]
             return [choices, opts] if opts else [choices]

@@ -13,6 +13,7 @@ class Blip2Family:
     name = "blip2"
     supports_video = False
     multi_image = False
+    options: tuple[str, ...] = ()
 
     def plain_prompt(self, prompt: str) -> str:
         return f"Question: {prompt.strip()} Answer:" if prompt.strip() else ""

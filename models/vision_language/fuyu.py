@@ -96,6 +96,7 @@ class FuyuFamily:
     name = "fuyu"
     supports_video = False
     multi_image = False
+    options: tuple[str, ...] = ()
 
     def plain_prompt(self, prompt: str) -> str:
         return prompt + BEGINNING_OF_ANSWER  # the reply starts after the beginning-of-answer token

@@ -11,6 +11,7 @@ class LlavaFamily:
     name = "llava"
     supports_video = False
     multi_image = True
+    options: tuple[str, ...] = ()
 
     def __init__(self, class_name: str):
         self.class_name = class_name

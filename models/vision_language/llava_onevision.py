@@ -173,6 +173,7 @@ class LlavaOnevisionFamily:
     name = "llava_onevision"
     supports_video = True
     multi_image = True
+    options: tuple[str, ...] = ()
 
     def plain_prompt(self, prompt: str) -> str:
         return f"<|im_start|>user {IMAGE_TOKEN}\n{prompt}<|im_end|>\n<|im_start|>assistant\n"

@@ -36,4 +36,5 @@ def load_vlm(path: str | Path, dtype: Any = None, manager: Any = None) -> Vision
         raise ValueError(f"{path.name}: unsupported VLM type {config.model_type!r}; "
                          f"supported: {', '.join(VLM_FAMILIES)}")
     model, processor = family.load(path, config, dtype)
-    return VisionLanguageModel(model, processor, family, name=path.name, manager=manager)
+    return VisionLanguageModel(model, processor, family, name=path.name, manager=manager,
+                               model_type=config.model_type)

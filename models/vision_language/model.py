@@ -20,6 +20,7 @@ class VLMFamily(Protocol):
     name: str
     supports_video: bool
     multi_image: bool  # several pictures in one prompt
+    options: tuple[str, ...]  # VLMCaption's family-specific options that ``encode`` takes as keywords
 
     def plain_prompt(self, prompt: str) -> str:
         """The prompt in the family's format, when the processor has no chat template."""
@@ -41,11 +42,13 @@ class VLMFamily(Protocol):
 class VisionLanguageModel:
     """A model with its processor (image processor, tokenizer, chat template) and its family."""
 
-    def __init__(self, model: Any, processor: Any, family: VLMFamily, name: str = "", manager: Any = None):
+    def __init__(self, model: Any, processor: Any, family: VLMFamily, name: str = "", manager: Any = None,
+                 model_type: str = ""):
         self.model = model
         self.processor = processor
         self.family = family
         self.name = name
+        self.model_type = model_type or getattr(model.config, "model_type", "")  # the family key of VLM_FAMILIES
         self.manager = manager
         self._chat_texts: dict[tuple[str, str], str] = {}  # rendering a template costs ~0.1 ms
 
@@ -90,11 +93,15 @@ class VisionLanguageModel:
         self._chat_texts[(prompt, media, count)] = text
         return text
 
-    def prepare(self, pictures: Any, prompts: str | Sequence[str]) -> Any:
-        """Inputs for one PIL image or a list of them (one batch, left-padded)."""
+    def prepare(self, pictures: Any, prompts: str | Sequence[str], **options: Any) -> Any:
+        """Inputs for one PIL image or a list of them (one batch, left-padded); ``options`` are the
+        family's own (``family.options``, e.g. Qwen-VL's ``min_pixels``)."""
         pictures = list(pictures) if isinstance(pictures, (list, tuple)) else [pictures]
         prompts = [prompts] * len(pictures) if isinstance(prompts, str) else list(prompts)
-        return self.family.encode(self.processor, pictures, [self.chat_text(p) for p in prompts])
+        unknown = sorted(set(options) - set(getattr(self.family, "options", ())))
+        if unknown:
+            raise ValueError(f"{self.name}: the {self.family.name} family does not use {', '.join(unknown)}")
+        return self.family.encode(self.processor, pictures, [self.chat_text(p) for p in prompts], **options)
 
     def prepare_group(self, pictures: Sequence[Any], prompt: str) -> Any:
         """Inputs for one prompt about several PIL images, in order (a batch of one)."""

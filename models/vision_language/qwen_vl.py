@@ -57,9 +57,21 @@ class QwenVLProcessor:
     def decode(self, *args: Any, **kwargs: Any) -> str:
         return self.tokenizer.decode(*args, **kwargs)
 
-    def images(self, pictures: list, texts: list[str]) -> Any:
-        vision = self.image_processor(images=pictures, return_tensors="pt")
+    def images(self, pictures: list, texts: list[str], min_pixels: int = 0, max_pixels: int = 0) -> Any:
+        """``min_pixels``/``max_pixels`` (0: the model's own) bound the area each picture is resized to."""
+        vision = self.image_processor(images=pictures, return_tensors="pt",
+                                      size=self.resize_bounds(min_pixels, max_pixels))
         return self._with_text(vision, "image_grid_thw", IMAGE_TOKEN, texts)
+
+    def resize_bounds(self, min_pixels: int = 0, max_pixels: int = 0) -> dict:
+        """The image processor's ``size`` ({shortest_edge: min area, longest_edge: max area}) with
+        the given bounds in place of the model's."""
+        size = dict(self.image_processor.size)
+        low = int(min_pixels) or size["shortest_edge"]
+        high = int(max_pixels) or size["longest_edge"]
+        if low > high:
+            raise ValueError(f"min_pixels ({low}) is more than max_pixels ({high})")
+        return {"shortest_edge": low, "longest_edge": high}
 
     def videos(self, videos: list[list], texts: list[str], fps: float, video_style: str) -> Any:
         """``video_style``: "plain" (Qwen2-VL), "timed" (Qwen2.5-VL: seconds per temporal patch as an
@@ -177,6 +189,7 @@ class QwenVLFamily:
     name = "qwen_vl"
     multi_image = True
     supports_video = True
+    options: tuple[str, ...] = ("min_pixels", "max_pixels")  # the resize bounds of each picture
 
     def __init__(self, class_name: str, box_format: str, video_style: str = "plain"):
         self.class_name = class_name
@@ -187,15 +200,16 @@ class QwenVLFamily:
         return (f"<|im_start|>user\n<|vision_start|>{IMAGE_TOKEN}<|vision_end|>{prompt}<|im_end|>\n"
                 f"<|im_start|>assistant\n")
 
-    def box_space(self, processor: Any, width: int, height: int) -> tuple[float, float]:
+    def box_space(self, processor: Any, width: int, height: int, min_pixels: int = 0,
+                  max_pixels: int = 0) -> tuple[float, float]:
         if self.box_format == "per_mille":
             return 1000.0, 1000.0
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize
 
         image_processor = processor.image_processor
+        bounds = processor.resize_bounds(min_pixels, max_pixels)
         resized_h, resized_w = smart_resize(height, width, factor=image_processor.patch_size * image_processor.merge_size,
-                                            min_pixels=image_processor.size["shortest_edge"],
-                                            max_pixels=image_processor.size["longest_edge"])
+                                            min_pixels=bounds["shortest_edge"], max_pixels=bounds["longest_edge"])
         return float(resized_w), float(resized_h)
 
     def load(self, path: Path, config: Any, dtype: Any) -> tuple[Any, Any]:
@@ -205,8 +219,9 @@ class QwenVLFamily:
         model = from_pretrained_safely(getattr(transformers, self.class_name), path, **kwargs).eval()
         return model, QwenVLProcessor.from_pretrained(path)
 
-    def encode(self, processor: QwenVLProcessor, pictures: list, texts: list[str]) -> Any:
-        return processor.images(pictures, texts)
+    def encode(self, processor: QwenVLProcessor, pictures: list, texts: list[str], min_pixels: int = 0,
+               max_pixels: int = 0) -> Any:
+        return processor.images(pictures, texts, min_pixels, max_pixels)
 
     def encode_video(self, processor: QwenVLProcessor, videos: list[list], texts: list[str], fps: float) -> Any:
         return processor.videos(videos, texts, fps, self.video_style)

@@ -6,14 +6,18 @@ line per reply); interrupt stops generation within one token.
 """
 from __future__ import annotations
 
-from execution.declare import Combo, Float, In, Int, Out, String, node
-from models.folders import ModelListing
+from execution.declare import Combo, Float, In, Int, Out, String, for_families, node
+from models.vision_language.families import VLMListing, families_with_option, video_families
 
 MAX_VIDEO_FRAMES = 64
+MAX_PIXELS = 16384 * 16384
+# VLMCaption's inputs that only some families use: the editors hide them for the others (see
+# models/vision_language/families.py); a value given for another family is ignored with a warning.
+FAMILY_OPTIONS = {"min_pixels": 0, "max_pixels": 0}  # name -> the value that means "not set"
 
 
 @node("VLMLoader", display_name="Load VLM", category="loaders/multimodal",
-      inputs=[Combo("vlm_name", ModelListing("vlm"))],
+      inputs=[Combo("vlm_name", VLMListing())],
       outputs=[Out("VLM")])
 def vlm_loader(ctx, vlm_name: str):
     """Load a transformers VLM folder from models/vlm/; the family is read from its config."""
@@ -32,10 +36,18 @@ def vlm_loader(ctx, vlm_name: str):
               Int("seed", 0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
               Int("batch_size", 8, min=1, max=256, optional=True,
                   tooltip="images generated together (greedy only; the replies are the same as one at a time)"),
-              In("video", "VIDEO", optional=True, tooltip="ask about a video instead (LLaVA-OneVision, Qwen-VL)")],
+              for_families(families_with_option("min_pixels"), Int(
+                  "min_pixels", 0, min=0, max=MAX_PIXELS, step=1024, optional=True,
+                  tooltip="Qwen-VL: each picture is resized to at least this many pixels (0: the model's setting)")),
+              for_families(families_with_option("max_pixels"), Int(
+                  "max_pixels", 0, min=0, max=MAX_PIXELS, step=1024, optional=True,
+                  tooltip="Qwen-VL: each picture is resized to at most this many pixels (0: the model's setting); "
+                          "fewer pixels, fewer image tokens")),
+              for_families(video_families(), In("video", "VIDEO", optional=True,
+                                                tooltip="ask about a video instead (LLaVA-OneVision, Qwen-VL)"))],
       outputs=[Out("STRING", "text", is_list=True), Out("BOXES", "boxes", is_list=True)])
 def vlm_caption(ctx, vlm, image=None, prompt="Describe the image.", max_new_tokens=64, temperature=0.0,
-                top_p=1.0, seed=0, batch_size=8, video=None):
+                top_p=1.0, seed=0, batch_size=8, min_pixels=0, max_pixels=0, video=None):
     """Caption every image of the batches and lists given (or answer the prompt about each, or about
     the video): one STRING per image, and the grounding boxes found in each reply. A list of
     prompts pairs with the images (the last one repeats)."""
@@ -46,6 +58,7 @@ def vlm_caption(ctx, vlm, image=None, prompt="Describe the image.", max_new_toke
     vlm, prompts, images, videos = _first(vlm), _as_list(prompt), _as_list(image), _as_list(video)
     max_new_tokens, temperature, top_p, seed, batch_size = (
         _first(v) for v in (max_new_tokens, temperature, top_p, seed, batch_size))
+    options = _family_options(ctx, vlm, {"min_pixels": _first(min_pixels), "max_pixels": _first(max_pixels)})
     if bool(images) == bool(videos):
         raise ValueError("VLMCaption needs images or a video (exactly one of them)")
     if videos:
@@ -57,13 +70,33 @@ def vlm_caption(ctx, vlm, image=None, prompt="Describe the image.", max_new_toke
     for start in range(0, len(pictures), batch_size):
         ctx.check_interrupt()
         chunk = pictures[start:start + batch_size]
-        inputs = vlm.prepare(chunk, [prompts[min(i, len(prompts) - 1)] for i in range(start, start + len(chunk))])
+        inputs = vlm.prepare(chunk, [prompts[min(i, len(prompts) - 1)] for i in range(start, start + len(chunk))],
+                             **options)
         budget = _token_budget(ctx, vlm, vlm.prompt_tokens(inputs), max_new_tokens)
         settings = GenerationSettings(budget, temperature, top_p, seed + start)
         replies.extend(_generate_streaming(ctx, vlm, inputs, settings, len(chunk), first_line=start == 0))
-    boxes = [boxes_in_picture(reply, vlm.family.box_space(vlm.processor, *picture.size), *picture.size)
+    boxes = [boxes_in_picture(reply, vlm.family.box_space(vlm.processor, *picture.size, **options), *picture.size)
              for reply, picture in zip(replies, pictures)]
     return (replies, boxes)
+
+
+def _family_options(ctx, vlm, given: dict) -> dict:
+    """The family-specific options that were set and that ``vlm``'s family uses; one set for a
+    family that does not use it is ignored, with a warning naming the families that do."""
+    from models.vision_language.families import family_label
+
+    used = set(getattr(vlm.family, "options", ()))
+    options = {}
+    for name, value in given.items():
+        if value is None or value == FAMILY_OPTIONS[name]:
+            continue
+        if name in used:
+            options[name] = value
+        else:
+            families = ", ".join(family_label(f) for f in families_with_option(name))
+            ctx.warn(f"{name} applies to {families} models only; ignored for {vlm.name} "
+                     f"({family_label(vlm.model_type)})")
+    return options
 
 
 def _as_list(value) -> list:

@@ -249,6 +249,38 @@ def test_a_caption_workflow_shows_its_text_on_the_node(frontend, frontend_server
     frontend.page.screenshot(path=str(ROOT / "tests" / "artifacts" / "official-frontend-caption.png"))
 
 
+# What VLMCaption shows for each model chosen on its loader (plexus_extras.js + familyoptions.js).
+FAMILY_STATES_JS = """(models) => {
+  const caption = app.graph.nodes.find((n) => n.type === 'VLMCaption');
+  const loader = app.graph.nodes.find((n) => n.type === 'VLMLoader');
+  app.canvas.ds.offset = [0, 0];
+  app.canvas.ds.scale = 1;
+  loader.pos = [60, 120];
+  caption.pos = [420, 120];
+  const states = {};
+  for (const model of models) {
+    loader.widgets.find((w) => w.name === 'vlm_name').value = model;
+    app.canvas.draw(true, true);
+    const video = caption.inputs.find((s) => s.name === 'video');
+    states[model] = { hidden: caption.widgets.filter((w) => w.hidden).map((w) => w.name),
+                      video: video.label ?? video.name };
+  }
+  return states;
+}"""
+
+
+def test_family_specific_inputs_follow_the_loaders_model(frontend):
+    frontend.eval("(p) => app.loadApiJson(p, 'family.json')",
+                  {"2": CAPTION_PROMPT["2"], "3": {**CAPTION_PROMPT["3"], "inputs": {
+                      key: value for key, value in CAPTION_PROMPT["3"]["inputs"].items() if key != "image"}}})
+    frontend.page.wait_for_timeout(300)
+    states = frontend.eval(FAMILY_STATES_JS, ["tiny-llava", "tiny-qwen2.5-vl", "tiny-fuyu"])
+    assert states["tiny-llava"] == {"hidden": ["min_pixels", "max_pixels"], "video": "video (not used by llava)"}
+    assert states["tiny-qwen2.5-vl"] == {"hidden": [], "video": "video"}
+    assert states["tiny-fuyu"] == {"hidden": ["min_pixels", "max_pixels"], "video": "video (not used by fuyu)"}
+    frontend.page.screenshot(path=str(ROOT / "tests" / "artifacts" / "official-frontend-family-options.png"))
+
+
 def test_plexus_messages_are_known_to_the_frontend(frontend):
     frontend.eval("(p) => app.loadApiJson(p, 'probe.json')",
                   {"1": {"class_type": "FrontendMessageProbe", "inputs": {"value": 3}}})

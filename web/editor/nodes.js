@@ -5,6 +5,7 @@ import { LiteGraph, LGraphNode } from "../lib/litegraph/litegraph.es.js";
 import { addInputWidget, isWidgetType, parseInputSpec } from "./widgets.js";
 import { drawNodeRunState } from "./nodedraw.js";
 import { addDynamicInput, isDynamicInput, prepareDynamicWidgets, updateAutogrow } from "./dynamicinputs.js";
+import { watchFamilyInputs } from "./familyoptions.js";
 import { MarkdownOverlay, TextAreaOverlay } from "./textarea.js";
 import { applyConvertedWidgets, convertLinkedWidgets, convertWidgetToInput, markConvertedInputs, widgetConversionMenu } from "./widgetinputs.js";
 
@@ -121,6 +122,7 @@ export function registerServerNodes(objectInfo, env) {
     }
     ServerNode.title = definition.display_name || name;
     ServerNode.prototype.onDrawForeground = drawNodeRunState;
+    watchFamilyInputs(ServerNode, definition); // inputs only some model families use
     env.beforeRegisterNodeDef?.(ServerNode, definition);
     LiteGraph.registerNodeType(name, ServerNode);
     ServerNode.category = definition.category ?? "";

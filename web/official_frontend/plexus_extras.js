@@ -5,9 +5,12 @@
 // - execution_restarted (a cluster worker was lost and the job runs again) starts the streamed
 //   text over, and node warnings (Plexus's "warning" message) show as toasts: both are known
 //   messages then (this frontend logs an error for message types nobody listens to).
+// - Inputs that only some model families use (VLMCaption's min_pixels...) are hidden while the
+//   model reaching the node is of another family, as in the Plexus editor (familyoptions.js).
 // It does nothing in the Plexus editor, which has these features itself.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { watchFamilyInputs } from "/plexus/editor/familyoptions.js";
 
 const TEXT_NODE_TYPES = new Set(["PreviewText"]);
 
@@ -45,9 +48,14 @@ if (window.comfyAPI) {
     return dispatch(type, detail);
   };
 
+  const definitions = new Map();  // the /object_info entries, as this frontend reshapes its own copy
+  const definitionOf = (node) => definitions.get(node.comfyClass ?? node.type);
+
   app.registerExtension({
     name: "plexus.extras",
     beforeRegisterNodeDef(nodeType, nodeData) {
+      definitions.set(nodeData.name, nodeData);
+      watchFamilyInputs(nodeType, nodeData, definitionOf);
       if (!TEXT_NODE_TYPES.has(nodeData.name)) return;
       const onExecuted = nodeType.prototype.onExecuted;
       nodeType.prototype.onExecuted = function (output) {
