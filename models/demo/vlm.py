@@ -37,6 +37,7 @@ DEMO_VLM_MODELS = {
     "qwen3_vl": "vlm/tiny-qwen3-vl",
     "fuyu": "vlm/tiny-fuyu",  # models.demo.fuyu
     "llava_onevision": "vlm/tiny-llava-onevision",
+    "video_llava": "vlm/tiny-video-llava",
 }
 _WORD_PIECES = ("the", "a", "an", "of", "in", "on", "is", "what", "image", "page", "cat", "dog", "red", "blue",
                 "photo", "text", "document", "describe", "question", "answer", "chart", "table")

@@ -9,6 +9,7 @@ from typing import Any
 
 from models.demo.fuyu import build_tiny_fuyu
 from models.demo.llava_onevision import build_tiny_llava_onevision
+from models.demo.video_llava import build_tiny_video_llava
 from models.demo.vlm import _bpe_vocab
 
 # Qwen2-VL's conversation format (system turn omitted): images and videos as vision spans.
@@ -127,6 +128,7 @@ FAMILY_BUILDERS = {
     "qwen3_vl": lambda: build_tiny_qwen_vl("3"),
     "fuyu": build_tiny_fuyu,
     "llava_onevision": build_tiny_llava_onevision,
+    "video_llava": build_tiny_video_llava,
 }
 
 

@@ -34,4 +34,4 @@ class Blip2Family:
         return processor(images=pictures, text=texts, return_tensors="pt", padding=True)
 
     def encode_video(self, processor: Any, videos: list[list], texts: list[str], fps: float) -> Any:
-        raise ValueError("the BLIP-2 family does not take videos; use a LLaVA-OneVision or Qwen-VL model")
+        raise ValueError("the BLIP-2 family does not take videos; use LLaVA-OneVision, Video-LLaVA or Qwen-VL")

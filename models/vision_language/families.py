@@ -54,4 +54,5 @@ def video_families() -> list[str]:
 def family_label(model_type: str) -> str:
     """A family as users know it, for messages."""
     return {"llava": "LLaVA 1.5", "llava_next": "LLaVA-NeXT", "llava_onevision": "LLaVA-OneVision", "blip-2": "BLIP-2",
-            "qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL", "qwen3_vl": "Qwen3-VL", "fuyu": "Fuyu"}.get(model_type, model_type)
+            "qwen2_vl": "Qwen2-VL", "qwen2_5_vl": "Qwen2.5-VL", "qwen3_vl": "Qwen3-VL", "fuyu": "Fuyu",
+            "video_llava": "Video-LLaVA"}.get(model_type, model_type)

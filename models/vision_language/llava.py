@@ -36,4 +36,4 @@ class LlavaFamily:
         return processor(images=pictures, text=texts, return_tensors="pt", padding=True)
 
     def encode_video(self, processor: Any, videos: list[list], texts: list[str], fps: float) -> Any:
-        raise ValueError("the LLaVA family does not take videos; use a LLaVA-OneVision or Qwen-VL model")
+        raise ValueError("the LLaVA family does not take videos; use LLaVA-OneVision, Video-LLaVA or Qwen-VL")

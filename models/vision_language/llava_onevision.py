@@ -2,10 +2,9 @@
 (AnyRes tiling, at most ``anyres_max_N`` tiles' worth of features), several images (one square view
 each) or a video (each frame one view, its features pooled 2x2, one newline feature at the end).
 
-Chosen over Video-LLaVA because transformers ships a torchvision-free image processor for it
-(``LlavaOnevisionImageProcessorPil``, the AnyRes tiling included) and one model serves images,
-several images and video; Video-LLaVA has two towers, a fixed 8-frame video input and no PIL
-processor for its video path.
+The first choice for video (Video-LLaVA, ``video_llava.py``, is supported too): transformers ships a
+torchvision-free image processor for it (``LlavaOnevisionImageProcessorPil``, the AnyRes tiling
+included) and one model serves images, several images and videos of any length.
 
 transformers' ``LlavaOnevisionProcessor`` cannot be built without torchvision (it holds a video
 processor), so :class:`OnevisionProcessor` does its documented job from the tokenizer and the PIL
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from models.pickle_guard import from_pretrained_safely
+from models.vision_language.placeholders import expand_placeholders
 
 IMAGE_TOKEN, VIDEO_TOKEN = "<image>", "<video>"
 
@@ -150,12 +150,7 @@ class OnevisionProcessor:
     def _with_text(self, vision: dict, token: str, counts: list[int], texts: list[str]) -> Any:
         from transformers import BatchFeature
 
-        if sum(text.count(token) for text in texts) != len(counts):
-            raise ValueError(f"{len(counts)} inputs for {sum(t.count(token) for t in texts)} {token} placeholders")
-        expanded, next_count = [], iter(counts)
-        for text in texts:
-            pieces = text.split(token)
-            expanded.append(pieces[0] + "".join(token * next(next_count) + piece for piece in pieces[1:]))
+        expanded = expand_placeholders(texts, token, [token * count for count in counts])
         return BatchFeature({**self.tokenizer(expanded, return_tensors="pt", padding=True), **vision})
 
 

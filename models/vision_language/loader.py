@@ -10,12 +10,14 @@ from models.vision_language.llava import LlavaFamily
 from models.vision_language.llava_onevision import LlavaOnevisionFamily
 from models.vision_language.model import VisionLanguageModel, VLMFamily
 from models.vision_language.qwen_vl import QwenVLFamily
+from models.vision_language.video_llava import VideoLlavaFamily
 
 # config.model_type -> family
 VLM_FAMILIES: dict[str, VLMFamily] = {
     "llava": LlavaFamily("LlavaForConditionalGeneration"),
     "llava_next": LlavaFamily("LlavaNextForConditionalGeneration"),
     "llava_onevision": LlavaOnevisionFamily(),
+    "video_llava": VideoLlavaFamily(),
     "blip-2": Blip2Family(),
     "qwen2_vl": QwenVLFamily("Qwen2VLForConditionalGeneration", "per_mille"),
     "qwen2_5_vl": QwenVLFamily("Qwen2_5_VLForConditionalGeneration", "input_pixels", video_style="timed"),

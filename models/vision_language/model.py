@@ -114,7 +114,7 @@ class VisionLanguageModel:
         """Inputs for one video given as a list of PIL frames sampled at ``fps``."""
         if not self.family.supports_video:
             raise ValueError(f"{self.name}: the {self.family.name} family does not take videos; "
-                             f"use a LLaVA-OneVision or Qwen-VL model")
+                             f"use LLaVA-OneVision, Video-LLaVA or Qwen-VL")
         return self.family.encode_video(self.processor, [frames], [self.chat_text(prompt, "video")], fps)
 
     def prompt_tokens(self, inputs: Any) -> int:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from models.pickle_guard import from_pretrained_safely
+from models.vision_language.placeholders import expand_placeholders
 
 IMAGE_TOKEN, VIDEO_TOKEN = "<|image_pad|>", "<|video_pad|>"
 
@@ -91,7 +92,7 @@ class QwenVLProcessor:
                 [self.image_processor.temporal_patch_size / fps] * len(videos), dtype=torch.float32)
         if video_style == "timestamps":
             spans = [self._timestamped_span(len(frames), grid, fps) for frames, grid in zip(videos, grids)]
-            return self._encode(_replace_each(texts, VIDEO_TOKEN, spans), vision)
+            return self._encode(expand_placeholders(texts, VIDEO_TOKEN, spans), vision)
         return self._with_text(vision, "video_grid_thw", VIDEO_TOKEN, texts)
 
     def _timestamped_span(self, frame_count: int, grid: list[int], fps: float) -> str:
@@ -150,9 +151,7 @@ class QwenVLProcessor:
         """Each placeholder, in order across the texts, expanded to its picture's token count."""
         merge = self.image_processor.merge_size ** 2
         counts = [int(grid.prod()) // merge for grid in vision[grid_key]]
-        if sum(text.count(token) for text in texts) != len(counts):
-            raise ValueError(f"{len(counts)} pictures for {sum(t.count(token) for t in texts)} {token} placeholders")
-        return self._encode(_replace_each(texts, token, [token * count for count in counts]), vision)
+        return self._encode(expand_placeholders(texts, token, [token * count for count in counts]), vision)
 
     def _encode(self, expanded: list[str], vision: dict) -> Any:
         from transformers import BatchFeature
@@ -161,17 +160,6 @@ class QwenVLProcessor:
         ids = encoded["input_ids"]
         token_types = (ids == self.image_token_id).long() + 2 * (ids == self.video_token_id).long()
         return BatchFeature({**encoded, "mm_token_type_ids": token_types, **vision})
-
-
-def _replace_each(texts: list[str], token: str, replacements: list[str]) -> list[str]:
-    """Each ``token``, in order across the texts, replaced by the next replacement."""
-    if sum(text.count(token) for text in texts) != len(replacements):
-        raise ValueError(f"{len(replacements)} inputs for {sum(t.count(token) for t in texts)} {token} placeholders")
-    expanded, next_replacement = [], iter(replacements)
-    for text in texts:
-        pieces = text.split(token)
-        expanded.append(pieces[0] + "".join(next(next_replacement) + piece for piece in pieces[1:]))
-    return expanded
 
 
 def _read_chat_template(path: Path) -> str | None:

@@ -1,5 +1,6 @@
-"""Vision-language nodes: load a VLM (LLaVA, LLaVA-NeXT, BLIP-2, Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LLaVA-OneVision),
-caption or answer questions about images (in padded batches) or a video; draw grounding boxes.
+"""Vision-language nodes: load a VLM (LLaVA, LLaVA-NeXT, LLaVA-OneVision, Video-LLaVA, BLIP-2,
+Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Fuyu), caption or answer questions about images (in padded batches) or
+a video; draw grounding boxes.
 
 Tokens stream to the client while they are generated (progress per token and text frames, one
 line per reply); interrupt stops generation within one token.
@@ -43,8 +44,9 @@ def vlm_loader(ctx, vlm_name: str):
                   "max_pixels", 0, min=0, max=MAX_PIXELS, step=1024, optional=True,
                   tooltip="Qwen-VL: each picture is resized to at most this many pixels (0: the model's setting); "
                           "fewer pixels, fewer image tokens")),
-              for_families(video_families(), In("video", "VIDEO", optional=True,
-                                                tooltip="ask about a video instead (LLaVA-OneVision, Qwen-VL)"))],
+              for_families(video_families(), In(
+                  "video", "VIDEO", optional=True,
+                  tooltip="ask about a video instead (LLaVA-OneVision, Video-LLaVA, Qwen-VL)"))],
       outputs=[Out("STRING", "text", is_list=True), Out("BOXES", "boxes", is_list=True)])
 def vlm_caption(ctx, vlm, image=None, prompt="Describe the image.", max_new_tokens=64, temperature=0.0,
                 top_p=1.0, seed=0, batch_size=8, min_pixels=0, max_pixels=0, video=None):

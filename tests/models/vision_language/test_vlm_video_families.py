@@ -1,7 +1,8 @@
-"""LLaVA-OneVision (images, several images, video) and Qwen3-VL video against transformers on the same
-tiny weights: the inputs equal transformers' own processors' (their torchvision-only video
-processors replaced by a stand-in that hands over the frames' pixels, computed here from the
-documented steps), and the replies equal ``model.generate`` greedy, token for token."""
+"""LLaVA-OneVision (images, several images, video), Video-LLaVA (images, video) and Qwen3-VL video
+against transformers on the same tiny weights: the inputs equal transformers' own processors'
+(their torchvision-only video processors replaced by a stand-in that hands over the frames'
+pixels, checked here against the documented steps), and the replies equal ``model.generate``
+greedy, token for token."""
 from __future__ import annotations
 
 import pytest
@@ -168,6 +169,66 @@ def test_onevision_streams_and_stops_within_one_token(vlm_env):
     assert seen == [1, 2, 3]  # no token after the one that saw the interrupt
 
 
+def _video_llava_reference(folder, video_outputs: dict | None = None):
+    import json
+
+    from transformers import AutoTokenizer, VideoLlavaImageProcessor, VideoLlavaProcessor
+
+    settings = json.loads((folder / "processor_config.json").read_text())
+    return VideoLlavaProcessor(
+        image_processor=VideoLlavaImageProcessor.from_pretrained(folder),
+        video_processor=_StandInVideoProcessor(video_outputs),
+        tokenizer=AutoTokenizer.from_pretrained(folder, padding_side="left"), patch_size=settings["patch_size"],
+        vision_feature_select_strategy=settings["vision_feature_select_strategy"],
+        chat_template=(folder / "chat_template.jinja").read_text())
+
+
+def test_video_llava_images_and_video_equal_transformers(vlm_env, vlm_models_dir, stand_in_video_processor):
+    import numpy as np
+    import torch
+
+    from models.video.container import VideoComponents, VideoFromComponents
+    from models.vision_language.images import tensor_to_pil_images
+    from nodes.understanding.vlm import vlm_caption, vlm_loader
+
+    folder = vlm_models_dir / "vlm" / "tiny-video-llava"
+    reference, model = _video_llava_reference(folder), _reference_model(folder)
+    vlm = vlm_env.load(vlm_loader, "tiny-video-llava")
+    assert vlm.family.name == "video_llava"
+    text = _chat(reference, "image")
+    images = [random_image(seed, height, width) for seed, (height, width) in enumerate([(40, 56), (64, 32)], 110)]
+    expected = []
+    for image in images:
+        inputs = reference(images=tensor_to_pil_images(image), text=[text], return_tensors="pt")
+        ours = vlm.prepare(tensor_to_pil_images(image), PROMPT)
+        assert torch.equal(ours["input_ids"], inputs["input_ids"])
+        assert torch.equal(ours["pixel_values"], torch.as_tensor(inputs["pixel_values_images"]))
+        expected.append(_generate(model, reference.tokenizer, inputs))
+    assert vlm_caption(vlm_env.context(), vlm, images, PROMPT, MAX_NEW, batch_size=2)[0] == expected
+    assert vlm_caption(vlm_env.context(), vlm, images, PROMPT, MAX_NEW, batch_size=1)[0] == expected
+    pair = [tensor_to_pil_images(image)[0] for image in images]  # two pictures in one prompt
+    inputs = reference(images=pair, text=[_chat(reference, "image", "image")], return_tensors="pt")
+    assert torch.equal(vlm.prepare_group(pair, PROMPT)["input_ids"], inputs["input_ids"])
+    assert vlm.score_continuations(pair, PROMPT, ["a cat"]) != vlm.score_continuations(pair[0], PROMPT, ["a cat"])
+
+    frames = torch.cat([random_image(seed, 40, 56) for seed in range(120, 128)])  # 8 frames, as released
+    pictures = tensor_to_pil_images(frames)
+    ours = vlm.prepare_video(pictures, PROMPT, 8.0)
+    # the video processor's documented steps: shortest edge to 32 (bicubic), centre crop 32x32, x/255, CLIP stats
+    mean, std = np.array([0.48145466, 0.4578275, 0.40821073]), np.array([0.26862954, 0.26130258, 0.27577711])
+    documented = np.stack([(np.asarray(p.resize((44, 32), 3), dtype=np.float64)[:, 6:38] / 255 - mean) / std
+                           for p in pictures]).transpose(0, 3, 1, 2)[None]
+    assert torch.allclose(ours["pixel_values_videos"], torch.from_numpy(documented).float(), atol=1e-5)
+    reference = _video_llava_reference(folder, {"pixel_values_videos": ours["pixel_values_videos"]})
+    inputs = reference(videos=[pictures], text=[_chat(reference, "video")], return_tensors="pt")
+    assert torch.equal(ours["input_ids"], inputs["input_ids"])
+    assert int((inputs["input_ids"] == reference.video_token_id).sum()) == 8 * (4 * 4 + 1)  # patches + CLS
+    expected = _generate(model, reference.tokenizer, inputs)
+    video = VideoFromComponents(VideoComponents(images=frames, frame_rate=8))
+    replies, _ = vlm_caption(vlm_env.context(), vlm, None, PROMPT, MAX_NEW, video=video)
+    assert replies == [expected] and expected
+
+
 def _qwen3_video_patches(pictures, settings: dict):
     """Qwen3-VL's video processor, from its documented steps: size all frames together with its video
     ``smart_resize``, bicubic, x/255, normalise, pad to whole temporal patches with the last frame,
@@ -226,11 +287,13 @@ def test_qwen3_video_with_timestamps_equals_transformers(vlm_env, vlm_models_dir
     assert replies == [expected] and expected
 
 
-def test_onevision_video_workflow_runs_headless(tmp_path, vlm_models_dir, capsys):
+@pytest.mark.parametrize("workflow, prefix", [("video_qa_onevision.json", "onevision_sampled"),
+                                              ("video_qa_video_llava.json", "video_llava_sampled")])
+def test_video_workflows_run_headless(tmp_path, vlm_models_dir, capsys, workflow, prefix):
     from models.demo.vlm_families import write_demo_video
     from tests.fixtures.vlm import run_workflow
 
     write_demo_video(tmp_path / "input")
-    code, out = run_workflow(tmp_path, vlm_models_dir, "video_qa_onevision.json", capsys)
+    code, out = run_workflow(tmp_path, vlm_models_dir, workflow, capsys)
     assert code == 0, out
-    assert "node 5: " in out and len(list((tmp_path / "output" / "video").glob("onevision_sampled_*.mp4"))) == 1
+    assert "node 5: " in out and len(list((tmp_path / "output" / "video").glob(f"{prefix}_*.mp4"))) == 1
