@@ -107,6 +107,7 @@ class VideoLlavaFamily:
     name = "video_llava"
     supports_video = True
     multi_image = True
+    options: tuple[str, ...] = ()
 
     def plain_prompt(self, prompt: str) -> str:
         return f"USER: {IMAGE_TOKEN}\n{prompt} ASSISTANT:"
