@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import torch
 
-from models.control.ip_adapter_sd3 import IPAdapterFormatError, swapped_processors
+from models.control.ip_adapter_sd3 import IPAdapterFormatError
 
 KINDS = ("ip-adapter", "plus", "full-face")
 TOKENS_OF_PLAIN_ADAPTER = 4
@@ -148,14 +148,11 @@ def _key_value_layers(state_dict: dict, name: str) -> tuple[torch.nn.ModuleList,
 
 # -- fitting a U-Net --------------------------------------------------------------------------
 def cross_attention_layers(unet: Any) -> list[tuple[str, Any]]:
-    """(processor name, Attention module) of each cross-attention layer, in the order of the file's
-    ``ip_adapter.{1,3,5,...}`` slots (diffusers' ``_convert_ip_adapter_attn_to_diffusers`` rule)."""
-    layers = []
-    for processor_name in unet.attn_processors:
-        if processor_name.endswith("attn1.processor") or "motion_modules" in processor_name:
-            continue
-        layers.append((processor_name, unet.get_submodule(processor_name[:-len(".processor")])))
-    return layers
+    """(name, Attention module) of each cross-attention layer, in the order of the file's
+    ``ip_adapter.{1,3,5,...}`` slots: diffusers' ``_convert_ip_adapter_attn_to_diffusers`` rule over
+    ``unet.attn_processors``, whose order is this module walk's."""
+    return [(name, module) for name, module in unet.named_modules()
+            if hasattr(module, "get_processor") and not name.endswith("attn1") and "motion_modules" not in name]
 
 
 def check_adapter_fits(adapter: UNetIPAdapter, model: Any) -> None:
@@ -231,7 +228,7 @@ class UNetIPAdapterPatch:
     ``IPAdapterAttnProcessor2_0`` per layer serves all of them)."""
 
     prompts: tuple[ImagePrompt, ...]
-    _processors: dict | None = field(default=None, repr=False)
+    _processors: list | None = field(default=None, repr=False)
     _tokens: list | None = field(default=None, repr=False)
 
     def with_prompt(self, prompt: ImagePrompt) -> "UNetIPAdapterPatch":
@@ -241,18 +238,20 @@ class UNetIPAdapterPatch:
         adapters = {id(p.adapter): p.adapter for p in self.prompts}
         return [module for adapter in adapters.values() for module in adapter.torch_modules()]
 
-    def _build_processors(self, unet: Any) -> dict:
+    def _build_processors(self, unet: Any) -> list[tuple[Any, Any]]:
+        """(Attention module, IP processor) per cross-attention layer, built once per patch."""
         from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 
-        processors = {}
-        for index, (processor_name, attention) in enumerate(cross_attention_layers(unet)):
-            with torch.device("meta"):  # the adapter's own layers replace the fresh ones: no copy
-                processor = IPAdapterAttnProcessor2_0(
-                    hidden_size=attention.to_k.out_features, cross_attention_dim=attention.to_k.in_features,
-                    num_tokens=[p.adapter.num_tokens for p in self.prompts], scale=[p.weight for p in self.prompts])
+        processors = []
+        for index, (_, attention) in enumerate(cross_attention_layers(unet)):
+            # built empty, then given the adapters' own layers: no weight is allocated or copied
+            processor = IPAdapterAttnProcessor2_0(hidden_size=attention.to_k.out_features,
+                                                  cross_attention_dim=attention.to_k.in_features, num_tokens=[], scale=[])
+            processor.num_tokens = [p.adapter.num_tokens for p in self.prompts]
+            processor.scale = [p.weight for p in self.prompts]
             processor.to_k_ip = torch.nn.ModuleList([p.adapter.to_k_ip[index] for p in self.prompts])
             processor.to_v_ip = torch.nn.ModuleList([p.adapter.to_v_ip[index] for p in self.prompts])
-            processors[processor_name] = processor
+            processors.append((attention, processor))
         return processors
 
     # -- the U-Net denoiser's patch protocol (models/stable_diffusion/denoiser.py) -----------------
@@ -273,10 +272,14 @@ class UNetIPAdapterPatch:
         with torch.inference_mode():
             self._tokens = [(_projected(p.adapter, p.positive, parameter.device, dtype),
                              _projected(p.adapter, p.negative, parameter.device, dtype)) for p in self.prompts]
+        originals = [(attention, attention.get_processor()) for attention, _ in self._processors]
         try:
-            with swapped_processors(unet, self._processors):
-                yield
+            for attention, processor in self._processors:
+                attention.set_processor(processor)
+            yield
         finally:
+            for attention, original in originals:
+                attention.set_processor(original)
             self._tokens = None
 
     def unet_context(self, step: Any, text_context: torch.Tensor) -> tuple:
@@ -286,7 +289,7 @@ class UNetIPAdapterPatch:
         from models.sd3.denoiser import _in_range
 
         scales = [p.weight if _in_range(p, step.percent, step.model, step.sigma) else 0.0 for p in self.prompts]
-        for processor in self._processors.values():
+        for _, processor in self._processors:
             processor.scale = scales
         tokens = [torch.cat([negative if is_uncond else positive for is_uncond in step.is_uncond])
                   for positive, negative in self._tokens]

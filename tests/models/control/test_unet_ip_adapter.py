@@ -142,6 +142,29 @@ def test_chained_adapters_stack(env):
     assert np.abs(second_at_zero - single).max() <= 1e-6
 
 
+def test_interrupt_mid_sampling_puts_the_base_processors_back(env):
+    from nodes.generation.loaders import load_checkpoint_cached
+
+    unet = load_checkpoint_cached(env.services, CHECKPOINTS["sd15"])[0].unet
+    before = {name: type(p).__name__ for name, p in unet.attn_processors.items()}
+    during: list[set] = []
+
+    def interrupt_on_first_step(event):
+        if event.type == "progress":
+            during.append({type(p).__name__ for p in unet.attn_processors.values()})
+            env.runner.interrupt.set()
+
+    env.on_event = interrupt_on_first_step
+    try:
+        result = env.run(graph("sd15", ({"weight": 0.9},)))
+    finally:
+        env.on_event = None
+        env.runner.interrupt.clear()
+    assert result.status == "interrupted"
+    assert during == [{"AttnProcessor2_0", "IPAdapterAttnProcessor2_0"}], "the adapter is installed while sampling"
+    assert {name: type(p).__name__ for name, p in unet.attn_processors.items()} == before
+
+
 @pytest.mark.parametrize("variant, file, message", [
     ("sdxl_base", "plexus-demo-ip-adapter_sd15-tiny-RANDOM.safetensors", "use an IP-Adapter made for this model"),
     ("sd15", "plexus-demo-ip-adapter_sdxl-tiny-RANDOM.safetensors", "but the model is SD 1.5"),
