@@ -115,4 +115,4 @@ class FuyuFamily:
         return processor(pictures, texts)
 
     def encode_video(self, processor: Any, videos: list[list], texts: list[str], fps: float) -> Any:
-        raise ValueError("the Fuyu family does not take videos; use a Qwen2-VL / Qwen2.5-VL model")
+        raise ValueError("the Fuyu family does not take videos; use LLaVA-OneVision, Video-LLaVA or Qwen-VL")
