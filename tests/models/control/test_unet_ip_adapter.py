@@ -142,6 +142,25 @@ def test_chained_adapters_stack(env):
     assert np.abs(second_at_zero - single).max() <= 1e-6
 
 
+def test_adapter_combines_with_a_controlnet(env):
+    """The ControlNet sees the text context only (as in diffusers' ControlNet pipeline); both act."""
+    from models.demo.stable_diffusion import CONTROLNET
+
+    def with_controlnet(prompt: dict) -> dict:
+        prompt["cn"] = {"class_type": "ControlNetLoader", "inputs": {"control_net_name": CONTROLNET}}
+        prompt["hint"] = {"class_type": "TestIPPicture", "inputs": {"count": 1}}
+        prompt["cnapply"] = {"class_type": "ControlNetApplyAdvanced", "inputs": {
+            "positive": ["2", 0], "negative": ["3", 0], "control_net": ["cn", 0], "image": ["hint", 0],
+            "strength": 0.9, "start_percent": 0.0, "end_percent": 1.0, "vae": ["1", 2]}}
+        prompt["5"]["inputs"].update(positive=["cnapply", 0], negative=["cnapply", 1])
+        return prompt
+
+    adapted = run_image(env, graph("sd15", ({"weight": 1.0},)))
+    control_only = run_image(env, with_controlnet(graph("sd15")))
+    both = run_image(env, with_controlnet(graph("sd15", ({"weight": 1.0},))))
+    assert np.abs(both - control_only).max() > 1e-3 and np.abs(both - adapted).max() > 1e-3
+
+
 def test_interrupt_mid_sampling_puts_the_base_processors_back(env):
     from nodes.generation.loaders import load_checkpoint_cached
 
