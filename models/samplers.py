@@ -207,9 +207,22 @@ _STEPS = {"euler": _step_euler, "lcm": _step_lcm, "heun": _step_heun, "euler_anc
 
 
 def sample(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, seed: int = 0,
-           callback: StepCallback | None = None) -> torch.Tensor:
+           callback: StepCallback | None = None, noise=None) -> torch.Tensor:
     """Integrate from ``sigmas[0]`` to ``sigmas[-1]``. ``callback(step, total, x, x0)`` runs after
-    every step (progress, preview, interrupt)."""
+    every step (progress, preview, interrupt). Names shared with every family run from
+    ``models/solvers/`` in the flow space; ``ddim`` is ``euler``, and ``dpm_2``/``lms`` are the
+    derivative-only rules of ``models/stable_diffusion/k_samplers.py`` on the velocity."""
+    from models.solvers import FLOW, RULES
+    from models.solvers import sample as sample_in_space
+
+    if sampler_name in RULES:
+        return sample_in_space(model, x, sigmas, sampler_name, space=FLOW, seed=seed, callback=callback, noise=noise)
+    if sampler_name == "ddim":
+        sampler_name = "euler"
+    if sampler_name in ("dpm_2", "lms"):
+        from models.stable_diffusion.k_samplers import sample as sample_on_derivative
+
+        return sample_on_derivative(model, x, sigmas, sampler_name, seed=seed, callback=callback)
     if sampler_name not in _STEPS:
         raise ValueError(f"unknown sampler {sampler_name!r}; expected one of {', '.join(SAMPLERS)}")
     step = _STEPS[sampler_name]

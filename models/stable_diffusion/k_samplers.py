@@ -5,6 +5,8 @@ The model call is ``d = model(x, sigma)``: the eps prediction, i.e. the ODE deri
 ``dx/dsigma = (x - x0) / sigma``, so ``x0 = x - sigma * d``. ``ddim`` is ``euler`` (an Euler step on
 this ODE is exactly DDIM's deterministic update), as in ComfyUI. Each rule is tested against the
 matching diffusers scheduler on the same sigmas (``tests/models/stable_diffusion/test_k_samplers.py``).
+The samplers shared with rectified-flow models (UniPC, the SDE and ancestral DPM family, RES, iPNDM)
+are in ``models/solvers/`` and run here in the VE space (alpha = 1).
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from typing import Callable
 
 import torch
 
-SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_2m_sde", "ddim", "lcm")
+from models.solvers import RULES, VE
+from models.solvers import sample as sample_in_space
+
+SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "ddim", "lcm", *RULES)
 Derivative = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 StepCallback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 
@@ -99,26 +104,6 @@ def _dpmpp_2m(model: Derivative, x, sigmas, i, state):
     return (sigma_next / sigma) * x - math.expm1(-h) * data, x0
 
 
-def _dpmpp_2m_sde(model: Derivative, x, sigmas, i, state):
-    """DPM-Solver++(2M) SDE, midpoint form, eta 1: the 2M update with the extra decay exp(-h) and fresh
-    noise of variance ``sigma_next^2 (1 - exp(-2h))``. The noise is Gaussian per step (independent
-    increments; ComfyUI draws them from a Brownian tree, so individual images differ from its)."""
-    sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
-    d = model(x, sigmas[i])
-    x0 = x - sigma * d
-    previous = state.get("previous")  # (x0, h) of the last step
-    if sigma_next == 0.0:
-        return x0, x0
-    h = math.log(sigma) - math.log(sigma_next)
-    decay = -math.expm1(-2 * h)  # 1 - exp(-2h)
-    out = (sigma_next / sigma) * math.exp(-h) * x + decay * x0
-    if previous is not None:
-        r = previous[1] / h
-        out = out + 0.5 * decay * (1 / r) * (x0 - previous[0])
-    state["previous"] = (x0, h)
-    return out + state["noise"](x) * sigma_next * math.sqrt(decay), x0
-
-
 def _lcm(model: Derivative, x, sigmas, i, state):
     """Latent-consistency sampling: jump to the x0 prediction, then re-noise it to the next sigma."""
     sigma, sigma_next = sigmas[i], sigmas[i + 1]
@@ -129,8 +114,9 @@ def _lcm(model: Derivative, x, sigmas, i, state):
 
 
 _STEPS = {"lcm": _lcm, "euler": _euler, "ddim": _euler, "euler_ancestral": _euler_ancestral, "heun": _heun,
-          "dpm_2": _dpm_2,
-          "lms": _lms, "dpmpp_2m": _dpmpp_2m, "dpmpp_2m_sde": _dpmpp_2m_sde}
+          "dpm_2": _dpm_2, "lms": _lms, "dpmpp_2m": _dpmpp_2m}
+# Flow models run these too: they need only the derivative (for rectified flow, the velocity).
+SPACE_FREE = ("euler", "ddim", "heun", "dpm_2", "lms")
 
 
 def sample(model: Derivative, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, seed: int = 0,
@@ -138,6 +124,8 @@ def sample(model: Derivative, x: torch.Tensor, sigmas: torch.Tensor, sampler_nam
            noise: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Integrate from ``sigmas[0]`` to ``sigmas[-1]``; ``noise(x)`` draws the ancestral samplers' fresh
     noise (default: a CPU generator seeded from ``seed``)."""
+    if sampler_name in RULES:
+        return sample_in_space(model, x, sigmas, sampler_name, space=VE, seed=seed, callback=callback, noise=noise)
     if sampler_name not in _STEPS:
         raise ValueError(f"unknown sampler {sampler_name!r} for this model; expected one of {', '.join(SAMPLERS)}")
     generator = torch.Generator("cpu").manual_seed((seed + 1) % (1 << 64))
