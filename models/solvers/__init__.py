@@ -1,6 +1,6 @@
 """Samplers that serve every model family through its noise space (:mod:`models.solvers.space`):
-UniPC, the SDE DPM-Solver++ family with Brownian-tree noise, the ancestral DPM samplers, RES and
-iPNDM. ``models/stable_diffusion/k_samplers.py`` (VE) and ``models/samplers.py`` (rectified flow)
+UniPC, the SDE DPM-Solver++ family with Brownian-tree noise, the ancestral DPM samplers, RES, ER-SDE,
+iPNDM and gradient estimation. ``models/stable_diffusion/k_samplers.py`` (VE) and ``models/samplers.py`` (rectified flow)
 hand every name of :data:`RULES` to :func:`sample` with their space.
 
 A step rule is ``rule(model, x, sigmas, i, state) -> (x_next, x0)`` where ``model(x, sigma)`` returns
@@ -14,7 +14,8 @@ from typing import Callable
 
 import torch
 
-from models.solvers.derivative import dpm_2_ancestral, ipndm
+from models.solvers.derivative import dpm_2_ancestral, gradient_estimation, ipndm
+from models.solvers.er_sde import er_sde
 from models.solvers.exponential import (dpmpp_2m_sde, dpmpp_2s_ancestral, dpmpp_3m_sde, dpmpp_sde, res_multistep,
                                         res_multistep_ancestral)
 from models.solvers.space import FLOW, VE, NoiseSpace
@@ -27,7 +28,7 @@ RULES = {
     "dpmpp_sde": dpmpp_sde, "dpmpp_sde_gpu": dpmpp_sde,
     "dpmpp_2m_sde": dpmpp_2m_sde, "dpmpp_2m_sde_gpu": dpmpp_2m_sde,
     "dpmpp_3m_sde": dpmpp_3m_sde, "dpmpp_3m_sde_gpu": dpmpp_3m_sde,
-    "ipndm": ipndm, "res_multistep": res_multistep, "res_multistep_ancestral": res_multistep_ancestral,
+    "er_sde": er_sde, "gradient_estimation": gradient_estimation, "ipndm": ipndm, "res_multistep": res_multistep, "res_multistep_ancestral": res_multistep_ancestral,
     "uni_pc": uni_pc, "uni_pc_bh2": uni_pc_bh2,
 }
 Noise = Callable[[torch.Tensor], torch.Tensor]

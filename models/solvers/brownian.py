@@ -12,6 +12,7 @@ random numbers there; Plexus's ``*_gpu`` names are aliases of the CPU ones).
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -31,5 +32,7 @@ class BrownianNoise:
         low, high = max(low, self.low), min(high, self.high)
         if high <= low:
             return torch.zeros_like(like)
-        increment = self.tree(torch.tensor(low), torch.tensor(high))
+        with warnings.catch_warnings():  # torchsde warns when float32 ends round past its float64 ones
+            warnings.simplefilter("ignore", UserWarning)
+            increment = self.tree(torch.tensor(low), torch.tensor(high))
         return (sign * increment / math.sqrt(high - low)).to(like.device, like.dtype)

@@ -3,6 +3,7 @@ for VE and rectified-flow models (for flow, d is the velocity), as k-diffusion a
 
 - ``dpm_2_ancestral``: DPM-2 (a midpoint step in log sigma) down to sigma_down, then fresh noise up to
   sigma_next (:meth:`NoiseSpace.ancestral`; rectified flow rescales the signal first);
+- ``gradient_estimation``: Euler plus ``(gamma - 1) (d - d_prev)`` (Permenter & Yuan 2024, gamma 2);
 - ``ipndm``: improved pseudo-numerical (Zhang & Chen 2022): Adams-Bashforth in sigma on the last up to
   four derivatives with the fixed equal-step coefficients.
 """
@@ -37,3 +38,15 @@ def ipndm(model, x, sigmas, i, state):
     coefficients = ADAMS_BASHFORTH[len(history) - 1]
     slope = sum(c * past for c, past in zip(coefficients, reversed(history)))
     return x + (sigma_next - sigma) * slope, x - sigma * d
+
+
+def gradient_estimation(model, x, sigmas, i, state, gamma: float = 2.0):
+    sigma, sigma_next = sigmas[i], sigmas[i + 1]
+    d = model(x, sigma)
+    x0 = x - sigma * d
+    previous = state.get("previous_d")
+    state["previous_d"] = d
+    if float(sigma_next) == 0.0:
+        return x0, x0
+    slope = d if previous is None else d + (gamma - 1) * (d - previous)
+    return x + slope * (sigma_next - sigma), x0

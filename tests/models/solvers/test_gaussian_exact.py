@@ -14,9 +14,9 @@ from models.samplers import schedule as flow_schedule
 from models.solvers import FLOW, RULES, VE, sample
 
 C = 0.5
-DETERMINISTIC = ("uni_pc", "uni_pc_bh2", "res_multistep", "ipndm")
+DETERMINISTIC = ("uni_pc", "uni_pc_bh2", "res_multistep", "ipndm", "gradient_estimation")
 STOCHASTIC = ("dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_2s_ancestral", "dpm_2_ancestral",
-              "res_multistep_ancestral")
+              "res_multistep_ancestral", "er_sde")
 
 
 def marginal_std(space, sigma: float) -> float:
@@ -54,8 +54,11 @@ def test_deterministic_samplers_follow_the_exact_flow(space, name):
     euler = start
     for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
         euler = euler + model(euler, sigma) * (sigma_next - sigma)
-    assert error < 0.02
-    assert error < (euler - exact).abs().max() / exact.abs().max() / 4  # higher order than Euler
+    euler_error = (euler - exact).abs().max() / exact.abs().max()
+    if name == "gradient_estimation":  # Euler with a gradient correction: better than Euler, not higher order
+        assert error < euler_error * 0.8
+    else:
+        assert error < 0.02 and error < euler_error / 4  # higher order than Euler
 
 
 @pytest.mark.parametrize("space", [VE, FLOW], ids=["ve", "flow"])
