@@ -19,7 +19,9 @@ Schedules (all end with sigma 0):
 - ``beta``: the model's sigma table at the quantiles of a Beta(0.6, 0.6) distribution (denser at both
   ends; see :func:`beta_sigmas`);
 - ``karras``: from the largest to the smallest sigma evenly in ``sigma ** (1/7)``;
-- ``exponential``: from the largest to the smallest sigma evenly in ``log sigma``.
+- ``exponential``: from the largest to the smallest sigma evenly in ``log sigma``;
+- ``ddim_uniform``: every ``1000 // N``-th entry of the sigma table from the second upwards, reversed;
+- ``beta57``: ``beta`` with Beta(0.5, 0.7); ``kl_optimal``, ``linear_quadratic``: ``models/sigma_schedules.py``.
 
 The denoiser hook (how ControlNet and IP-Adapter plug in) lives in ``models/sd3/denoiser.py``:
 ``SD3Denoiser(model, positive, negative, cfg, manager)`` is the per-step model call. It batches
@@ -44,8 +46,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from models.sigma_schedules import kl_optimal, linear_quadratic
+
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm")
-SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential")
+SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform", "linear_quadratic",
+              "kl_optimal", "beta57")
 KARRAS_RHO = 7.0
 TRAIN_TIMESTEPS = 1000
 
@@ -116,6 +121,15 @@ def schedule(name: str, steps: int, shift: float) -> torch.Tensor:
         sigmas = torch.from_numpy(shift_sigma(times, shift)).to(torch.float32)
     elif name == "beta":
         return beta_sigmas(steps, shift)
+    elif name == "beta57":
+        return beta_sigmas(steps, shift, 0.5, 0.7)
+    elif name == "ddim_uniform":
+        table = sigma_table(shift)
+        sigmas = torch.flip(table[1::max(len(table) // steps, 1)], dims=[0])
+    elif name == "kl_optimal":
+        return kl_optimal(steps, sigma_min, sigma_max)
+    elif name == "linear_quadratic":
+        return linear_quadratic(steps, sigma_max)
     elif name == "karras":  # Karras et al. (2022): evenly spaced in sigma ** (1 / rho)
         ramp = np.linspace(0.0, 1.0, steps)
         top, bottom = sigma_max ** (1 / KARRAS_RHO), sigma_min ** (1 / KARRAS_RHO)

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from models.samplers import percent_to_sigma, sample, schedule, unshift_sigma
+from models.samplers import percent_to_sigma, sample, schedule, shift_sigma, unshift_sigma
 
 ProgressFn = Callable[[int, int, torch.Tensor], None]  # (step, total, x0 prediction)
 Warn = Callable[[str], None]
@@ -52,6 +52,11 @@ class FlowSampling:
 
     def percent_to_sigma(self, percent: float) -> float:
         return percent_to_sigma(percent, self.shift)
+
+    def timestep_sigmas(self, timesteps: list[int]) -> torch.Tensor:
+        """The sigmas at these model timesteps (of 1000), then 0 (SDTurboScheduler)."""
+        times = torch.tensor(timesteps, dtype=torch.float64) / 1000
+        return torch.cat([shift_sigma(times, self.shift).to(torch.float32), torch.zeros(1)])
 
     def percent_of(self, sigma: float) -> float:
         return 1.0 - unshift_sigma(sigma, self.shift)

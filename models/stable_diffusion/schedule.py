@@ -8,7 +8,9 @@ entries sigma and timestep are interpolated in log-sigma (k-diffusion's ``sigma_
 Schedulers (all end with 0): ``normal`` (timesteps evenly spaced from the last to the first),
 ``sgm_uniform`` (the same with N+1 points, the last dropped), ``karras`` (rho 7), ``exponential``
 (even in log sigma), ``simple`` (every len/N-th table entry from the top), ``ddim_uniform`` (every
-len//N-th entry from index 1 upwards, reversed), ``beta`` (table entries at Beta(0.6, 0.6) quantiles).
+len//N-th entry from index 1 upwards, reversed), ``beta`` (table entries at Beta(0.6, 0.6) quantiles),
+``beta57`` (the same at Beta(0.5, 0.7), RES4LYF's), ``kl_optimal`` and ``linear_quadratic``
+(``models/sigma_schedules.py``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta")
+from models.sigma_schedules import kl_optimal, linear_quadratic
+
+SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic",
+              "kl_optimal", "beta57")
 
 
 def sigma_table(beta_start: float, beta_end: float, beta_schedule: str = "scaled_linear",
@@ -130,9 +135,19 @@ class DiscreteSchedule:
             sigmas = torch.flip(table[1::stride], dims=[0])
         elif name == "beta":
             return self.beta_sigmas(steps)
+        elif name == "beta57":
+            return self.beta_sigmas(steps, 0.5, 0.7)
+        elif name == "kl_optimal":
+            return kl_optimal(steps, self.sigma_min, self.sigma_max)
+        elif name == "linear_quadratic":
+            return linear_quadratic(steps, self.sigma_max)
         else:
             raise ValueError(f"unknown scheduler {name!r}; expected one of {', '.join(SCHEDULERS)}")
         return torch.cat([sigmas.to(torch.float32), torch.zeros(1)])
+
+    def timestep_sigmas(self, timesteps: list[int]) -> torch.Tensor:
+        """The sigmas at these model timesteps, then 0 (SDTurboScheduler)."""
+        return torch.cat([self.t_to_sigma(torch.tensor(timesteps, dtype=torch.float32)).reshape(-1), torch.zeros(1)])
 
     def beta_sigmas(self, steps: int, alpha: float = 0.6, beta: float = 0.6) -> torch.Tensor:
         """Table entries at the Beta(alpha, beta) quantiles ``1 - k/steps`` (repeats dropped), then 0."""

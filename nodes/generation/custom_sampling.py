@@ -123,6 +123,18 @@ def beta_sampling_scheduler(model, steps, alpha, beta):
     return (beta_sigmas(steps, model.shift, alpha, beta),)
 
 
+@node("SDTurboScheduler", category=f"{CATEGORY}/schedulers",
+      inputs=[In("model", "MODEL"), Int("steps", 1, min=1, max=10), Float("denoise", 1.0, min=0.0, max=1.0, step=0.01)],
+      outputs=[Out("SIGMAS")],
+      description="SD-Turbo's schedule: the model's sigmas at timesteps 999, 899, ..., 99, starting 10 * (1 - denoise) "
+                  "of them in, at most steps of them, then 0.")
+def sd_turbo_scheduler(model, steps, denoise):
+    from models.sampling import sampling_of
+    from models.sigma_schedules import turbo_timesteps
+
+    return (sampling_of(model).timestep_sigmas(turbo_timesteps(steps, denoise)),)
+
+
 @node("SplitSigmas", category=f"{CATEGORY}/sigmas",
       inputs=[In("sigmas", "SIGMAS"), Int("step", 0, min=0, max=10000)],
       outputs=[Out("SIGMAS", "high_sigmas"), Out("SIGMAS", "low_sigmas")])

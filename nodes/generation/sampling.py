@@ -1,4 +1,4 @@
-"""Sampler nodes for SD3's rectified flow: KSampler, KSamplerAdvanced and ModelSamplingSD3.
+"""Sampler nodes for every family: KSampler, KSamplerAdvanced, and ModelSamplingSD3 for the flow models.
 
 Every step reports progress (with a latent preview unless ``--preview-method none``) and checks
 for interrupt. No torch import at module level.
@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from execution.declare import INT_MAX, Combo, Float, In, Int, Out, node
 
-# Flow models (SD3, FLUX) take the first five samplers and six schedulers; SD 1.x / SDXL take every
-# name (models/stable_diffusion/k_samplers.py, schedule.py). A name a model cannot run is a clear error.
-SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "dpm_2", "lms", "ddim", "dpmpp_2m_sde")
-SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform")
+# Every family takes every name (ComfyUI's order): flow models (SD3, FLUX) through models/samplers.py,
+# SD 1.x / SDXL through models/stable_diffusion/k_samplers.py and schedule.py, the shared samplers from
+# models/solvers/. The *_gpu names are aliases (the Brownian tree is drawn on the CPU everywhere).
+SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral",
+                 "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde",
+                 "dpmpp_3m_sde_gpu", "lcm", "ipndm", "res_multistep", "res_multistep_ancestral", "gradient_estimation",
+                 "er_sde", "ddim", "uni_pc", "uni_pc_bh2")
+SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform", "linear_quadratic",
+                   "kl_optimal", "beta57")
 
 
 def progress_reporter(ctx, model):
