@@ -256,3 +256,30 @@ def test_sdxl_refiner_img2img_matches_pipeline(tmp_path):
                         negative_aesthetic_score=2.5, generator=torch.Generator("cpu").manual_seed(7),
                         output_type="np").images
     assert np.abs(image - expected).max() <= TOLERANCE
+
+
+def test_uni_pc_bh2_matches_unipc_pipeline(sd3_capture_env, pipelines):
+    """uni_pc_bh2 + simple vs StableDiffusionPipeline with UniPCMultistepScheduler (order 3, B(h) = e^h - 1,
+    'trailing' timesteps: the same table entries as ComfyUI's simple schedule). diffusers' bh1 variant
+    ends in NaN on sigma 0, so uni_pc (bh1) is checked against the scheduler alone in tests/models/solvers."""
+    from diffusers import StableDiffusionPipeline, UniPCMultistepScheduler
+
+    from models.sampling import seeded_noise
+
+    components = dict(pipelines["sd15"].components)
+    components["scheduler"] = UniPCMultistepScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing",
+        solver_order=3, solver_type="bh2", predict_x0=True, lower_order_final=True, final_sigmas_type="zero")
+    pipeline = StableDiffusionPipeline(**components)
+    pipeline.set_progress_bar_config(disable=True)
+    steps = 5
+    assert torch.allclose(torch.tensor(sigmas_of("sd15", "simple", steps)), (
+        pipeline.scheduler.set_timesteps(steps) or pipeline.scheduler.sigmas), rtol=1e-5)
+    expected = pipeline(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE,
+                        num_inference_steps=steps, latents=seeded_noise((1, 4, SIZE // 8, SIZE // 8), 21),
+                        output_type="np").images
+    image = run_image(sd3_capture_env, graph(CHECKPOINTS["sd15"], seed=21, sampler="uni_pc_bh2", scheduler="simple",
+                                             steps=steps))
+    assert np.abs(image - expected).max() <= TOLERANCE
+    euler = run_image(sd3_capture_env, graph(CHECKPOINTS["sd15"], seed=21, scheduler="simple", steps=steps))
+    assert np.abs(euler - expected).max() > TOLERANCE
