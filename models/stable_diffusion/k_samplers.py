@@ -115,8 +115,6 @@ def _lcm(model: Derivative, x, sigmas, i, state):
 
 _STEPS = {"lcm": _lcm, "euler": _euler, "ddim": _euler, "euler_ancestral": _euler_ancestral, "heun": _heun,
           "dpm_2": _dpm_2, "lms": _lms, "dpmpp_2m": _dpmpp_2m}
-# Flow models run these too: they need only the derivative (for rectified flow, the velocity).
-SPACE_FREE = ("euler", "ddim", "heun", "dpm_2", "lms")
 
 
 def sample(model: Derivative, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, seed: int = 0,

@@ -114,7 +114,7 @@ def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="scheduler"):
         schedule("karras-ish", 4, 3.0)
     with pytest.raises(ValueError, match="sampler"):
-        sample(scalar_model, torch.ones(1), torch.tensor([1.0, 0.0]), "lms")
+        sample(scalar_model, torch.ones(1), torch.tensor([1.0, 0.0]), "no_such_sampler")
 
 
 def test_percent_to_sigma():
