@@ -47,8 +47,10 @@ import numpy as np
 import torch
 
 from models.sigma_schedules import kl_optimal, linear_quadratic
+from models.solvers import FLOW, RULES
+from models.solvers import sample as sample_in_space
 
-SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm")
+SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "ddim", "dpm_2", "lms")  # + models/solvers RULES
 SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform", "linear_quadratic",
               "kl_optimal", "beta57")
 KARRAS_RHO = 7.0
@@ -221,14 +223,13 @@ _STEPS = {"euler": _step_euler, "lcm": _step_lcm, "heun": _step_heun, "euler_anc
 
 
 def sample(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, seed: int = 0,
-           callback: StepCallback | None = None, noise=None) -> torch.Tensor:
+           callback: StepCallback | None = None,
+           noise: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Integrate from ``sigmas[0]`` to ``sigmas[-1]``. ``callback(step, total, x, x0)`` runs after
     every step (progress, preview, interrupt). Names shared with every family run from
     ``models/solvers/`` in the flow space; ``ddim`` is ``euler``, and ``dpm_2``/``lms`` are the
-    derivative-only rules of ``models/stable_diffusion/k_samplers.py`` on the velocity."""
-    from models.solvers import FLOW, RULES
-    from models.solvers import sample as sample_in_space
-
+    derivative-only rules of ``models/stable_diffusion/k_samplers.py`` on the velocity. ``noise(like)``
+    replaces the shared samplers' noise draws (tests)."""
     if sampler_name in RULES:
         return sample_in_space(model, x, sigmas, sampler_name, space=FLOW, seed=seed, callback=callback, noise=noise)
     if sampler_name == "ddim":
@@ -238,7 +239,7 @@ def sample(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, sampler_name:
 
         return sample_on_derivative(model, x, sigmas, sampler_name, seed=seed, callback=callback)
     if sampler_name not in _STEPS:
-        raise ValueError(f"unknown sampler {sampler_name!r}; expected one of {', '.join(SAMPLERS)}")
+        raise ValueError(f"unknown sampler {sampler_name!r}; expected one of {', '.join((*SAMPLERS, *RULES))}")
     step = _STEPS[sampler_name]
     state: dict = {"generator": torch.Generator("cpu").manual_seed((seed + 1) % (1 << 64))}
     total = len(sigmas) - 1
