@@ -50,7 +50,8 @@ from models.sigma_schedules import kl_optimal, linear_quadratic
 from models.solvers import FLOW, RULES
 from models.solvers import sample as sample_in_space
 
-SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "ddim", "dpm_2", "lms")  # + models/solvers RULES
+# and every name of models/solvers RULES
+SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2m", "lcm", "ddim", "dpm_2", "lms", "deis")
 SCHEDULERS = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform", "linear_quadratic",
               "kl_optimal", "beta57")
 KARRAS_RHO = 7.0
@@ -227,14 +228,14 @@ def sample(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, sampler_name:
            noise: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Integrate from ``sigmas[0]`` to ``sigmas[-1]``. ``callback(step, total, x, x0)`` runs after
     every step (progress, preview, interrupt). Names shared with every family run from
-    ``models/solvers/`` in the flow space; ``ddim`` is ``euler``, and ``dpm_2``/``lms`` are the
+    ``models/solvers/`` in the flow space; ``ddim`` is ``euler``, and ``dpm_2``/``lms``/``deis`` are the
     derivative-only rules of ``models/stable_diffusion/k_samplers.py`` on the velocity. ``noise(like)``
     replaces the shared samplers' noise draws (tests)."""
     if sampler_name in RULES:
         return sample_in_space(model, x, sigmas, sampler_name, space=FLOW, seed=seed, callback=callback, noise=noise)
     if sampler_name == "ddim":
         sampler_name = "euler"
-    if sampler_name in ("dpm_2", "lms"):
+    if sampler_name in ("dpm_2", "lms", "deis"):
         from models.stable_diffusion.k_samplers import sample as sample_on_derivative
 
         return sample_on_derivative(model, x, sigmas, sampler_name, seed=seed, callback=callback)

@@ -1,7 +1,7 @@
 """Samplers that serve every model family through its noise space (:mod:`models.solvers.space`):
 UniPC, the SDE DPM-Solver++ family with Brownian-tree noise, the ancestral DPM samplers, RES, ER-SDE,
-iPNDM and gradient estimation. ``models/stable_diffusion/k_samplers.py`` (VE) and ``models/samplers.py`` (rectified flow)
-hand every name of :data:`RULES` to :func:`sample` with their space.
+iPNDM and gradient estimation. ``models/stable_diffusion/k_samplers.py`` (VE) and ``models/samplers.py``
+(rectified flow) hand every name of :data:`RULES` to :func:`sample` with their space.
 
 A step rule is ``rule(model, x, sigmas, i, state) -> (x_next, x0)`` where ``model(x, sigma)`` returns
 ``(x - x0) / sigma`` and ``state`` holds ``space``, ``noise(like)`` (fresh Gaussian noise, seeded) and
@@ -28,7 +28,8 @@ RULES = {
     "dpmpp_sde": dpmpp_sde, "dpmpp_sde_gpu": dpmpp_sde,
     "dpmpp_2m_sde": dpmpp_2m_sde, "dpmpp_2m_sde_gpu": dpmpp_2m_sde,
     "dpmpp_3m_sde": dpmpp_3m_sde, "dpmpp_3m_sde_gpu": dpmpp_3m_sde,
-    "er_sde": er_sde, "gradient_estimation": gradient_estimation, "ipndm": ipndm, "res_multistep": res_multistep, "res_multistep_ancestral": res_multistep_ancestral,
+    "er_sde": er_sde, "gradient_estimation": gradient_estimation, "ipndm": ipndm,
+    "res_multistep": res_multistep, "res_multistep_ancestral": res_multistep_ancestral,
     "uni_pc": uni_pc, "uni_pc_bh2": uni_pc_bh2,
 }
 Noise = Callable[[torch.Tensor], torch.Tensor]
@@ -36,7 +37,7 @@ Noise = Callable[[torch.Tensor], torch.Tensor]
 
 def sample(model, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, space: NoiseSpace, seed: int = 0,
            callback=None, noise: Noise | None = None) -> torch.Tensor:
-    """Run :data:`RULES`\\ [sampler_name] over ``sigmas``. ``noise(like)``, when given, replaces both
+    """Run the rule named ``sampler_name`` over ``sigmas``. ``noise(like)``, when given, replaces both
     noise sources (tests inject the reference's draws); by default ancestral noise comes from a CPU
     generator seeded with ``seed + 1`` and SDE noise from a Brownian tree seeded with ``seed``."""
     rule = RULES[sampler_name]

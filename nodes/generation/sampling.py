@@ -12,10 +12,10 @@ from execution.declare import INT_MAX, Combo, Float, In, Int, Out, node
 # models/solvers/. The *_gpu names are aliases (the Brownian tree is drawn on the CPU everywhere).
 SAMPLER_NAMES = ("euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpmpp_2s_ancestral",
                  "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu", "dpmpp_3m_sde",
-                 "dpmpp_3m_sde_gpu", "lcm", "ipndm", "res_multistep", "res_multistep_ancestral", "gradient_estimation",
-                 "er_sde", "ddim", "uni_pc", "uni_pc_bh2")
-SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform", "linear_quadratic",
-                   "kl_optimal", "beta57")
+                 "dpmpp_3m_sde_gpu", "lcm", "ipndm", "deis", "res_multistep", "res_multistep_ancestral",
+                 "gradient_estimation", "er_sde", "ddim", "uni_pc", "uni_pc_bh2")
+SCHEDULER_NAMES = ("simple", "sgm_uniform", "normal", "beta", "karras", "exponential", "ddim_uniform",
+                   "linear_quadratic", "kl_optimal", "beta57")
 
 
 def progress_reporter(ctx, model):

@@ -34,7 +34,8 @@ def test_linear_quadratic_is_linear_then_a_smooth_quadratic(steps):
     times = 1.0 - linear_quadratic(steps, sigma_max).double() / sigma_max  # model time 0 -> 1
     half = steps // 2
     assert times[0] == pytest.approx(0.0, abs=1e-6) and times[-1] == pytest.approx(1.0, abs=1e-6)
-    assert torch.allclose(times[:half + 1], torch.arange(half + 1, dtype=torch.float64) * threshold / half, atol=1e-5)  # linear part
+    linear_part = torch.arange(half + 1, dtype=torch.float64) * threshold / half
+    assert torch.allclose(times[:half + 1], linear_part, atol=1e-5)
     # the quadratic part: constant second difference, and its slope at the joint equals the linear slope
     tail = times[half:]
     second = tail[2:] - 2 * tail[1:-1] + tail[:-2]
