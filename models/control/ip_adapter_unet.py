@@ -220,6 +220,19 @@ class ImagePrompt:
     weight: float = 1.0
     start_percent: float = 0.0
     end_percent: float = 1.0
+    mask: torch.Tensor | None = None  # [1, images, H, W]: where the image prompt acts (diffusers' ip_adapter_masks)
+
+
+def attention_mask_for(mask: torch.Tensor | None, images: int) -> torch.Tensor | None:
+    """A MASK ([H, W] or [B, H, W]; one for all images or one per image) as diffusers' ``ip_adapter_masks``
+    entry [1, images, H, W]; the processor scales it down to each layer's resolution."""
+    if mask is None:
+        return None
+    mask = mask.float()
+    mask = mask[None] if mask.dim() == 2 else mask
+    if mask.dim() != 3 or mask.shape[0] not in (1, images):
+        raise ValueError(f"attn_mask must be one mask or one per image ({images}), got shape {tuple(mask.shape)}")
+    return mask.expand(images, *mask.shape[1:])[None]
 
 
 @dataclass(eq=False)
@@ -295,9 +308,15 @@ class UNetIPAdapterPatch:
                   for positive, negative in self._tokens]
         return text_context, tokens
 
+    def cross_attention_kwargs(self, step: Any) -> dict:
+        """The attention masks, when any adapter has one (the processors take them per adapter)."""
+        if all(p.mask is None for p in self.prompts):
+            return {}
+        return {"ip_adapter_masks": [None if p.mask is None else p.mask.to(step.x.device, step.x.dtype)
+                                     for p in self.prompts]}
+
 
 def _projected(adapter: UNetIPAdapter, features: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """[1, images * tokens, context]: the images' tokens side by side, as diffusers gives several
-    images of one adapter."""
-    tokens = adapter.image_proj(features.to(device, dtype))
-    return tokens.reshape(1, -1, tokens.shape[-1])
+    """[1, images, tokens, context], as diffusers gives several images of one adapter: unmasked, the
+    processor attends to all their tokens at once; masked, to each image's under its mask."""
+    return adapter.image_proj(features.to(device, dtype))[None]

@@ -32,15 +32,16 @@ def unet_ip_adapter_loader(ctx, ipadapter_file: str):
               Float("start_percent", 0.0, min=0.0, max=1.0, step=0.001),
               Float("end_percent", 1.0, min=0.0, max=1.0, step=0.001),
               Combo("crop", ["center", "none"]),
-              In("image_negative", "IMAGE", optional=True)],
+              In("image_negative", "IMAGE", optional=True), In("attn_mask", "MASK", optional=True)],
       outputs=[Out("MODEL")],
       description="Add an image prompt through the IP-Adapter's decoupled cross-attention. Several images "
-                  "in one IMAGE batch are used together; image_negative replaces the unconditional image. "
+                  "in one IMAGE batch are used together; image_negative replaces the unconditional image; attn_mask "
+                  "limits the image prompt to a region (one mask, or one per image). "
                   "Returns a patched copy of the model.")
 def unet_ip_adapter_apply(model, ipadapter, clip_vision, image, weight: float, start_percent: float,
-                          end_percent: float, crop: str = "center", image_negative=None):
-    from models.control.ip_adapter_unet import (ImagePrompt, UNetIPAdapter, UNetIPAdapterPatch, check_adapter_fits,
-                                                encode_image_prompt)
+                          end_percent: float, crop: str = "center", image_negative=None, attn_mask=None):
+    from models.control.ip_adapter_unet import (ImagePrompt, UNetIPAdapter, UNetIPAdapterPatch, attention_mask_for,
+                                                check_adapter_fits, encode_image_prompt)
 
     if not isinstance(ipadapter, UNetIPAdapter):
         raise TypeError(f"ipadapter must come from UNetIPAdapterLoader, got {type(ipadapter).__name__} "
@@ -50,7 +51,8 @@ def unet_ip_adapter_apply(model, ipadapter, clip_vision, image, weight: float, s
         raise ValueError(f"need 0 <= start_percent <= end_percent <= 1, got {start_percent}..{end_percent}")
     positive, negative = encode_image_prompt(clip_vision, ipadapter, image, crop, image_negative)
     prompt = ImagePrompt(adapter=ipadapter, positive=positive, negative=negative, weight=float(weight),
-                         start_percent=float(start_percent), end_percent=float(end_percent))
+                         start_percent=float(start_percent), end_percent=float(end_percent),
+                         mask=attention_mask_for(attn_mask, positive.shape[0]))
     existing = next((p for p in model.patches if isinstance(p, UNetIPAdapterPatch)), None)
     if existing is None:
         return (model.with_patch(UNetIPAdapterPatch(prompts=(prompt,))),)

@@ -15,6 +15,8 @@ TOLERANCE = 1 / 255
 SIZE, STEPS, CFG, SEED = 64, 3, 6.0, 4
 ADAPTER_OF = {(variant, kind): name for name, (variant, kind) in ADAPTERS.items()}
 PICTURE = np.random.default_rng(7).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)  # two image prompts
+LEFT_HALF = torch.zeros(1, SIZE, SIZE)
+LEFT_HALF[..., : SIZE // 2] = 1.0
 
 
 def picture_tensor(count: int = 1) -> torch.Tensor:
@@ -40,8 +42,12 @@ def env(demo_models_dir, tmp_path_factory):
         captured[key] = images
         return {"ui": {}}
 
+    @node("TestIPMask", category="_test", outputs=[Out("MASK")])
+    def left_half_mask():
+        return (LEFT_HALF.clone(),)
+
     env = SD3Env(tmp_path_factory.mktemp("unet_ip_adapter"), demo_models_dir)
-    env.registry.add_all([ip_picture.__node_schema__, capture.__node_schema__])
+    env.registry.add_all([ip_picture.__node_schema__, capture.__node_schema__, left_half_mask.__node_schema__])
     env.captured = captured
     yield env
     env.close()
@@ -65,6 +71,9 @@ def graph(variant: str, adapters: tuple = (), *, plain_branch: bool = False) -> 
             "model": model, "ipadapter": [f"ipa{index}", 0], "clip_vision": ["cv", 0], "image": [f"pic{index}", 0],
             "weight": spec.get("weight", 1.0), "start_percent": spec.get("start", 0.0),
             "end_percent": spec.get("end", 1.0), "crop": "center"}}
+        if spec.get("mask"):
+            prompt[f"mask{index}"] = {"class_type": "TestIPMask", "inputs": {}}
+            prompt[f"apply{index}"]["inputs"]["attn_mask"] = [f"mask{index}", 0]
         model = [f"apply{index}", 0]
     sampler = {"seed": SEED, "steps": STEPS, "cfg": CFG, "sampler_name": "euler", "scheduler": "normal",
                "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "denoise": 1.0}
@@ -85,7 +94,7 @@ def run_image(env, prompt, key: str = "image") -> np.ndarray:
     return env.captured[key].numpy()
 
 
-def reference(demo_models_dir, variant: str, kind: str, scale: float, count: int = 1) -> np.ndarray:
+def reference(demo_models_dir, variant: str, kind: str, scale: float, count: int = 1, masked: bool = False) -> np.ndarray:
     """diffusers: the pipeline on the demo checkpoint's weights, the demo encoder, ``load_ip_adapter``."""
     from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
     from PIL import Image
@@ -107,20 +116,26 @@ def reference(demo_models_dir, variant: str, kind: str, scale: float, count: int
                                             timestep_spacing="leading")
     sigmas = DiscreteSchedule.from_settings(variant_settings(variant)["schedule"]).schedule("normal", STEPS).tolist()
     pictures = [Image.fromarray(item) for item in PICTURE[:count]]
+    extra = {"cross_attention_kwargs": {"ip_adapter_masks": [LEFT_HALF.expand(count, SIZE, SIZE)[None]]}} if masked else {}
     return pipe(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE, sigmas=sigmas,
                 ip_adapter_image=[pictures] if count > 1 else pictures[0],
-                generator=torch.Generator("cpu").manual_seed(SEED), output_type="np").images
+                generator=torch.Generator("cpu").manual_seed(SEED), output_type="np", **extra).images
 
 
-@pytest.mark.parametrize("variant, kind, scale, count", [("sd15", "ip-adapter", 0.7, 1), ("sd15", "plus", 1.0, 2),
-                                                         ("sdxl_base", "ip-adapter", 0.8, 1)])
-def test_graph_matches_load_ip_adapter(env, demo_models_dir, variant, kind, scale, count):
-    image = run_image(env, graph(variant, ({"kind": kind, "weight": scale, "count": count},), plain_branch=True))
-    expected = reference(demo_models_dir, variant, kind, scale, count)
+@pytest.mark.parametrize("variant, kind, scale, count, masked", [
+    ("sd15", "ip-adapter", 0.7, 1, False), ("sd15", "plus", 1.0, 2, False), ("sdxl_base", "ip-adapter", 0.8, 1, False),
+    ("sd15", "plus", 1.0, 2, True)])
+def test_graph_matches_load_ip_adapter(env, demo_models_dir, variant, kind, scale, count, masked):
+    spec = {"kind": kind, "weight": scale, "count": count, "mask": masked}
+    image = run_image(env, graph(variant, (spec,), plain_branch=True))
+    expected = reference(demo_models_dir, variant, kind, scale, count, masked)
     assert image.shape == expected.shape == (1, SIZE, SIZE, 3)
     difference = float(np.abs(image - expected).max())
     assert difference <= TOLERANCE, f"max abs diff {difference}"
     assert np.abs(image - env.captured["plain"].numpy()).max() > 0.01, "the image prompt must change the image"
+    if masked:
+        unmasked = run_image(env, graph(variant, (dict(spec, mask=False),)))
+        assert np.abs(image - unmasked).max() > 0.01, "the mask must limit the image prompt"
 
 
 def test_weight_zero_range_and_an_unchanged_base(env):
