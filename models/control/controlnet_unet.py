@@ -68,6 +68,7 @@ def load_unet_controlnet(path: Path, dtype: torch.dtype = torch.float32) -> UNet
         return UNetControlNet(module.eval().requires_grad_(False), path.name)
     try:
         header, metadata = read_header(path)
+        layout.refuse_unsupported(header)
         # a whole training checkpoint (control_model.* beside the SD model): read only the ControlNet
         wrapped = any(k.startswith(layout.LDM_PREFIX) for k in header)
         state = load_tensors(path, (layout.LDM_PREFIX,) if wrapped else None)

@@ -40,6 +40,21 @@ def family_defaults(family: str) -> dict:
     return json.loads((CONFIG_DIR / f"controlnet_{family}.json").read_text())
 
 
+# ControlNet-like files that need another model class: named in the refusal
+_UNSUPPORTED_MARKERS = (
+    ("lora_controlnet", "a Control-LoRA (Stability's control-lora / sai_xl_*_lora: low-rank ControlNet weights)"),
+    ("task_embedding", "a ControlNet Union (ControlNetUnionModel: one net, several control types)"),
+    ("controlnet_mode_embedder.", "a ControlNet Union (ControlNetUnionModel: one net, several control types)"),
+)
+
+
+def refuse_unsupported(names) -> None:
+    """Raise ControlNetLayoutError naming the kind of a ControlNet-like file Plexus does not run."""
+    for marker, kind in _UNSUPPORTED_MARKERS:
+        if any(n == marker or n.startswith(marker) for n in names):
+            raise ControlNetLayoutError(f"{kind}; Plexus runs plain SD 1.x / SDXL ControlNets")
+
+
 def is_original_layout(names) -> bool:
     return any(n.startswith(("input_hint_block.", LDM_PREFIX + "input_hint_block.")) for n in names)
 

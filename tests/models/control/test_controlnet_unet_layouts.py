@@ -105,6 +105,16 @@ def test_foreign_and_broken_files_are_refused(tmp_path, unet_control_models):
                "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(8, 1024)}, str(sd21))
     with pytest.raises(ControlNetFormatError, match="sd21_canny.*2.x"):
         load_unet_controlnet(sd21)
+    control_lora = tmp_path / "control-lora-canny-rank128.safetensors"
+    save_file({"lora_controlnet": torch.zeros(1), "input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
+               "input_blocks.1.0.in_layers.2.up": torch.zeros(8, 4)}, str(control_lora))
+    with pytest.raises(ControlNetFormatError, match="rank128.*Control-LoRA"):
+        load_unet_controlnet(control_lora)
+    union = tmp_path / "controlnet-union-sdxl-1.0.safetensors"
+    save_file({"task_embedding": torch.zeros(8, 320), "controlnet_cond_embedding.conv_in.weight": torch.zeros(16, 3, 3, 3)},
+              str(union))
+    with pytest.raises(ControlNetFormatError, match="Union"):
+        load_unet_controlnet(union)
     truncated = tmp_path / "cut.safetensors"
     tensors = {k: v for k, v in unet_control_models.nets["sd15"].state_dict().items()
                if not k.startswith("controlnet_mid_block")}
