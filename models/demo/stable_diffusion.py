@@ -1,5 +1,6 @@
-"""Tiny random-weight SD 1.5 and SDXL checkpoints (``models/checkpoints``) and an SD 1.5 ControlNet
-(``models/controlnet``, diffusers names, config in the metadata) for smoke tests.
+"""Tiny random-weight SD 1.5 and SDXL checkpoints (``models/checkpoints``), an SD 1.5 ControlNet
+(``models/controlnet``, diffusers names, config in the metadata) and an SDXL ControlNet in the original
+layout (``input_hint_block``, ``zero_convs``..., as ``control_v11p_*`` files) for smoke tests.
 
 RANDOM WEIGHTS: the files prove that SD 1.5 / SDXL graphs run end to end; the images are noise.
 Each is one file in the original LDM layout ComfyUI reads (``model.diffusion_model.``,
@@ -15,10 +16,11 @@ from typing import Any
 
 from models.demo.sd3 import DEMO_LABEL, _clip_hints, _encoder_state, _save, _tokenizer_payload, build_clip_tokenizer
 
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 CHECKPOINTS = {"sd15": "plexus-demo-sd15-tiny-RANDOM.safetensors",
                "sdxl_base": "plexus-demo-sdxl-tiny-RANDOM.safetensors"}
 CONTROLNET = "plexus-demo-sd15-controlnet-tiny-RANDOM.safetensors"
+CONTROLNET_SDXL = "plexus-demo-sdxl-controlnet-original-tiny-RANDOM.safetensors"
 STAMP = ".plexus-demo-unet.json"
 
 UNET_CONFIGS: dict[str, dict[str, Any]] = {
@@ -169,7 +171,7 @@ def demo_present(models_dir: Path) -> bool:
     except (OSError, ValueError):
         return False
     return version == DEMO_VERSION and all((models_dir / "checkpoints" / n).exists() for n in CHECKPOINTS.values()) \
-        and (models_dir / "controlnet" / CONTROLNET).exists()
+        and all((models_dir / "controlnet" / n).exists() for n in (CONTROLNET, CONTROLNET_SDXL))
 
 
 def write_demo_unet(models_dir: Path, force: bool = False) -> list[Path]:
@@ -180,5 +182,7 @@ def write_demo_unet(models_dir: Path, force: bool = False) -> list[Path]:
     written = [write_checkpoint(build_tiny_unet_pipeline(variant), variant, models_dir / "checkpoints" / name)
                for variant, name in CHECKPOINTS.items()]
     written.append(write_controlnet(build_tiny_controlnet(), models_dir / "controlnet" / CONTROLNET))
+    written.append(write_controlnet_original(build_tiny_controlnet(seed=2, variant="sdxl_base"), "sdxl_base",
+                                             models_dir / "controlnet" / CONTROLNET_SDXL))
     (models_dir / STAMP).write_text(json.dumps({"version": DEMO_VERSION, "label": DEMO_LABEL}))
     return written
