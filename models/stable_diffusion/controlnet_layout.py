@@ -28,7 +28,6 @@ from models.sd3.configs import CONFIG_DIR
 
 Shape = tuple[int, ...]
 LDM_PREFIX = "control_model."
-FAMILIES = ("sd15", "sdxl")
 
 
 class ControlNetLayoutError(ValueError):
@@ -51,7 +50,7 @@ _UNSUPPORTED_MARKERS = (
 def refuse_unsupported(names) -> None:
     """Raise ControlNetLayoutError naming the kind of a ControlNet-like file Plexus does not run."""
     for marker, kind in _UNSUPPORTED_MARKERS:
-        if any(n == marker or n.startswith(marker) for n in names):
+        if any(n.startswith(marker) for n in names):
             raise ControlNetLayoutError(f"{kind}; Plexus runs plain SD 1.x / SDXL ControlNets")
 
 
