@@ -125,11 +125,14 @@ def infer_config(shapes: Mapping[str, Shape], hints: Mapping | None = None) -> t
     levels = _indices(shapes, r"down_blocks\.(\d+)\.")
     channels = [shapes[f"down_blocks.{i}.resnets.0.conv1.weight"][0] for i in levels]
     attention = [f"down_blocks.{i}.attentions.0.proj_in.weight" in shapes for i in levels]
-    depth = [len(_indices(shapes, rf"down_blocks\.{i}\.attentions\.0\.transformer_blocks\.(\d+)\.")) for i in levels]
+    # an attention level may hold no transformer block (SDXL "small" nets: [0, 0, 1]); without attention the
+    # value is unused, except at the last level, whose depth diffusers' mid block takes
+    depth = [len(_indices(shapes, rf"down_blocks\.{i}\.attentions\.0\.transformer_blocks\.(\d+)\."))
+             if has_attention else 1 for i, has_attention in zip(levels, attention)]
     mid_depth = len(_indices(shapes, r"mid_block\.attentions\.0\.transformer_blocks\.(\d+)\."))
-    depth = [d or 1 for d in depth]
-    if mid_depth and not attention[-1]:
-        depth[-1] = mid_depth  # diffusers' mid block takes the last level's depth
+    mid_attention = "mid_block.attentions.0.proj_in.weight" in shapes
+    if not attention[-1]:
+        depth[-1] = mid_depth or 1
     embedding = [shapes["controlnet_cond_embedding.conv_in.weight"][0]] + \
         [shapes[f"controlnet_cond_embedding.blocks.{i}.weight"][0]
          for i in _indices(shapes, r"controlnet_cond_embedding\.blocks\.(\d+)\.weight") if i % 2 == 1]
@@ -139,7 +142,7 @@ def infer_config(shapes: Mapping[str, Shape], hints: Mapping | None = None) -> t
         conditioning_channels=shapes["controlnet_cond_embedding.conv_in.weight"][1],
         conditioning_embedding_out_channels=embedding,
         down_block_types=["CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention],
-        mid_block_type="UNetMidBlock2DCrossAttn" if mid_depth else "UNetMidBlock2D",
+        mid_block_type="UNetMidBlock2DCrossAttn" if mid_attention else "UNetMidBlock2D",
         block_out_channels=channels,
         layers_per_block=len(_indices(shapes, r"down_blocks\.0\.resnets\.(\d+)\.")),
         transformer_layers_per_block=depth,

@@ -121,3 +121,28 @@ def test_foreign_and_broken_files_are_refused(tmp_path, unet_control_models):
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(truncated))
     with pytest.raises(Exception, match="cut.safetensors.*missing"):
         load_unet_controlnet(truncated)
+
+
+def test_sdxl_small_layout_with_empty_attention_levels():
+    """diffusers' SDXL "small" / "mid" nets have attention levels without transformer blocks
+    (transformer_layers_per_block [0, 0, 1]): the config read from shapes builds exactly their tensors,
+    in both layouts."""
+    from diffusers import ControlNetModel
+
+    from models.sd3.configs import shapes_of
+    from models.stable_diffusion.controlnet_layout import diffusers_to_original, infer_config, original_to_diffusers
+
+    torch.manual_seed(0)
+    net = ControlNetModel(down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                          block_out_channels=(32, 32, 64), layers_per_block=1, transformer_layers_per_block=(0, 0, 1),
+                          attention_head_dim=(2, 2, 4), cross_attention_dim=48, use_linear_projection=True,
+                          addition_embed_type="text_time", addition_time_embed_dim=8,
+                          projection_class_embeddings_input_dim=32 + 6 * 8, norm_num_groups=8,
+                          conditioning_embedding_out_channels=(8, 8, 16, 16))
+    state = net.state_dict()
+    back = original_to_diffusers(diffusers_to_original(state, 1))
+    family, config = infer_config(shapes_of(back), {"attention_head_dim": [2, 2, 4], "norm_num_groups": 8,
+                                                    "addition_time_embed_dim": 8})
+    assert family == "sdxl" and config["transformer_layers_per_block"][1:] == [0, 1]
+    assert ControlNetModel.from_config(config).state_dict().keys() == state.keys()
+    assert all(torch.equal(back[k], state[k]) for k in state)
