@@ -27,7 +27,10 @@ class NoiseSpace:
         """log(alpha / sigma): +inf at sigma 0; -inf at a flow model's sigma 1 (pure noise)."""
         if sigma <= 0.0:
             return math.inf
-        if self.flow and sigma >= 1.0:
+        if self.flow and sigma > 1.0:
+            raise ValueError(f"sigma {sigma:g} is above 1, outside a rectified-flow model's range; this sampler "
+                             f"works in log-SNR, where such a sigma has no meaning (use euler or heun)")
+        if self.flow and sigma == 1.0:
             return -math.inf
         return math.log(self.alpha(sigma) / sigma)
 

@@ -97,3 +97,8 @@ def test_stochastic_samplers_are_deterministic_per_seed(name):
     start = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(2))
     runs = [sample(ideal_model(FLOW), start, sigmas, name, space=FLOW, seed=seed) for seed in (5, 5, 6)]
     assert torch.equal(runs[0], runs[1]) and (runs[2] - runs[0]).abs().max() > 0.05
+
+
+def test_a_flow_sigma_above_one_is_a_clear_error():
+    with pytest.raises(ValueError, match="above 1"):
+        sample(ideal_model(FLOW), torch.zeros(1, 1, 2, 2), torch.tensor([1.5, 0.5, 0.0]), "uni_pc", space=FLOW)
