@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from execution.schema import InputSpec
 
@@ -30,12 +30,20 @@ def DynamicCombo(name: str, options: dict[str, list[InputSpec]], *, default: str
                      {**public, "_dynamic_options": dict(options)})
 
 
-def Autogrow(name: str, template: InputSpec, *, prefix: str, min: int = 1, max: int = 100,
-             tooltip: str | None = None) -> InputSpec:
-    """``<name>.<prefix>0``, ``<name>.<prefix>1``...: the first ``min`` required, at most ``max``."""
+def Autogrow(name: str, template: InputSpec, *, prefix: str = "", min: int = 1, max: int = 100,
+             names: Sequence[str] | None = None, tooltip: str | None = None) -> InputSpec:
+    """``<name>.<prefix>0``, ``<name>.<prefix>1``...: the first ``min`` required, at most ``max``.
+    With ``names`` (ComfyUI's ``TemplateNames``) the sockets are ``<name>.<names[i]>`` instead."""
     public = {"tooltip": tooltip} if tooltip else {}
+    named = {"_names": list(names), "_max": len(names)} if names else {}
     return InputSpec(name, AUTOGROW, "required",
-                     {**public, "_template": template, "_prefix": prefix, "_min": min, "_max": max})
+                     {**public, "_template": template, "_prefix": prefix, "_min": min, "_max": max, **named})
+
+
+def _socket_names(spec: InputSpec) -> list[str]:
+    """The member names an Autogrow can have, in order (``image0``..., or its ``names``)."""
+    names = spec.options.get("_names")
+    return list(names) if names else [f"{spec.options['_prefix']}{i}" for i in range(spec.options["_max"])]
 
 
 def object_info_entry(spec: InputSpec, services: Any) -> list:
@@ -46,9 +54,10 @@ def object_info_entry(spec: InputSpec, services: Any) -> list:
                    for key, inputs in spec.options["_dynamic_options"].items()]
         return [DYNAMIC_COMBO, {**public, "options": options}]
     template: InputSpec = spec.options["_template"]
+    naming = {"names": spec.options["_names"]} if spec.options.get("_names") else \
+        {"prefix": spec.options["_prefix"], "max": spec.options["_max"]}
     return [AUTOGROW, {**public, "template": {
-        "input": _inputs_section([template], services), "prefix": spec.options["_prefix"],
-        "min": spec.options["_min"], "max": spec.options["_max"]}}]
+        "input": _inputs_section([template], services), **naming, "min": spec.options["_min"]}}]
 
 
 def _inputs_section(inputs: Iterable[InputSpec], services: Any) -> dict:
@@ -81,8 +90,8 @@ def expand_dynamic_inputs(specs: dict[str, InputSpec], values: dict) -> dict[str
                                                                  options=dict(sub.options))
         elif spec.type == AUTOGROW:
             template: InputSpec = spec.options["_template"]
-            for index in range(spec.options["_max"]):
-                socket = f"{name}.{spec.options['_prefix']}{index}"
+            for index, member in enumerate(_socket_names(spec)):
+                socket = f"{name}.{member}"
                 section = "required" if index < spec.options["_min"] else "optional"
                 flat[socket] = dataclasses.replace(template, name=socket, section=section,
                                                    options=dict(template.options))
@@ -105,7 +114,10 @@ def nest_dynamic_values(specs: dict[str, InputSpec], kwargs: dict) -> dict:
         if spec.type == DYNAMIC_COMBO:
             result[spec.name] = {spec.name: kwargs.get(spec.name), **dotted}
         else:
-            ordered = sorted(dotted.items(), key=lambda item: _socket_number(item[0]))
+            names = spec.options.get("_names")
+            order = (lambda item: names.index(item[0]) if item[0] in names else len(names)) if names else \
+                (lambda item: _socket_number(item[0]))
+            ordered = sorted(dotted.items(), key=order)
             result[spec.name] = {key: value for key, value in ordered if value is not None}
     return result
 
