@@ -13,11 +13,13 @@ Extras used here:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
+from models.guidance import GuidanceStep
 from models.sampling import sampling_of
 from models.sd3.regions import combine, is_regional, region_of
 from models.sd3.wrappers import SD3Model
@@ -121,10 +123,13 @@ class SD3Denoiser:
             else:
                 total = sum(w for w, _ in weighted) or 1.0
                 by_side[is_uncond] = sum(w * p for w, p in weighted) / total
-        if self.negative is None:
-            return by_side[False]
-        uncond, cond = by_side[True], by_side[False]
-        return uncond + self.cfg * (cond - uncond)
+        cond = by_side[False]
+        uncond = by_side[True] if self.negative is not None else None
+        guided = cond if uncond is None else uncond + self.cfg * (cond - uncond)
+        guides = [p for p in self.model.patches if hasattr(p, "cfg_function") or hasattr(p, "post_cfg_function")]
+        if guides:  # CFGNorm and the like (models/guidance.py)
+            guided = _apply_guidance(guides, GuidanceStep(x, sigma_value, cond, uncond, self.cfg, guided))
+        return guided
 
     def _regional(self, x: torch.Tensor, sigma: torch.Tensor, sigma_value: float, percent: float, side_rows: list,
                   predictions: dict) -> torch.Tensor:
@@ -237,6 +242,18 @@ class SD3Denoiser:
                 continue
             summed = list(blocks) if summed is None else [a + b for a, b in zip(summed, blocks)]
         return summed
+
+
+def _apply_guidance(patches: list, step: GuidanceStep) -> torch.Tensor:
+    """ComfyUI's order: the last ``cfg_function`` replaces the CFG combination, then every
+    ``post_cfg_function`` in turn."""
+    combiners = [p for p in patches if hasattr(p, "cfg_function")]
+    if combiners and step.uncond is not None:
+        step = dataclasses.replace(step, guided=combiners[-1].cfg_function(step))
+    for patch in patches:
+        if hasattr(patch, "post_cfg_function"):
+            step = dataclasses.replace(step, guided=patch.post_cfg_function(step))
+    return step.guided
 
 
 def _to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
