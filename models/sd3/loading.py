@@ -18,7 +18,8 @@ from models.pickle_guard import from_pretrained_safely
 from models.sd3 import configs
 from models.sd3.files import ModelFileError, load_tensors, read_header, refuse_unsafe
 from models.sd3.layout import (TEXT_ENCODER_PREFIXES, TRANSFORMER_PREFIX, VAE_PREFIX, components_in, strip_prefix,
-                               transformer_from_diffusers, transformer_to_diffusers, vae_to_diffusers)
+                               transformer_from_diffusers, transformer_to_diffusers, vae_from_diffusers,
+                               vae_to_diffusers)
 from models.sd3.wrappers import SD3Clip, SD3Model, SD3Vae, TextEncoder
 
 TOKENIZER_SUBFOLDERS = {"clip_l": "tokenizer", "clip_g": "tokenizer_2", "t5xxl": "tokenizer_3"}
@@ -98,6 +99,12 @@ def build_vae(original: dict[str, torch.Tensor], path: Path, dtype: torch.dtype,
         raise ModelFileError(f"{path.name}: not an SD3 VAE ({error}); expected LDM-layout VAE tensors "
                              f"(encoder.down.N..., decoder...)") from error
     model = empty_model(lambda: AutoencoderKL.from_config(config))
+    # diffusers' converter drops names it does not know: compare with the model's own, in LDM names.
+    recognised = set(vae_from_diffusers(model.state_dict(), len(config["block_out_channels"])))
+    unknown = sorted(set(original) - recognised)
+    if unknown:
+        raise ModelFileError(f"{path.name}: {len(unknown)} VAE tensor(s) not recognised, e.g. {unknown[:5]}; they "
+                             f"would be silently dropped (is this a VAE of another architecture?)")
     return fill_model(model, vae_to_diffusers(original, config), path, "VAE", dtype)
 
 
@@ -357,12 +364,15 @@ def load_vae(path: Path, dtype: torch.dtype, hints: dict | None = None) -> SD3Va
     header, metadata = read_header(path)
     tensors = load_tensors(path)
     if any(k.startswith("decoder.up_blocks.") for k in header):  # diffusers layout in one file
-        from models.sd3.layout import vae_from_diffusers
-
         blocks = len({k.split(".")[2] for k in header if k.startswith("decoder.up_blocks.")})
         tensors = vae_from_diffusers(tensors, blocks)
     else:
-        tensors = strip_prefix(tensors, VAE_PREFIX) or tensors
+        inside = strip_prefix(tensors, VAE_PREFIX)
+        if inside and len(inside) != len(tensors):
+            others = sorted(k for k in tensors if not k.startswith(VAE_PREFIX))
+            raise ModelFileError(f"{path.name}: {len(others)} tensor(s) outside the VAE ({VAE_PREFIX}...) not "
+                                 f"recognised, e.g. {others[:5]}; load a full checkpoint with CheckpointLoaderSimple")
+        tensors = inside or tensors
     hints = dict(hints or {}, **configs.embedded_configs(metadata).get("vae", {}))
     return SD3Vae(build_vae(tensors, path, dtype, hints), name=path.name)
 

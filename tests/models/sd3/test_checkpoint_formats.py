@@ -90,6 +90,51 @@ def test_unrecognised_mmdit_tensor_is_named(demo_models_dir, tmp_path):
         load_checkpoint(path, torch.float32)
 
 
+@pytest.mark.parametrize("extra", ["decoder.up.0.block.0.extra_gate.weight", "decoder.mid.attn_2.q.weight",
+                                   "encoder.conv_in.lora_down.weight", "post_quant_conv.scale"])
+def test_unrecognised_vae_tensor_is_named(demo_models_dir, tmp_path, extra):
+    """In a VAE file, in the diffusers layout and inside a checkpoint: never silently dropped."""
+    from safetensors.torch import save_file
+
+    from models.demo.sd3 import VAE
+    from models.sd3.files import ModelFileError
+    from models.sd3.loading import load_checkpoint, load_vae
+
+    tensors, metadata = _read(demo_models_dir / "vae" / VAE)
+    tensors = {k.removeprefix("first_stage_model."): v for k, v in tensors.items()}
+    assert load_vae(demo_models_dir / "vae" / VAE, torch.float32) is not None  # the clean file still loads
+    path = tmp_path / "extra-vae.safetensors"
+    save_file({**tensors, extra: torch.zeros(4)}, str(path), metadata=metadata)
+    with pytest.raises(ModelFileError, match=rf"extra-vae.safetensors: 1 VAE tensor\(s\) not recognised.*{extra}"):
+        load_vae(path, torch.float32)
+
+    prefixed = {f"first_stage_model.{k}": v for k, v in tensors.items()}
+    save_file({**prefixed, "model_ema.decay": torch.zeros(())}, str(path), metadata=metadata)
+    with pytest.raises(ModelFileError, match=r"outside the VAE .*model_ema.decay"):
+        load_vae(path, torch.float32)
+
+    checkpoint, metadata = _read(demo_models_dir / "checkpoints" / CHECKPOINT)
+    checkpoint[f"first_stage_model.{extra}"] = torch.zeros(4)
+    save_file(checkpoint, str(path), metadata=metadata)
+    with pytest.raises(ModelFileError, match=extra):
+        load_checkpoint(path, torch.float32)
+
+
+def test_unrecognised_tensor_in_a_diffusers_layout_vae_file_is_named(tmp_path):
+    from safetensors.torch import save_file
+
+    from models.demo.sd3 import build_tiny_sd3
+    from models.sd3.files import ModelFileError
+    from models.sd3.loading import load_vae
+
+    state = {k: v.contiguous() for k, v in build_tiny_sd3()["vae"].state_dict().items()}
+    state["decoder.up_blocks.0.resnets.0.extra.weight"] = torch.zeros(4)
+    path = tmp_path / "vae-diffusers.safetensors"
+    save_file(state, str(path), metadata={"plexus.config": '{"vae": {"norm_num_groups": 4}}'})
+    with pytest.raises(ModelFileError, match="not recognised.*extra.weight"):
+        load_vae(path, torch.float32)
+
+
 def test_missing_tokenizers_are_listed_before_any_weight_loads(demo_models_dir, tmp_path, monkeypatch):
     from safetensors.torch import save_file
 

@@ -14,7 +14,7 @@ import pytest
 from models.demo.stable_diffusion import CHECKPOINTS
 
 HERE = Path(__file__).resolve().parent
-SDXL_TEMPLATES = ("image_sdxl_simple", "sdxl_simple_example", "sdxl_refiner_prompt_example")
+SDXL_TEMPLATES = ("image_sdxl_simple", "sdxl_simple_example", "sdxl_refiner_prompt_example", "sdxlturbo_example")
 
 
 @pytest.fixture(scope="module")
