@@ -68,6 +68,11 @@ def sampling_of(model: Any):
     return own if own is not None else FlowSampling(float(model.shift))
 
 
+def is_guidance_patch(patch: Any) -> bool:
+    """A MODEL patch that rewrites the CFG combination (``models/guidance.py``)."""
+    return hasattr(patch, "cfg_function") or hasattr(patch, "post_cfg_function")
+
+
 @dataclass(frozen=True)
 class SamplerChoice:
     """SAMPLER from KSamplerSelect: which step rule ``models/samplers.py`` runs."""
@@ -136,7 +141,9 @@ class DualCFGGuider:
     style: str = "regular"
 
     def denoiser(self, manager: Any, warn: Warn | None = None):
-        parts = [self.model.denoiser(cond, None, 1.0, manager, warn) for cond in (self.cond1, self.cond2, self.negative)]
+        # Guidance patches (CFGNorm) rewrite one CFG combination; DualCFG's three-way one is left as it is.
+        model = self.model.clone(patches=tuple(p for p in self.model.patches if not is_guidance_patch(p)))
+        parts = [model.denoiser(cond, None, 1.0, manager, warn) for cond in (self.cond1, self.cond2, self.negative)]
         return _DualCFGDenoiser(parts, float(self.cfg_conds), float(self.cfg_cond2_negative), self.style == "nested")
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from models.guidance import GuidanceStep
-from models.sampling import sampling_of
+from models.sampling import is_guidance_patch, sampling_of
 from models.sd3.regions import combine, is_regional, region_of
 from models.sd3.wrappers import SD3Model
 
@@ -126,7 +126,7 @@ class SD3Denoiser:
         cond = by_side[False]
         uncond = by_side[True] if self.negative is not None else None
         guided = cond if uncond is None else uncond + self.cfg * (cond - uncond)
-        guides = [p for p in self.model.patches if hasattr(p, "cfg_function") or hasattr(p, "post_cfg_function")]
+        guides = [p for p in self.model.patches if is_guidance_patch(p)]
         if guides:  # CFGNorm and the like (models/guidance.py)
             guided = _apply_guidance(guides, GuidanceStep(x, sigma_value, cond, uncond, self.cfg, guided))
         return guided

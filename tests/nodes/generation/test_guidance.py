@@ -107,3 +107,21 @@ def test_cfg_norm_at_cfg_1_with_strength_1_is_identity(sd3_capture_env):
     prompt["20"]["inputs"]["key"] = "normed"
     assert env.run(prompt).status == "success"
     assert torch.allclose(env.captured["plain"]["samples"], env.captured["normed"]["samples"], atol=1e-5)
+
+
+def test_dual_cfg_guider_leaves_its_three_way_combination_alone(sd3_capture_env):
+    """Guidance patches rewrite one CFG combination; DualCFGGuider's (documented) is kept as it is."""
+    from tests.nodes.generation.test_custom_sampling import custom_prompt
+
+    env = sd3_capture_env
+    prompt = custom_prompt(cfg=4.0)
+    prompt["11"] = {"class_type": "DualCFGGuider", "inputs": {
+        "model": ["1", 0], "cond1": ["2", 0], "cond2": ["3", 0], "negative": ["3", 0], "cfg_conds": 3.0,
+        "cfg_cond2_negative": 4.0, "style": "regular"}}
+    prompt["20"] = {"class_type": "TestCaptureLatent", "inputs": {"samples": ["5", 0], "key": "dual"}}
+    assert env.run(prompt).status == "success"
+    plain = env.captured["dual"]["samples"]
+    prompt["8"] = {"class_type": "CFGNorm", "inputs": {"model": ["1", 0], "strength": 0.5}}
+    prompt["11"]["inputs"]["model"] = ["8", 0]
+    assert env.run(prompt).status == "success"
+    assert torch.equal(env.captured["dual"]["samples"], plain)
