@@ -157,3 +157,17 @@ def test_image_stitch_template_runs_end_to_end(corpus_env):
     with Image.open(Path(corpus_env.services.paths.output_dir) / saved["subfolder"] / saved["filename"]) as png:
         assert png.size == (32, 32)
         assert png.getpixel((2, 2)) == (60, 60, 60) and png.getpixel((29, 29)) == (240, 240, 240)
+
+
+def test_basic_datatype_conversion_runs_as_it_is(corpus_env):
+    """ComfyMathExpression and ComfyNumberConvert in the official utility template: every preview shows."""
+    from execution.workflow import convert_workflow
+
+    workflow = json.loads((TEMPLATES / "basic_datatype_conversion.json").read_text())
+    prompt = convert_workflow(workflow, corpus_env.registry).prompt
+    result = corpus_env.run(prompt)
+    assert result.status == "success", result.error
+    shown = {e.node: e.output["text"] for e in corpus_env.events if type(e).__name__ == "Executed"}
+    previews = [node_id for node_id, node in prompt.items() if node["class_type"] == "PreviewAny"]
+    assert previews and all(node_id in shown for node_id in previews)
+    assert ["True"] in shown.values() and ["1.5"] in shown.values()
