@@ -45,11 +45,13 @@ def _preview_any_text(value: Any) -> str:
         return str(value)
 
 
+# Newer ComfyUI also outputs the text (70 uses in the pinned templates link it onward).
 @node("PreviewAny", display_name="Preview Any", category="utils", output_node=True,
-      inputs=[In("source", "*")], outputs=[])
+      inputs=[In("source", "*")], outputs=[Out("STRING")])
 def preview_any(source: Any):
     """Show any value as text on the node (ComfyUI's node: a string as is, other values as JSON)."""
-    return {"ui": {"text": [_preview_any_text(source)]}}
+    text = _preview_any_text(source)
+    return {"ui": {"text": [text]}, "result": (text,)}
 
 
 @node("SaveText", display_name="Save Text", category="utils", output_node=True, input_is_list=True,

@@ -42,7 +42,7 @@ def test_save_text_numbered_named_and_jsonl(vlm_env):
 def test_preview_any_shows_one_value_as_comfyui_does():
     from nodes.basics.text import preview_any
 
-    assert preview_any("plain")["ui"] == {"text": ["plain"]}
+    assert preview_any("plain") == {"ui": {"text": ["plain"]}, "result": ("plain",)}  # newer: STRING out too
     assert preview_any(2.5)["ui"] == {"text": ["2.5"]}
     assert preview_any(None)["ui"] == {"text": ["None"]}
     assert preview_any({"k": [1]})["ui"]["text"][0].replace(" ", "").replace("\n", "") == '{"k":[1]}'
