@@ -16,7 +16,7 @@ RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3
 # Templates using only node types Plexus has: 12 before the first template work (main at 04d5e3d),
 # 28 after it (c85cb7af), 30 with the template image nodes (ImageStitch, ResizeImageMaskNode,
 # BatchImagesNode, SaveImageAdvanced...), 39 with ComfyMathExpression, ResolutionSelector, CFGNorm,
-# ComfyNumberConvert and SDTurboScheduler. Nodes that exist only to fail clearly do not count as support.
+# ComfyNumberConvert (and SDTurboScheduler). Nodes that exist only to fail clearly do not count as support.
 SUPPORTED_AT_LEAST = 39
 UNAVAILABLE = {"LotusConditioning"}  # ComfyUI's contract, one documented error when run
 
