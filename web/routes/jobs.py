@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from execution.jobs.queue import JOB_STATUS_TO_STATE
+from execution.jobs.history import JOB_STATUS_TO_STATE
 from web.errors import is_loopback_peer
 from web.json_body import read_json
 
