@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -88,8 +89,18 @@ def remove_stale_partials(folders: Iterable[Path], older_than: float) -> int:
 
 # -- the output journal --------------------------------------------------------------------------
 def journal_path(user_dir: Path, prompt_id: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in prompt_id)[:200] or "_"
-    return Path(user_dir) / JOURNAL_FOLDER / safe
+    return Path(_journal_file(user_dir, prompt_id))
+
+
+def _journal_file(user_dir: str | Path, prompt_id: str) -> str:
+    if _PLAIN_NAME.fullmatch(prompt_id):  # the usual uuid: no per-character rewrite
+        safe = prompt_id
+    else:
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in prompt_id)[:200] or "_"
+    return os.path.join(user_dir, JOURNAL_FOLDER, safe)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 def note_output(services: Any, prompt_id: str, path: Path) -> None:
@@ -137,15 +148,20 @@ def files_in_outputs(outputs: Any, folder_for_type: Callable[[str], Path | None]
     return files
 
 
-def settle_outputs(user_dir: Path, prompt_id: str, recorded: set[Path]) -> list[Path]:
+def settle_outputs(user_dir: Path, prompt_id: str,
+                   recorded: set[Path] | Callable[[], set[Path]]) -> list[Path]:
     """A job's outcome is recorded: remove the files its journal lists that the outcome does not
-    (an earlier, crashed attempt's; a batch cut short), then the journal. Returns the removed."""
-    journal = journal_path(user_dir, prompt_id)
+    (an earlier, crashed attempt's; a batch cut short), then the journal. Returns the removed.
+    ``recorded`` may be a function, called only when the job has a journal (most jobs write no file)."""
+    journal = _journal_file(user_dir, prompt_id)
     removed: list[Path] = []
     try:
-        lines = journal.read_text(encoding="utf-8").splitlines()
+        with open(journal, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
     except OSError:
         return removed
+    if callable(recorded):
+        recorded = recorded()
     resolve = _resolver()
     for line in lines:
         try:
@@ -155,7 +171,7 @@ def settle_outputs(user_dir: Path, prompt_id: str, recorded: set[Path]) -> list[
         if resolve(path) not in recorded and path.is_file() and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed.append(path)
-    journal.unlink(missing_ok=True)
+    Path(journal).unlink(missing_ok=True)
     return removed
 
 

@@ -214,7 +214,8 @@ class PlexusServer:
         self.console.job_finished(job.prompt_id, outcome.status, outcome.error)
         paths = self.services.paths
         if getattr(self.services, "journal_outputs", False):  # history and disk agree (models.safe_files)
-            settle_outputs(paths.user_dir, job.prompt_id, files_in_outputs(outcome.outputs, paths.folder_for_type))
+            settle_outputs(paths.user_dir, job.prompt_id,
+                           lambda: files_in_outputs(outcome.outputs, paths.folder_for_type))
         self.queue_changed()
 
     def job_event(self, job: QueuedJob, event: Event) -> None:

@@ -146,6 +146,8 @@ class JobQueue(HistoryQueries):
         self._history_count = self._db.execute("SELECT COUNT(*) FROM jobs WHERE finish_seq IS NOT NULL").fetchone()[0]
         self._active = self._db.execute(
             "SELECT COUNT(*) FROM jobs WHERE state IN ('pending', 'running')").fetchone()[0]
+        # Pending jobs this object knows of: a hint that spares an idle worker an empty claim.
+        self._pending = self._db.execute("SELECT COUNT(*) FROM jobs WHERE state='pending'").fetchone()[0]
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database on a second connection: writers are not blocked."""
@@ -227,6 +229,7 @@ class JobQueue(HistoryQueries):
             if counted:
                 self._number = counter + 1
             self._active += 1
+            self._pending += 1
             return number
 
     # -- claiming and leases ---------------------------------------------------------------------
@@ -244,7 +247,16 @@ class JobQueue(HistoryQueries):
                 f"WHERE state='pending' AND prompt_id = {target} "
                 "RETURNING prompt_id, number, prompt, extra_data, outputs, client_id, created, started, attempts",
                 params).fetchone()
+            if row:
+                self._pending -= 1
+            elif prompt_id is None:
+                self._pending = 0  # exact: the search ran under the lock
         return _job(row) if row else None
+
+    def may_have_pending(self) -> bool:
+        """False only when no job is pending as far as this object knows (another process's
+        inserts are not seen: a worker still claims after each wait)."""
+        return self._pending > 0
 
     def renew_leases(self, worker_id: str, lease_seconds: float = 60.0) -> None:
         with self._lock:
@@ -271,6 +283,7 @@ class JobQueue(HistoryQueries):
                 if on_crash == "requeue" and attempts < MAX_ATTEMPTS:
                     self._db.execute("UPDATE jobs SET state='pending', worker_id=NULL, lease_expires=NULL, "
                                      "started=NULL, lane=0 WHERE prompt_id=?", (prompt_id,))
+                    self._pending += 1
                 else:
                     why = reason if on_crash != "requeue" else f"{reason} ({attempts} times; given up)"
                     message = ["execution_interrupted", {"prompt_id": prompt_id, "node_id": None,
@@ -317,12 +330,14 @@ class JobQueue(HistoryQueries):
             cursor = self._db.executemany("DELETE FROM jobs WHERE state='pending' AND prompt_id=?",
                                           [(i,) for i in ids])
             self._active -= max(0, cursor.rowcount)
+            self._pending -= max(0, cursor.rowcount)
             return cursor.rowcount
 
     def clear_pending(self) -> int:
         with self._lock:
             deleted = self._db.execute("DELETE FROM jobs WHERE state='pending'").rowcount
             self._active -= deleted
+            self._pending = 0
             return deleted
 
     def delete_history(self, prompt_ids: Iterable[str]) -> int:
@@ -375,6 +390,8 @@ class JobQueue(HistoryQueries):
             quarantine_rows(self._db, [(row[0], reason)], time.time())
             if row[1] in ("pending", "running"):
                 self._active -= 1
+            if row[1] == "pending":
+                self._pending -= 1
             if row[2] is not None:
                 self._history_count -= 1
         print(f"[plexus] queue: job {prompt_id!r} moved to jobs_quarantine: {reason}", file=sys.stderr)

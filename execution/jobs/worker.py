@@ -163,14 +163,19 @@ class QueueWorker:
 
     # -- the loop (worker thread) ----------------------------------------------------------------
     def _loop(self) -> None:
+        after_job = False
         while not self._stopping:
             self._apply_free()
-            job = self._claim()
+            # Right after a job, an empty queue needs no claim (one SQLite statement per prompt);
+            # after any wait (woken, or a second passed) the worker always claims.
+            job = None if after_job and not self.queue.may_have_pending() else self._claim()
             if job is None:
                 self._wake.wait(1.0)
                 self._wake.clear()
+                after_job = False
                 continue
             self._run(job)
+            after_job = True
 
     def _claim(self) -> QueuedJob | None:
         """A backend with its own placement policy (the cluster's model affinity) chooses the job."""
