@@ -15,13 +15,11 @@ carries only the node that moved (not the whole graph, so traffic stays linear i
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import signal
 import struct
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +30,7 @@ from execution.jobs.queue import JobOutcome, JobQueue, QueuedJob
 from execution.jobs.worker import LocalBackend, WorkerPool
 from web.console import JobConsole
 from web.log_buffer import LogBuffer
+from web.outbox import LoopOutbox
 from web.previews import encode_preview, png_frame, preview_frame, preview_metadata_frame, text_frame
 from web.routes.files import file_routes
 from web.routes.i18n import i18n_routes
@@ -96,9 +95,8 @@ class PlexusServer:
         self.pool: WorkerPool | None = None
         self._status_scheduled = False
         self._loop_thread: int | None = None
-        # Calls posted from worker threads, run on the loop in batches (one wake-up per batch).
-        self._outbox: collections.deque[tuple[Callable, tuple]] = collections.deque()
-        self._flush_scheduled = False
+        # Calls posted from worker threads, run on the loop in order with few wake-ups (web/outbox.py).
+        self._outbox = LoopOutbox(self.loop, self._job_running)
 
     # -- wiring ----------------------------------------------------------------------------------
     def attach(self, registry: Any, plugin_report: Any, queue: JobQueue, pool: WorkerPool) -> None:
@@ -171,30 +169,20 @@ class PlexusServer:
             return
         self.post(self.hub.send_json, event_type, data, sid)  # in order with the prompt's own events
 
-    def post(self, fn: Callable, *args: Any) -> None:
-        """Run ``fn(*args)`` on the loop, in order; callable from any thread. Calls posted while a
-        batch is pending join it, so a burst of events costs the loop one wake-up."""
-        self._outbox.append((fn, args))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon_threadsafe(self._flush_outbox)
+    def post(self, fn: Callable, *args: Any, urgent: bool = True) -> None:
+        """Run ``fn(*args)`` on the loop, in order; callable from any thread. A call that is not
+        ``urgent`` waits for the next urgent one or the drain timer of a running job."""
+        self._outbox.post(fn, *args, urgent=urgent)
 
-    def _flush_outbox(self) -> None:
-        self._flush_scheduled = False  # cleared before draining: a racing post is never stranded
-        outbox = self._outbox
-        while outbox:
-            fn, args = outbox.popleft()
-            try:
-                fn(*args)
-            except Exception:  # noqa: BLE001 - one bad message must not stop the others
-                traceback.print_exc()
+    def _job_running(self) -> bool:
+        return self.pool is not None and any(worker.current is not None for worker in self.pool.workers)
 
     def queue_changed(self) -> None:
         """Broadcast ``status`` (coalesced to one per loop turn); callable from any thread."""
         if threading.get_ident() == self._loop_thread:
             self._schedule_status()
-        else:
-            self.post(self._schedule_status)
+        else:  # sent in the drain itself, so it shares one socket write with the job's ending
+            self.post(self._broadcast_status)
 
     def _schedule_status(self) -> None:
         if not self._status_scheduled:
@@ -211,16 +199,16 @@ class PlexusServer:
         self.console.job_started(job.prompt_id)
 
     def job_finished(self, job: QueuedJob, outcome: JobOutcome) -> None:
+        self.queue_changed()  # first: it joins the ending's events before this thread yields the GIL
         self.console.job_finished(job.prompt_id, outcome.status, outcome.error)
         paths = self.services.paths
         if getattr(self.services, "journal_outputs", False):  # history and disk agree (models.safe_files)
             settle_outputs(paths.user_dir, job.prompt_id,
                            lambda: files_in_outputs(outcome.outputs, paths.folder_for_type))
-        self.queue_changed()
 
     def job_event(self, job: QueuedJob, event: Event) -> None:
         sid = job.client_id
-        call = self.post
+        call = self._post_later
         if isinstance(event, Progress):
             call(self.hub.send_json, "progress", event.data(), sid)
             call(self.hub.send_json, "progress_state", _progress_state(event), sid)
@@ -235,7 +223,13 @@ class PlexusServer:
         else:
             if isinstance(event, Executing):
                 self.last_node_id = event.node
-            call(self.hub.send_json, event.type, event.data(), sid)
+            # A prompt's start and its last event (``executing`` with node null) wake the loop; the
+            # events between them may wait a few ms and go out together (web/outbox.py).
+            urgent = event.type == "execution_start" or (isinstance(event, Executing) and event.node is None)
+            self.post(self.hub.send_json, event.type, event.data(), sid, urgent=urgent)
+
+    def _post_later(self, fn: Callable, *args: Any) -> None:
+        self._outbox.post(fn, *args, urgent=False)
 
     def _send_preview(self, job: QueuedJob, event: Progress, sid: str | None) -> None:
         jpeg = encode_preview(event.preview, getattr(self.services, "preview_max_side", 512))
@@ -247,7 +241,7 @@ class PlexusServer:
         def frame_for(client: ClientConnection) -> bytes:
             return with_metadata if client.wants_preview_metadata else plain
 
-        self.post(functools.partial(self.hub.send_bytes, frame_for, sid, lossy=True))
+        self._post_later(functools.partial(self.hub.send_bytes, frame_for, sid, lossy=True))
 
     def _send_image(self, job: QueuedJob, event: ImageFrame, sid: str | None) -> None:
         """SaveImageWebsocket's full-size PNG: never dropped, type 4 for clients that asked for metadata."""
@@ -258,7 +252,7 @@ class PlexusServer:
         def frame_for(client: ClientConnection) -> bytes:
             return with_metadata if client.wants_preview_metadata else plain
 
-        self.post(functools.partial(self.hub.send_bytes, frame_for, sid))
+        self._post_later(functools.partial(self.hub.send_bytes, frame_for, sid))
 
     # -- websocket -------------------------------------------------------------------------------
     async def websocket(self, request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,70 @@
+"""Calls from worker threads to the server's event loop: in order, with few wake-ups.
+
+Waking the loop from another thread costs a system call and, because both threads then want the
+GIL, usually a few context switches; per trivial prompt that was a large part of the server's CPU.
+So only what a client must see at once wakes the loop (an *urgent* post: a prompt's start, its
+ending, plugin messages). What a job reports in between (nodes started and finished, progress,
+previews, text) waits in the same queue, and while a job runs the loop drains it on a timer: first
+``DRAIN_FIRST`` seconds after an urgent drain, then doubling up to ``DRAIN_MAX``. A prompt that takes
+less than ``DRAIN_FIRST`` costs the loop two wake-ups (start, end), and a long node's events are at
+most ``DRAIN_MAX`` late.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import traceback
+from typing import Any, Callable
+
+DRAIN_FIRST = 0.01
+DRAIN_MAX = 0.1
+
+
+class LoopOutbox:
+    """``post(fn, *args)`` from any thread runs ``fn(*args)`` on ``loop``, in posting order."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, busy: Callable[[], bool], *,
+                 first_delay: float = DRAIN_FIRST, max_delay: float = DRAIN_MAX) -> None:
+        self.loop = loop
+        self.busy = busy  # a job is running: keep draining on the timer
+        self.first_delay, self.max_delay = first_delay, max_delay
+        self._calls: collections.deque[tuple[Callable, tuple]] = collections.deque()
+        self._wake_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._delay = first_delay
+
+    def post(self, fn: Callable, *args: Any, urgent: bool = True) -> None:
+        self._calls.append((fn, args))
+        # Without an armed timer nothing would drain a call that is not urgent: wake for it too.
+        if (urgent or self._timer is None) and not self._wake_scheduled:
+            self._wake_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain_now)
+
+    def _drain_now(self) -> None:
+        self._wake_scheduled = False  # cleared before draining: a racing post is never stranded
+        self._delay = self.first_delay
+        self._drain()
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._delay = min(self._delay * 2, self.max_delay)
+        self._drain()
+
+    def _drain(self) -> None:
+        calls = self._calls
+        while True:
+            while calls:
+                fn, args = calls.popleft()
+                try:
+                    fn(*args)
+                except Exception:  # noqa: BLE001 - one bad message must not stop the others
+                    traceback.print_exc()
+            if self.busy():
+                if self._timer is None:
+                    self._timer = self.loop.call_later(self._delay, self._tick)
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not calls:  # a call posted while the timer was being cancelled saw it armed
+                return
