@@ -18,6 +18,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import socket
@@ -110,6 +111,7 @@ def origin_middleware():
     return same_origin
 
 
+@functools.lru_cache(maxsize=256)  # asked for every request's Host header; parsing it costs more than the rest
 def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):

@@ -32,6 +32,7 @@ from execution.jobs.history import HistoryQueries, queue_item
 from execution.jobs.rows import quarantine_bad_rows, quarantine_rows, storable_json
 
 FINISHED_STATES = ("success", "error", "interrupted")
+_PLAIN_JSON = json.JSONEncoder(allow_nan=False)  # one encoder, not one per json.dumps call
 AUTO_CHECKPOINT_PAGES = 10000
 MAX_ATTEMPTS = 3  # a job that took the server down this many times is failed, not re-queued again
 
@@ -204,9 +205,9 @@ class JobQueue(HistoryQueries):
         if client_id is not None and not isinstance(client_id, str):
             raise InvalidJob("client_id must be a string")
         try:
-            prompt_json = json.dumps(prompt, allow_nan=False)
-            extra_json = json.dumps(extra_data, allow_nan=False)
-            outputs_json = json.dumps(outputs, allow_nan=False)
+            prompt_json = _PLAIN_JSON.encode(prompt)
+            extra_json = _PLAIN_JSON.encode(extra_data)
+            outputs_json = _PLAIN_JSON.encode(outputs)
         except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidJob(f"the job is not plain JSON: {exc}") from exc
         with self._lock:
