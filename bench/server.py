@@ -11,7 +11,7 @@ depends least on a busy machine's neighbours); nothing is divided by a number me
 Targets (issue 23): server CPU per trivial prompt <= 0.4 ms; >= 2,000/s back to back; drain
 >= 2,500/s; first image <= 1 s after ``/object_info``.
 
-Run: python bench/server.py [--prompts 500] [--rounds 5] [--launches 5]
+Run: python bench/server.py [--prompts 500] [--rounds 5] [--launches 5] [--scratch DIR]
 """
 from __future__ import annotations
 
@@ -38,11 +38,11 @@ def timed_rounds(server: LiveServer, rounds: int, count: int, run_round) -> tupl
     return rates, (server.cpu_seconds() - cpu_before) * 1000 / (rounds * count)
 
 
-def launches(count: int) -> tuple[list[float], list[float]]:
+def launches(count: int, scratch: str | None) -> tuple[list[float], list[float]]:
     """(launch -> /object_info, /object_info -> first image finished), seconds, per launch."""
     ready, first_image = [], []
     for index in range(count):
-        with tempfile.TemporaryDirectory() as base:
+        with tempfile.TemporaryDirectory(dir=scratch) as base:
             server = LiveServer(Path(base))
             try:
                 ready.append(server.wait_ready())
@@ -66,10 +66,13 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--launches", type=int, default=5)
+    parser.add_argument("--scratch", default=None, help="folder for the servers' base directories "
+                        "(default: the system temp folder; file creation costs differ between file systems)")
     args = parser.parse_args()
     count = args.prompts
     client_cpu = time.process_time()
-    with tempfile.TemporaryDirectory() as base:
+    with tempfile.TemporaryDirectory(dir=args.scratch) as base:
+        print(f"server base directories under {Path(base).parent}")
         server = LiveServer(Path(base), "--history-max", "100000")
         server.wait_ready()
         client = Client(server.port)
@@ -97,7 +100,7 @@ def main() -> None:
         finally:
             client.close()
             server.stop()
-    ready, first_image = launches(args.launches)
+    ready, first_image = launches(args.launches, args.scratch)
     client_cpu = time.process_time() - client_cpu
 
     print(line("no-I/O prompts back to back", echo_rates, echo_cpu))

@@ -199,12 +199,12 @@ class PlexusServer:
         self.console.job_started(job.prompt_id)
 
     def job_finished(self, job: QueuedJob, outcome: JobOutcome) -> None:
-        self.queue_changed()  # first: it joins the ending's events before this thread yields the GIL
         self.console.job_finished(job.prompt_id, outcome.status, outcome.error)
         paths = self.services.paths
         if getattr(self.services, "journal_outputs", False):  # history and disk agree (models.safe_files)
             settle_outputs(paths.user_dir, job.prompt_id,
                            lambda: files_in_outputs(outcome.outputs, paths.folder_for_type))
+        self.queue_changed()  # last: this urgent post carries the job's ending with it (one wake-up)
 
     def job_event(self, job: QueuedJob, event: Event) -> None:
         sid = job.client_id
@@ -223,10 +223,9 @@ class PlexusServer:
         else:
             if isinstance(event, Executing):
                 self.last_node_id = event.node
-            # A prompt's start and its last event (``executing`` with node null) wake the loop; the
-            # events between them may wait a few ms and go out together (web/outbox.py).
-            urgent = event.type == "execution_start" or (isinstance(event, Executing) and event.node is None)
-            self.post(self.hub.send_json, event.type, event.data(), sid, urgent=urgent)
+            # A prompt's start wakes the loop; its other events wait (at most the outbox's drain
+            # delay) for the next urgent post: the status that follows every ending (web/outbox.py).
+            self.post(self.hub.send_json, event.type, event.data(), sid, urgent=event.type == "execution_start")
 
     def _post_later(self, fn: Callable, *args: Any) -> None:
         self._outbox.post(fn, *args, urgent=False)
