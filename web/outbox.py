@@ -2,12 +2,13 @@
 
 Waking the loop from another thread costs a system call and, because both threads then want the
 GIL, usually a few context switches; per trivial prompt that was a large part of the server's CPU.
-So only what a client must see at once wakes the loop (an *urgent* post: a prompt's start, its
-ending, plugin messages). What a job reports in between (nodes started and finished, progress,
+So only what must go out at once wakes the loop (an *urgent* post: the status that follows every
+job's end, plugin messages). What a job reports (its start, nodes started and finished, progress,
 previews, text) waits in the same queue, and while a job runs the loop drains it on a timer: first
-``DRAIN_FIRST`` seconds after an urgent drain, then doubling up to ``DRAIN_MAX``. A prompt that takes
-less than ``DRAIN_FIRST`` costs the loop two wake-ups (start, end), and a long node's events are at
-most ``DRAIN_MAX`` late.
+``DRAIN_FIRST`` seconds after an urgent drain (or after ``expect()``, called when a prompt is
+queued), then doubling up to ``DRAIN_MAX``. A prompt that takes less than ``DRAIN_FIRST`` costs the
+loop one wake-up, and a long node's events are at most ``DRAIN_MAX`` late. A post that finds no
+timer armed wakes the loop itself, so nothing is ever stranded.
 """
 from __future__ import annotations
 
@@ -39,6 +40,19 @@ class LoopOutbox:
         if (urgent or self._timer is None) and not self._wake_scheduled:
             self._wake_scheduled = True
             self.loop.call_soon_threadsafe(self._drain_now)
+
+    def post_from_loop(self, fn: Callable, *args: Any) -> None:
+        """``post(fn, *args, urgent=False)`` for the loop's own thread (no system call to wake it)."""
+        self._calls.append((fn, args))
+        if self._timer is None and not self._wake_scheduled:
+            self._wake_scheduled = True
+            self.loop.call_soon(self._drain_now)
+
+    def expect(self) -> None:
+        """A job is about to run (loop thread): arm the timer, so its first events need no wake-up."""
+        if self._timer is None:
+            self._delay = self.first_delay
+            self._timer = self.loop.call_later(self._delay, self._tick)
 
     def _drain_now(self) -> None:
         self._wake_scheduled = False  # cleared before draining: a racing post is never stranded

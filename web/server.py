@@ -178,16 +178,16 @@ class PlexusServer:
         return self.pool is not None and any(worker.current is not None for worker in self.pool.workers)
 
     def queue_changed(self) -> None:
-        """Broadcast ``status`` (coalesced to one per loop turn); callable from any thread."""
+        """Broadcast ``status`` (coalesced until it is sent); callable from any thread."""
         if threading.get_ident() == self._loop_thread:
             self._schedule_status()
         else:  # sent in the drain itself, so it shares one socket write with the job's ending
             self.post(self._broadcast_status)
 
     def _schedule_status(self) -> None:
-        if not self._status_scheduled:
+        if not self._status_scheduled:  # goes out with the running job's events, or at once when idle
             self._status_scheduled = True
-            self.loop.call_soon(self._broadcast_status)
+            self._outbox.post_from_loop(self._broadcast_status)
 
     def _broadcast_status(self) -> None:
         self._status_scheduled = False
@@ -223,12 +223,19 @@ class PlexusServer:
         else:
             if isinstance(event, Executing):
                 self.last_node_id = event.node
-            # A prompt's start wakes the loop; its other events wait (at most the outbox's drain
-            # delay) for the next urgent post: the status that follows every ending (web/outbox.py).
-            self.post(self.hub.send_json, event.type, event.data(), sid, urgent=event.type == "execution_start")
+            # The job's events wait (at most the outbox's drain delay) for the next urgent post: the
+            # status that follows every ending (web/outbox.py).
+            call(self.hub.send_json, event.type, event.data(), sid)
 
     def _post_later(self, fn: Callable, *args: Any) -> None:
         self._outbox.post(fn, *args, urgent=False)
+
+    def job_queued(self) -> None:
+        """A prompt was queued (loop thread): wake the workers once this turn's answers are written
+        (the worker then does not fight the loop for the GIL), and let the job's first events wait
+        for the drain timer instead of waking the loop."""
+        self._outbox.expect()
+        self.loop.call_soon(self.pool.wake)
 
     def _send_preview(self, job: QueuedJob, event: Progress, sid: str | None) -> None:
         jpeg = encode_preview(event.preview, getattr(self.services, "preview_max_side", 512))

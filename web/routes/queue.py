@@ -1,7 +1,6 @@
 """Prompt, queue, interrupt, free and history routes (ComfyUI shapes); jobs are in ``jobs.py``."""
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
@@ -118,9 +117,8 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         except InvalidJob as exc:  # acknowledged only once stored: anything else is the request's fault
             return _bad_request(validation_error("invalid_prompt", "The job could not be stored", str(exc)))
         server.console.got_prompt(prompt_id, client_id, len(result.prompt))
+        server.job_queued()
         server.queue_changed()
-        # Woken once this answer is written: the worker does not fight the loop for the GIL meanwhile.
-        asyncio.get_running_loop().call_soon(server.pool.wake)
         return web.json_response({"prompt_id": prompt_id, "number": _plain(stored),
                                   "node_errors": result.node_errors})
 
