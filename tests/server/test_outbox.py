@@ -86,3 +86,27 @@ def test_one_failing_call_does_not_stop_the_others(loop_thread, capsys):
     outbox.post(seen.append, 2)
     wait_until(lambda: seen == [2])
     assert "ZeroDivisionError" in capsys.readouterr().err
+
+
+def test_a_queued_prompt_arms_the_timer_so_its_events_wait_for_the_ending(loop_thread):
+    busy = threading.Event()
+    outbox = LoopOutbox(loop_thread, busy.is_set, first_delay=60.0)
+    armed = threading.Event()
+
+    def queued() -> None:  # what PlexusServer.job_queued does on the loop
+        outbox.expect()
+        outbox.post_from_loop(seen.append, "status")
+        armed.set()
+
+    seen: list[str] = []
+    loop_thread.call_soon_threadsafe(queued)
+    armed.wait(5)
+    busy.set()  # the worker took the job
+    outbox.post(seen.append, "execution_start", urgent=False)
+    outbox.post(seen.append, "executed", urgent=False)
+    time.sleep(0.05)
+    assert seen == []  # nothing woke the loop yet
+    busy.clear()
+    outbox.post(seen.append, "status after the ending")  # urgent: one drain for everything
+    wait_until(lambda: len(seen) == 4)
+    assert seen == ["status", "execution_start", "executed", "status after the ending"]
