@@ -14,6 +14,7 @@ import inspect
 from enum import Enum
 from typing import Any
 
+from execution.dynamic_inputs import DYNAMIC_COMBO, DYNAMIC_TYPES, Autogrow, DynamicCombo, nest_dynamic_values
 from execution.graph import ExecutionBlocker
 from execution.plugins.comfy_v1 import accepted_names, type_name
 from execution.schema import InputSpec, NodeSchema, OutputSpec, ValidationHook
@@ -55,8 +56,10 @@ def json_safe(value: Any) -> Any:
 
 def _input_spec(item: Any) -> InputSpec:
     section = "optional" if item.optional else "required"
-    options = json_safe(dict(item.as_dict()))
     kind = str.__str__(item.get_io_type())  # a plain str: V3 types compare equal to "*"
+    if kind in DYNAMIC_TYPES:
+        return _dynamic_spec(item, kind)
+    options = json_safe(dict(item.as_dict()))
     if kind == "COMBO":
         choices = list(options.pop("options", []) or [])
         spec = InputSpec(item.id, "COMBO", section, options, choices=choices)
@@ -66,6 +69,33 @@ def _input_spec(item: Any) -> InputSpec:
         kind = "*"  # resolved by the frontend from the connected input; any link is accepted here
     options["_pair"] = True  # V3 inputs are always [type, {options}]
     return InputSpec(item.id, kind, section, options)
+
+
+def _nested_spec(item: Any, owner: str) -> InputSpec:
+    if str.__str__(item.get_io_type()) in DYNAMIC_TYPES:
+        raise ValueError(f"input {owner!r}: a dynamic input inside a dynamic input ({item.id!r}) is not "
+                         "supported in Plexus (one level of DynamicCombo/Autogrow is)")
+    return _input_spec(item)
+
+
+def _dynamic_spec(item: Any, kind: str) -> InputSpec:
+    """``io.DynamicCombo.Input``/``io.Autogrow.Input`` as the core's dynamic inputs; the other
+    options the pack set (``display_name``, ``extra_dict``...) stay in /object_info."""
+    own = {k: v for k, v in json_safe(dict(item.as_dict())).items() if k not in ("options", "template")}
+    if kind == DYNAMIC_COMBO:
+        options = {option.key: [_nested_spec(sub, item.id) for sub in option.inputs]
+                   for option in item.dynamic_options}
+        spec = DynamicCombo(item.id, options, optional=bool(item.optional))
+    else:
+        template = item.template
+        socket = _nested_spec(template.input, item.id)
+        prefix, names = getattr(template, "prefix", None), None if hasattr(template, "prefix") else template.names
+        # an optional template makes every socket optional, whatever ``min`` says (ComfyUI's rule)
+        required = 0 if socket.section == "optional" else template.min
+        spec = Autogrow(item.id, socket, prefix=prefix or "", min=required, max=len(template.names), names=names)
+        spec.section = "optional" if item.optional else "required"
+    spec.options.update(own)
+    return spec
 
 
 def _output_spec(item: Any) -> OutputSpec:
@@ -143,8 +173,17 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
     def current_inputs() -> list[InputSpec]:  # define_schema may list files: re-read like ComfyUI does
         return [_input_spec(item) for item in cls.GET_SCHEMA().inputs] + hidden_specs
 
+    first_inputs = current_inputs()  # also checks the declaration once, at registration
+    is_dynamic = any(spec.type in DYNAMIC_TYPES for spec in first_inputs)
+
+    def nested(kwargs: dict) -> dict:
+        """A dynamic input's dotted values (``format.bit_depth``) as one dict, ComfyUI's shape."""
+        if not is_dynamic:
+            return kwargs
+        return nest_dynamic_values({spec.name: spec for spec in current_inputs()}, kwargs)
+
     def invoke(_instance: Any, ctx: Any, kwargs: dict) -> Any:
-        value = clones.get(ctx).execute(**kwargs)
+        value = clones.get(ctx).execute(**nested(kwargs))
         if inspect.isawaitable(value):
             async def finish() -> Any:
                 return normalize_output(await value, len(outputs), v3.enable_expand)
@@ -154,7 +193,7 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
     fingerprint = None
     if overrides(cls, "fingerprint_inputs"):
         def fingerprint(_services: Any, constants: dict) -> Any:
-            return clones.get().fingerprint_inputs(**constants)
+            return clones.get().fingerprint_inputs(**nested(constants))
 
     validate = None
     if overrides(cls, "validate_inputs"):
@@ -162,7 +201,8 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
 
         def run_validation(_services: Any, kwargs: dict) -> Any:
             hook = clones.get().validate_inputs
-            return hook(**kwargs) if takes_all else hook(**{k: v for k, v in kwargs.items() if k in names})
+            values = nested(kwargs)
+            return hook(**values) if takes_all else hook(**{k: v for k, v in values.items() if k in names})
 
         validate = ValidationHook(fn=run_validation, covers=names, covers_all=takes_all,
                                   wants_input_types="input_types" in names, per_input_errors=True)
@@ -170,7 +210,7 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
     check_lazy = None
     if overrides(cls, "check_lazy_status"):
         def check_lazy(_instance: Any, ctx: Any, kwargs: dict) -> Any:
-            return clones.get(ctx).check_lazy_status(**kwargs)
+            return clones.get(ctx).check_lazy_status(**nested(kwargs))
 
     info_overrides = {"display_name": display_name if display_name is not None else v3.display_name,
                       "output_tooltips": [o.tooltip for o in outputs], "deprecated": bool(v3.is_deprecated),

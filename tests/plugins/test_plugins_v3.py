@@ -214,7 +214,7 @@ def test_names_of_newer_comfyui_releases_import_and_publish(tmp_path):
         "    def define_schema(cls):\n"
         "        return io.Schema(node_id='NewerSaver', search_aliases=['save'], essentials_category='x',\n"
         "            inputs=[io.DynamicCombo.Input('format', options=[io.DynamicCombo.Option('png', [])]),\n"
-        "                    io.Int.Input('n', default=1, advanced=True), io.Autogrow.Input('more', template=object())],\n"
+        "                    io.Int.Input('n', default=1, advanced=True), io.Autogrow.Input('more', template=io.Autogrow.TemplatePrefix(io.Image.Input('i'), 'i'))],\n"
         "            outputs=[io.LatentUpscaleModel.Output()])\n"
         "    @classmethod\n"
         "    def execute(cls, **kwargs):\n"
@@ -231,6 +231,7 @@ def test_names_of_newer_comfyui_releases_import_and_publish(tmp_path):
     import json
 
     info = json.loads(json.dumps(registry.get("NewerSaver").object_info(services)))  # JSON all the way
-    assert info["input"]["required"]["format"][0] == "DYNAMICCOMBO"
+    assert info["input"]["required"]["format"][0] == "COMFY_DYNAMICCOMBO_V3"  # real since then (test_plugins_v3_dynamic)
+    assert info["input"]["required"]["more"][0] == "COMFY_AUTOGROW_V3"
     assert info["input"]["required"]["n"] == ["INT", {"default": 1, "advanced": True}]
     assert info["output"] == ["LATENT_UPSCALE_MODEL"]

@@ -362,3 +362,4 @@ class NodeInfoV3(dict):
 
 
 from comfy_api.latest._types import *  # noqa: E402,F401,F403 - the type classes (they build on the above)
+from comfy_api.latest._dynamic import *  # noqa: E402,F401,F403 - DynamicCombo, Autogrow
