@@ -65,8 +65,8 @@ def _input_spec(item: Any) -> InputSpec:
         spec = InputSpec(item.id, "COMBO", section, options, choices=choices)
         spec.options["_combo_form"] = True
         return spec
-    if kind == "COMFY_MATCHTYPE_V3":
-        kind = "*"  # resolved by the frontend from the connected input; any link is accepted here
+    if kind == "COMFY_MATCHTYPE_V3":  # the frontend resolves the concrete type; links are checked
+        kind = (options.get("template") or {}).get("allowed_types") or "*"  # against the allowed ones
     options["_pair"] = True  # V3 inputs are always [type, {options}]
     return InputSpec(item.id, kind, section, options)
 

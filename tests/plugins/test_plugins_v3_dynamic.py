@@ -35,7 +35,8 @@ def show(source: str, slot: int = 0) -> dict:
 def test_dynamic_pack_loads_with_every_node(plugin_env):
     pack = plugin_env.report.pack("v3_dynamic_pack")
     assert pack.loaded and pack.kind == "v3" and not pack.node_errors
-    assert set(pack.nodes) == {"TestV3DynamicMath", "TestV3AutogrowSum", "TestV3AutogrowJoin"}
+    assert set(pack.nodes) == {"TestV3DynamicMath", "TestV3AutogrowSum", "TestV3AutogrowJoin",
+                                  "TestV3PickMatching"}
 
 
 def test_object_info_has_the_frontend_shapes(plugin_server):
@@ -152,6 +153,21 @@ def test_editor_widgets_values_follow_the_chosen_option(plugin_env):
         runner.close()
     assert outcome.result.status == "success"
     assert [outcome.ui(n)["value"] for n in ("7", "8", "9")] == [[9], [17], ["xyxyxy"]]
+
+
+def test_match_type_inputs_accept_only_their_allowed_types(backend, plugin_env):
+    spec = plugin_env.registry.get("TestV3PickMatching").object_info(plugin_env.services)["input"]["required"]["a"]
+    assert spec == ["INT,STRING", {"template": {"template_id": "pick", "allowed_types": "INT,STRING"}}]
+    picked = backend.run({"1": const(5), "2": const(6),
+                          "3": {"class_type": "TestV3PickMatching", "inputs": {"first": False, "a": ["1", 0], "b": ["2", 0]}},
+                          "4": show("3")})
+    assert picked.status == "success", picked.error
+    assert picked.outputs["4"]["value"] == [6]
+    errors = backend.validate({"1": {"class_type": "EmptyImage", "inputs": {"width": 2, "height": 2, "batch_size": 1,
+                                                                            "color": 0}},
+                               "3": {"class_type": "TestV3PickMatching", "inputs": {"first": True, "a": ["1", 0],
+                                                                                    "b": "text"}}, "4": show("3")})
+    assert [(e["type"], e["extra_info"]["input_name"]) for e in errors["3"]["errors"]] == [("return_type_mismatch", "a")]
 
 
 def test_bad_declarations_fail_clearly():

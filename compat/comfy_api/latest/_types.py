@@ -140,8 +140,17 @@ class MatchType:
     io_type = "COMFY_MATCHTYPE_V3"
 
     class Template:
+        """Inputs and outputs sharing ``template_id`` take one type, one of ``allowed_types``
+        (type classes; default any)."""
+
         def __init__(self, template_id: str, allowed_types: Any = None):
-            self.template_id, self.allowed_types = template_id, allowed_types
+            kinds = allowed_types if isinstance(allowed_types, (list, tuple)) else [allowed_types or AnyType]
+            self.template_id = template_id
+            self.allowed_types = list(kinds)
+
+        def as_dict(self) -> dict:
+            names = [str.__str__(getattr(kind, "io_type", kind)) for kind in self.allowed_types]
+            return {"template_id": self.template_id, "allowed_types": ",".join(dict.fromkeys(names))}
 
     class Input(Input):
         io_type = "COMFY_MATCHTYPE_V3"
@@ -151,8 +160,7 @@ class MatchType:
             self.template = template
 
         def options(self) -> dict:
-            template = self.template
-            return {"template": {"template_id": getattr(template, "template_id", None)}} if template else {}
+            return {"template": self.template.as_dict()} if self.template is not None else {}
 
     class Output(Output):
         io_type = "COMFY_MATCHTYPE_V3"

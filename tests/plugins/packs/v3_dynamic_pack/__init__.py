@@ -4,7 +4,8 @@ It reproduces the exact declaration patterns V3 packs and ComfyUI's own nodes us
 ``io.DynamicCombo.Input(id, options=[io.DynamicCombo.Option(key, [inputs...]), ...])`` with widgets
 and a socket inside options (the DCTestNode / SaveImageAdvanced pattern), ``io.Autogrow.Input(id,
 template=io.Autogrow.TemplatePrefix(input, prefix=..., min=..., max=...))`` (BatchImagesNode) and
-``template=io.Autogrow.TemplateNames(input, names=[...], min=...)`` (KJNodes). Every node reports, as
+``template=io.Autogrow.TemplateNames(input, names=[...], min=...)`` (KJNodes), and
+``io.MatchType.Template``/``Input``/``Output`` (ComfySwitchNode). Every dynamic node reports, as
 JSON, exactly the dict its ``execute`` received, so the tests see ComfyUI's value shape.
 """
 import json
@@ -83,9 +84,24 @@ class AutogrowJoin(io.ComfyNode):
         return io.NodeOutput(json.dumps(parts), separator.join(parts.values()))
 
 
+class PickMatching(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        template = io.MatchType.Template("pick", allowed_types=[io.Int, io.String])
+        return io.Schema(
+            node_id="TestV3PickMatching", category="test/v3",
+            inputs=[io.Boolean.Input("first", default=True), io.MatchType.Input("a", template=template),
+                    io.MatchType.Input("b", template=template)],
+            outputs=[io.MatchType.Output(template=template, display_name="picked")])
+
+    @classmethod
+    def execute(cls, first, a, b):
+        return io.NodeOutput(a if first else b)
+
+
 class DynamicExtension(ComfyExtension):
     async def get_node_list(self):
-        return [DynamicMath, AutogrowSum, AutogrowJoin]
+        return [DynamicMath, AutogrowSum, AutogrowJoin, PickMatching]
 
 
 async def comfy_entrypoint():
