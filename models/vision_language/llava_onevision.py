@@ -23,6 +23,7 @@ from typing import Any
 
 from models.pickle_guard import from_pretrained_safely
 from models.vision_language.placeholders import expand_placeholders
+from models.vision_language.processor_files import read_chat_template, read_json
 
 IMAGE_TOKEN, VIDEO_TOKEN = "<image>", "<video>"
 
@@ -48,14 +49,14 @@ class OnevisionProcessor:
 
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         image_processor = LlavaOnevisionImageProcessorPil.from_pretrained(path)
-        settings = _read_json(path / "processor_config.json")
+        settings = read_json(path / "processor_config.json")
         vision = config.vision_config
         side = vision.image_size // vision.patch_size
-        return cls(tokenizer, image_processor, _read_chat_template(path) or tokenizer.chat_template,
+        return cls(tokenizer, image_processor, read_chat_template(path) or tokenizer.chat_template,
                    settings.get("num_image_tokens") or side * side,
                    settings.get("vision_feature_select_strategy") or config.vision_feature_select_strategy,
                    settings.get("vision_aspect_ratio") or config.vision_aspect_ratio,
-                   _read_json(path / "video_preprocessor_config.json"))
+                   read_json(path / "video_preprocessor_config.json"))
 
     def save_pretrained(self, folder: Path) -> None:
         """The files transformers' own processor reads (processor, video processor, chat template)."""
@@ -152,16 +153,6 @@ class OnevisionProcessor:
 
         expanded = expand_placeholders(texts, token, [token * count for count in counts])
         return BatchFeature({**self.tokenizer(expanded, return_tensors="pt", padding=True), **vision})
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _read_chat_template(path: Path) -> str | None:
-    if (path / "chat_template.jinja").is_file():
-        return (path / "chat_template.jinja").read_text()
-    return _read_json(path / "chat_template.json").get("chat_template")
 
 
 class LlavaOnevisionFamily:

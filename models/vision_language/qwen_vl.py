@@ -18,6 +18,7 @@ from typing import Any
 
 from models.pickle_guard import from_pretrained_safely
 from models.vision_language.placeholders import expand_placeholders
+from models.vision_language.processor_files import read_chat_template
 
 IMAGE_TOKEN, VIDEO_TOKEN = "<|image_pad|>", "<|video_pad|>"
 
@@ -40,7 +41,7 @@ class QwenVLProcessor:
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         image_processor = Qwen2VLImageProcessorPil.from_pretrained(path)
         video_config = path / "video_preprocessor_config.json"
-        return cls(tokenizer, image_processor, _read_chat_template(path) or tokenizer.chat_template,
+        return cls(tokenizer, image_processor, read_chat_template(path) or tokenizer.chat_template,
                    json.loads(video_config.read_text()) if video_config.is_file() else None)
 
     def save_pretrained(self, folder: Path) -> None:
@@ -160,14 +161,6 @@ class QwenVLProcessor:
         ids = encoded["input_ids"]
         token_types = (ids == self.image_token_id).long() + 2 * (ids == self.video_token_id).long()
         return BatchFeature({**encoded, "mm_token_type_ids": token_types, **vision})
-
-
-def _read_chat_template(path: Path) -> str | None:
-    if (path / "chat_template.jinja").is_file():
-        return (path / "chat_template.jinja").read_text()
-    if (path / "chat_template.json").is_file():
-        return json.loads((path / "chat_template.json").read_text()).get("chat_template")
-    return None
 
 
 class QwenVLFamily:

@@ -17,6 +17,7 @@ from typing import Any
 
 from models.pickle_guard import from_pretrained_safely
 from models.vision_language.placeholders import expand_placeholders
+from models.vision_language.processor_files import read_chat_template, read_json
 
 IMAGE_TOKEN, VIDEO_TOKEN = "<image>", "<video>"
 
@@ -39,9 +40,8 @@ class VideoLlavaInputs:
         from transformers import AutoTokenizer, VideoLlavaImageProcessor
 
         tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-        settings = _read_json(path / "processor_config.json")
-        chat_template = ((path / "chat_template.jinja").read_text() if (path / "chat_template.jinja").is_file()
-                         else _read_json(path / "chat_template.json").get("chat_template") or tokenizer.chat_template)
+        settings = read_json(path / "processor_config.json")
+        chat_template = read_chat_template(path) or tokenizer.chat_template
         return cls(tokenizer, VideoLlavaImageProcessor.from_pretrained(path), chat_template,
                    settings.get("patch_size") or config.vision_config.patch_size,
                    settings.get("vision_feature_select_strategy") or config.vision_feature_select_strategy,
@@ -97,10 +97,6 @@ class VideoLlavaInputs:
 
         expanded = expand_placeholders(texts, token, [token * count for count in counts])
         return BatchFeature({**self.tokenizer(expanded, return_tensors="pt", padding=True), **vision})
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 class VideoLlavaFamily:
