@@ -103,8 +103,11 @@ def test_queue_number_front_delete_clear_and_interrupt(plexus_server):
     for name in ("q1", "q2", "q3"):
         numbers[name] = server.post_json("/prompt", {"prompt": echo_prompt(1), "prompt_id": name}).json()["number"]
     front = server.post_json("/prompt", {"prompt": echo_prompt(1), "prompt_id": "qf", "front": True}).json()
-    explicit = server.post_json("/prompt", {"prompt": echo_prompt(1), "prompt_id": "qn", "number": -1000}).json()
-    assert front["number"] < 0 and explicit["number"] == -1000
+    # front numbers grow more negative with every prompt this server has taken: stay ahead of them
+    explicit_number = front["number"] - 1000
+    explicit = server.post_json("/prompt", {"prompt": echo_prompt(1), "prompt_id": "qn",
+                                            "number": explicit_number}).json()
+    assert front["number"] < 0 and explicit["number"] == explicit_number
     queue = server.get_json("/api/queue")
     assert [item[1] for item in queue["queue_running"]] == ["blocker"]
     assert [item[1] for item in queue["queue_pending"]] == ["qn", "qf", "q1", "q2", "q3"]
