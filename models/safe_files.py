@@ -6,6 +6,8 @@
   file under the real name. The file is created with mode 0666 less the user's umask, as any
   ``open()`` does (``mkstemp`` would leave it 0600).
   ``exclusive=True`` never replaces an existing file (a hard link, then the temp name goes).
+- :func:`write_new_file`: the same guarantees without the temporary name, for files the output
+  journal lists before they are created (a server's save nodes).
 - :func:`remove_stale_partials`: the temporary files a ``kill -9`` left, removed at start-up.
 - The **output journal**: a save node notes every file it is about to publish in
   ``<user dir>/.plexus-writes/<prompt id>``; at start-up, files of a job whose recorded outputs do
@@ -52,6 +54,24 @@ def write_atomically(target: Path, data: bytes | Callable[[Any], None], *, exclu
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def write_new_file(target: str | Path, data: bytes) -> None:
+    """Create ``target`` (``O_EXCL|O_NOFOLLOW``: never an existing file, never through a link; mode
+    0666 less the umask) and write ``data``: one new inode instead of a temporary file, a link and an
+    unlink. Only for a file the output journal already lists (``note_output``): a crash mid-write
+    leaves a partial file under the real name, which the start-up reconciliation removes. Raises
+    FileExistsError when ``target`` exists."""
+    handle = os.open(target, _CREATE_FLAGS | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view):]
+    except BaseException:
+        os.close(handle)
+        os.unlink(target)  # ours: created by the O_EXCL open above
+        raise
+    os.close(handle)
 
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

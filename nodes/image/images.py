@@ -84,45 +84,71 @@ def write_png_atomically(pil_image: Any, path: Path, text_chunks: dict[str, str]
                          *, exclusive: bool = False) -> None:
     """Write to an unpredictable temp file in the same folder, then rename: a crash never leaves half
     a PNG, and a planted symlink is never followed (``models.safe_files``)."""
-    from PIL.PngImagePlugin import PngInfo
-
     from models.safe_files import write_atomically
+    from nodes.image.png_encoding import text_chunks as encode_text
 
-    info = PngInfo()
-    for key, value in text_chunks.items():
-        info.add_text(key, value)
-    write_atomically(path, lambda stream: pil_image.save(stream, format="PNG", pnginfo=info,
-                                                         compress_level=compress_level), exclusive=exclusive)
+    write_atomically(path, png_bytes(pil_image, encode_text(text_chunks), compress_level), exclusive=exclusive)
+
+
+def png_bytes(pil_image: Any, text: bytes, compress_level: int) -> bytes:
+    """The whole PNG file in memory (one write): Pillow's encoding with the metadata chunks ``text``
+    (``png_encoding.text_chunks``, encoded once per run) after the header; byte for byte what
+    Pillow writes with the same ``PngInfo``."""
+    import io
+
+    from nodes.image.png_encoding import with_text_chunks
+
+    buffer = io.BytesIO()
+    pil_image.save(buffer, format="PNG", compress_level=compress_level)
+    return with_text_chunks(buffer.getvalue(), text) if text else buffer.getvalue()
 
 
 def png_metadata(ctx, prompt: dict | None, extra_pnginfo: dict | None) -> dict[str, str]:
     """The PNG text chunks (``prompt`` and each ``extra_pnginfo`` entry as JSON), serialised once
     per run: every save node of a run receives the same PROMPT and EXTRA_PNGINFO objects, and a
     wide graph would otherwise encode its whole prompt once per image."""
+    return _run_metadata(ctx, prompt, extra_pnginfo)[0]
+
+
+def png_text(ctx, prompt: dict | None, extra_pnginfo: dict | None) -> bytes:
+    """:func:`png_metadata` as PNG chunks, encoded (and checksummed) once per run."""
+    return _run_metadata(ctx, prompt, extra_pnginfo)[1]
+
+
+def _run_metadata(ctx, prompt: dict | None, extra_pnginfo: dict | None) -> tuple[dict[str, str], bytes]:
+    from nodes.image.png_encoding import text_chunks
+
     memo = getattr(ctx, "run_memo", None)
     cached = memo.get("png_metadata") if memo is not None else None
     if cached is not None and cached[0] is prompt and cached[1] is extra_pnginfo:
-        return cached[2]
+        return cached[2], cached[3]
     chunks: dict[str, str] = {}
     if prompt is not None:
         chunks["prompt"] = json.dumps(prompt)
     for key, value in (extra_pnginfo or {}).items():
         chunks[key] = json.dumps(value)
+    encoded = text_chunks(chunks)
     if memo is not None:  # the objects are kept with their text, so their identity stays theirs
-        memo["png_metadata"] = (prompt, extra_pnginfo, chunks)
-    return chunks
+        memo["png_metadata"] = (prompt, extra_pnginfo, chunks, encoded)
+    return chunks, encoded
 
 
 def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type: str,
                 prompt: dict | None, extra_pnginfo: dict | None, compress_level: int) -> dict:
+    from models.safe_files import write_atomically, write_new_file
     from nodes.image.tensor_ops import tensor_to_pil
 
     level = getattr(ctx.services, "png_compress_level", None)
     compress_level = compress_level if level is None else level
-    chunks = png_metadata(ctx, prompt, extra_pnginfo)
+    text = png_text(ctx, prompt, extra_pnginfo)
+    journaled = getattr(ctx.services, "journal_outputs", False)
 
     def write(image: Any, path: Path) -> None:
-        write_png_atomically(tensor_to_pil(image), path, chunks, compress_level, exclusive=True)
+        data = png_bytes(tensor_to_pil(image), text, compress_level)
+        if journaled:  # the journal lists the file before it exists: no temporary name needed
+            write_new_file(path, data)
+        else:
+            write_atomically(path, data, exclusive=True)
 
     return save_numbered_files(ctx, images, filename_prefix, root, folder_type, write,
                                lambda stem, counter: f"{stem}_{counter:05}_.png")
