@@ -126,3 +126,52 @@ def test_settling_a_journal_keeps_recorded_files_and_removes_the_others(tmp_path
     removed = settle_outputs(paths.user_dir, "p1", files_in_outputs(kept, paths.folder_for_type))
     assert [p.name for p in removed] == [dropped]
     assert len([p for p in (paths.output_dir / "sub").iterdir()]) == 2 and any(paths.temp_dir.iterdir())
+
+
+def test_spliced_metadata_is_byte_for_byte_what_pillow_writes(image):
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
+    from nodes.image.images import png_bytes
+    from nodes.image.png_encoding import text_chunks
+    from nodes.image.tensor_ops import tensor_to_pil
+
+    picture = tensor_to_pil(image[0])
+    for chunks in ({"prompt": json.dumps({"1": {"inputs": {"text": "café"}}}), "workflow": "{}"},
+                   {"prompt": "not Latin-1: 猫"}, {}):  # tEXt, iTXt (as Pillow falls back), none
+        info = PngInfo()
+        for key, value in chunks.items():
+            info.add_text(key, value)
+        expected = io.BytesIO()
+        picture.save(expected, format="PNG", pnginfo=info, compress_level=1)
+        assert png_bytes(picture, text_chunks(chunks), 1) == expected.getvalue()
+
+
+def test_journaled_saves_create_the_final_name_exclusively(tmp_path, image, monkeypatch):
+    from models.safe_files import journal_path, write_new_file
+    from nodes.image.images import save_image
+
+    ctx = context(tmp_path)
+    ctx.services.journal_outputs = True
+    output = ctx.services.paths.output_dir
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"untouched")
+    assert save_image(ctx, image, "direct")["ui"]["images"][0]["filename"] == "direct_00001_.png"
+    os.symlink(outside, output / "direct_00002_.png")  # planted under the remembered next name
+    name = save_image(ctx, image, "direct")["ui"]["images"][0]["filename"]
+    assert name == "direct_00003_.png" and outside.read_bytes() == b"untouched"
+    assert [p.name for p in output.iterdir() if p.name.startswith(".")] == []  # no temporary name
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (output / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    journal = journal_path(ctx.services.paths.user_dir, "p1").read_text().splitlines()
+    assert [json.loads(line) for line in journal] == [str(output / f"direct_0000{n}_.png") for n in (1, 2, 3)]
+
+    def full_disk(handle, data):  # a write that fails midway leaves no file behind
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_new_file(output / "failed.png", b"x")
+    assert not (output / "failed.png").exists()
