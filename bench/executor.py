@@ -12,6 +12,7 @@ Run: python bench/executor.py [--repeat N] [--wide 1000] [--scratch DIR]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -174,7 +175,7 @@ def wide_graph_through_the_server(outputs: int, repeat: int, scratch: str | None
             client.close()
             server.stop()
     print(f"\nwide graph through the server: {outputs} x (EmptyImage 64x64 -> PreviewImage), min of {repeat}, "
-          f"files under {Path(base).parent}")
+          f"files under {Path(base).parent}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for kind, runs in results.items():
         wall, cpu = min(runs)
         print(f"  {kind:<6} {wall:7.3f} s wall, server CPU {cpu:7.3f} s ({cpu / outputs * 1e3:.2f} ms per output)")

@@ -23,9 +23,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of another process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def process_cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of another process, or of one of its threads (Linux /proc)."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread is not None else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
