@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import torch
 
+from models.differential_diffusion import denoise_mask_patches
 from models.samplers import percent_to_sigma, sample, schedule, shift_sigma, unshift_sigma
 
 ProgressFn = Callable[[int, int, torch.Tensor], None]  # (step, total, x0 prediction)
@@ -209,10 +210,18 @@ def sample_latent(guider: Any, manager: Any, latent: dict, noise: Any, sigmas: t
     mask = latent.get("noise_mask")
     velocity = denoiser
     if mask is not None:
-        keep = 1.0 - _latent_mask(mask, samples)
+        latent_mask = _latent_mask(mask, samples)
+        keep = 1.0 - latent_mask
+        mask_patches = denoise_mask_patches(guider.model)
 
         def velocity(x_in, sigma):  # inpainting: outside the mask, follow the original latent's path
-            blended = x_in * (1.0 - keep) + rules.noise(sigma, drawn, samples) * keep
+            step_keep = keep
+            if mask_patches:  # DifferentialDiffusion: the mask of this step
+                step_mask = latent_mask
+                for patch in mask_patches:
+                    step_mask = patch.denoise_mask(guider.model, float(sigma), step_mask, sigmas)
+                step_keep = 1.0 - step_mask
+            blended = x_in * (1.0 - step_keep) + rules.noise(sigma, drawn, samples) * step_keep
             return denoiser(blended, sigma)
 
     last_x0: list[torch.Tensor] = []

@@ -6,12 +6,14 @@ shared ones of ``SD3Denoiser``; what differs is the tensors handed to the transf
 - the text embeddings are T5's alone, with all-zero position ids; the pooled vector is CLIP-L's;
 - guidance-distilled models (dev) get ``extras["guidance"]`` (FluxGuidance, CLIPTextEncodeFlux;
   3.5 when absent) as an input, so CFG 1 is one forward pass per step and needs no negative;
-- the timestep is the sigma itself (``t / 1000``).
+- the timestep is the sigma itself (``t / 1000``);
+- FLUX Fill takes the masked image and the mask as extra channels (``models/flux/concat.py``).
 """
 from __future__ import annotations
 
 import torch
 
+from models.flux.concat import concat_input
 from models.flux.wrappers import DEFAULT_GUIDANCE
 from models.sd3.denoiser import DenoiseStep, SD3Denoiser, _control_hints, _fit_width, _to_batch
 
@@ -79,6 +81,10 @@ class FluxDenoiser(SD3Denoiser):
             raise ValueError(f"FLUX needs latent sides divisible by 2 (images divisible by 16); got a "
                              f"{height}x{width} latent")
         text_ids, image_ids = self._position_ids(step.encoder_hidden_states.shape[1], height, width)
+        model_input = step.x
+        if self.model.concat_channels:  # FLUX Fill: masked-image latent and mask after the latent
+            model_input = concat_input(step.x, extras_per_entry, batch, self.model.latent_channels,
+                                       self.model.concat_channels)
         attention_kwargs: dict = {}
         for patch in self.model.patches:
             provider = getattr(patch, "joint_attention_kwargs", None)
@@ -86,7 +92,7 @@ class FluxDenoiser(SD3Denoiser):
                 attention_kwargs.update(provider(step) or {})
         with torch.inference_mode():
             packed = self.model.transformer(
-                hidden_states=pack_latents(step.x), timestep=step.timestep / 1000, guidance=self._guidance(step),
+                hidden_states=pack_latents(model_input), timestep=step.timestep / 1000, guidance=self._guidance(step),
                 pooled_projections=step.pooled_projections, encoder_hidden_states=step.encoder_hidden_states,
                 txt_ids=text_ids, img_ids=image_ids, joint_attention_kwargs=attention_kwargs or None,
                 return_dict=False)[0]

@@ -55,7 +55,14 @@ class FluxModel:
 
     @property
     def latent_channels(self) -> int:
-        return int(self.transformer.config.in_channels) // 4  # 2x2 patches of the 16-channel latent
+        config = self.transformer.config  # 2x2 patches of the 16-channel latent
+        return int(config.out_channels or config.in_channels) // 4
+
+    @property
+    def concat_channels(self) -> int:
+        """Channels the model takes besides the latent: 80 for Fill (masked-image latent + 64 mask
+        channels); 0 for text-to-image models (``models/flux/concat.py``)."""
+        return int(self.transformer.config.in_channels) // 4 - self.latent_channels
 
     @property
     def guidance_embeds(self) -> bool:
