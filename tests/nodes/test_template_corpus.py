@@ -16,8 +16,9 @@ RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3
 # Templates using only node types Plexus has: 12 before the first template work (main at 04d5e3d),
 # 28 after it (c85cb7af), 30 with the template image nodes (ImageStitch, ResizeImageMaskNode,
 # BatchImagesNode, SaveImageAdvanced...), 39 with ComfyMathExpression, ResolutionSelector, CFGNorm,
-# ComfyNumberConvert (and SDTurboScheduler). Nodes that exist only to fail clearly do not count as support.
-SUPPORTED_AT_LEAST = 39
+# ComfyNumberConvert (and SDTurboScheduler), 42 with InpaintModelConditioning and DifferentialDiffusion
+# (the FLUX Fill templates). Nodes that exist only to fail clearly do not count as support.
+SUPPORTED_AT_LEAST = 42
 UNAVAILABLE = {"LotusConditioning"}  # ComfyUI's contract, one documented error when run
 
 
@@ -171,3 +172,73 @@ def test_basic_datatype_conversion_runs_as_it_is(corpus_env):
     previews = [node_id for node_id, node in prompt.items() if node["class_type"] == "PreviewAny"]
     assert previews and all(node_id in shown for node_id in previews)
     assert ["True"] in shown.values() and ["1.5"] in shown.values()
+
+
+FLUX_FILL = ("flux_fill_inpaint_example", "flux_fill_outpaint_example", "image_flux.1_fill_dev_OneReward")
+FLUX_FILL_RUNNABLE = FLUX_FILL[:2]  # OneReward also needs its object-removal LoRA for FLUX (no demo file)
+
+
+def _substitute_flux_fill_names(prompt: dict, input_image: str) -> dict:
+    from models.demo.flux import VAE
+    from models.demo.flux_fill import FILL_MODEL
+    from models.demo.sd3 import TEXT_ENCODERS
+
+    for node in prompt.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "UNETLoader":
+            inputs["unet_name"] = FILL_MODEL
+        elif kind == "DualCLIPLoader":
+            inputs.update(clip_name1=TEXT_ENCODERS["clip_l"], clip_name2=TEXT_ENCODERS["t5xxl"])
+        elif kind == "VAELoader":
+            inputs["vae_name"] = VAE
+        elif kind == "LoadImage":
+            inputs["image"] = input_image
+        elif kind == "ImagePadForOutpaint":
+            inputs.update(left=16, top=0, right=16, bottom=16, feathering=8)
+        elif kind == "KSampler":
+            inputs["steps"] = 2
+    return prompt
+
+
+@pytest.mark.parametrize("name", FLUX_FILL)
+def test_flux_fill_templates_validate_with_only_missing_weights(corpus_env, name):
+    from execution.validate import validate_prompt
+    from execution.workflow import convert_workflow
+
+    workflow = json.loads((TEMPLATES / f"{name}.json").read_text())
+    result = validate_prompt(convert_workflow(workflow, corpus_env.registry).prompt, corpus_env.registry,
+                             corpus_env.services)
+    body = result.response()
+    assert not body["error"] or body["error"]["type"] == "prompt_outputs_failed_validation", body["error"]
+    errors = [(entry["class_type"], e) for entry in body["node_errors"].values() for e in entry["errors"]]
+    assert errors
+    for class_type, error in errors:  # only the missing weights, and the template's own input image
+        if class_type == "LoadImage":
+            assert error["type"] == "custom_validation_failed" and "image" in error["details"], error
+        else:
+            assert error["type"] == "value_not_in_list" and error["extra_info"]["input_name"] in \
+                ("unet_name", "clip_name1", "clip_name2", "vae_name", "lora_name"), (class_type, error)
+
+
+@pytest.mark.parametrize("name", FLUX_FILL_RUNNABLE)
+def test_flux_fill_templates_run_on_the_demo_model(corpus_env, name):
+    """InpaintModelConditioning + DifferentialDiffusion on the tiny FLUX Fill; the inpainting input
+    is an RGBA image whose transparent square is LoadImage's mask."""
+    import numpy as np
+    from PIL import Image
+
+    from execution.workflow import convert_workflow
+
+    rgba = np.full((64, 64, 4), 255, dtype=np.uint8)
+    rgba[..., :3] = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    rgba[20:44, 12:40, 3] = 0
+    Image.fromarray(rgba, "RGBA").save(Path(corpus_env.services.paths.input_dir) / "fill-input.png")
+    workflow = json.loads((TEMPLATES / f"{name}.json").read_text())
+    prompt = _substitute_flux_fill_names(convert_workflow(workflow, corpus_env.registry).prompt, "fill-input.png")
+    assert {"InpaintModelConditioning", "DifferentialDiffusion"} <= {n["class_type"] for n in prompt.values()}
+    result = corpus_env.run(prompt)
+    assert result.status == "success", result.error
+    saved = [item for e in corpus_env.events if type(e).__name__ == "Executed" for item in e.output.get("images", [])]
+    assert saved
+    with Image.open(Path(corpus_env.services.paths.output_dir) / saved[-1]["subfolder"] / saved[-1]["filename"]) as png:
+        assert png.size == ((96, 80) if "outpaint" in name else (64, 64))

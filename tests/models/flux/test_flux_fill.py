@@ -183,3 +183,24 @@ def test_differential_diffusion_in_the_graph(fill_env):
     change = (sampled - original).abs().mean(dim=(0, 1, 2))  # per latent column, left (mask 0) to right (1)
     assert change[0] < change[-1]
     assert np.abs(run(fill_env, fill_prompt(seed=5, noise_mask=True, mask_kind="soft")) - plain).max() == 0
+
+
+def test_shipped_outpaint_workflow_runs_headless(demo_models_dir, tmp_path, capsys):
+    """``workflows/flux_fill_outpaint_api.json``: the demo hint picture (320x256) widened by 64 px on
+    each side by the Fill model, as ``main.py run`` does it."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    import main
+
+    root = Path(__file__).resolve().parents[3]
+    output_dir = tmp_path / "output"
+    code = main.main(["--base-directory", str(demo_models_dir.parent), "--output-directory", str(output_dir),
+                      "--temp-directory", str(tmp_path / "temp"), "run",
+                      str(root / "workflows" / "flux_fill_outpaint_api.json"), "--quiet", "--set", "KSampler.steps=2"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    (saved,) = sorted(output_dir.glob("plexus-flux-fill-outpaint_*.png"))
+    with Image.open(saved) as image:
+        assert image.size == (448, 256)
