@@ -19,7 +19,7 @@ SHIPPED_WORKFLOWS = ROOT / "workflows"
 OPTIONAL_WRITERS = (("models.demo.control", "write_demo_control"), ("models.demo.vlm", "write_demo_vlm"),
                     ("models.demo.lora", "write_demo_lora"),
                     ("models.demo.evaluation", "write_demo_benchmarks"),
-                    ("models.demo.flux", "write_demo_flux"), ("models.demo.flux_fill", "write_demo_flux_fill"),
+                    ("models.demo.flux", "write_demo_flux"), ("models.demo.flux_tools", "write_demo_flux_tools"),
                     ("models.demo.stable_diffusion", "write_demo_unet"),
                     ("models.demo.ip_adapter_unet", "write_demo_unet_ip_adapter"))
 

@@ -1,9 +1,10 @@
-"""The extra input channels of FLUX.1 Fill: the image to complete and where to complete it, taken
-from the conditioning that ``InpaintModelConditioning`` wrote.
+"""The extra input channels of FLUX.1 Fill (the image to complete and where to complete it, from
+``InpaintModelConditioning``) and of FLUX.1 Canny / Depth (the control image's latent, from
+``InstructPixToPixConditioning``), taken from the conditioning.
 
-Per conditioning entry, ``extras["concat_latent_image"]`` is the masked image's latent (already in
-the model's latent space, [B, 16, h, w]) and ``extras["concat_mask"]`` the mask at pixel resolution
-(1 = fill). The mask is folded into the latent grid: each 8x8 pixel block becomes 64 channels in
+Per conditioning entry, ``extras["concat_latent_image"]`` is the image's latent (already in the
+model's latent space, [B, 16, h, w]). Canny / Depth take it alone: 16 + 16 = 32 channels, 128 packed
+features. Fill also takes ``extras["concat_mask"]``, the mask at pixel resolution (1 = fill). The mask is folded into the latent grid: each 8x8 pixel block becomes 64 channels in
 row-major order (diffusers' ``FluxFillPipeline.prepare_mask_latents``). Concatenated after the
 noisy latent this gives 16 + 16 + 64 = 96 channels, 384 packed features. Without them, the model
 is asked to fill everything: a zero image latent and an all-ones mask.
@@ -41,8 +42,9 @@ def mask_channels(mask: torch.Tensor | None, batch: int, height: int, width: int
     return _to_batch(blocks.reshape(mask.shape[0], PIXELS_PER_LATENT ** 2, height, width), batch)
 
 
-def fill_channels(extras: dict, batch: int, latent_channels: int, height: int, width: int) -> torch.Tensor:
-    """[B, latent_channels + 64, h, w] for one conditioning entry."""
+def fill_channels(extras: dict, batch: int, latent_channels: int, height: int, width: int,
+                  with_mask: bool = True) -> torch.Tensor:
+    """[B, latent_channels (+ 64 with the mask), h, w] for one conditioning entry."""
     image = extras.get("concat_latent_image")
     if image is None:
         image = torch.zeros(1, latent_channels, height, width)
@@ -50,15 +52,19 @@ def fill_channels(extras: dict, batch: int, latent_channels: int, height: int, w
         raise ValueError(f"the inpainting image latent has {image.shape[1]} channels but this model needs "
                          f"{latent_channels}; encode it with this model's VAE")
     image = _to_batch(_fit(image.float(), height, width), batch)
+    if not with_mask:
+        return image
     return torch.cat([image, mask_channels(extras.get("concat_mask"), batch, height, width)], dim=1)
 
 
 def concat_input(x: torch.Tensor, extras_per_entry: list[dict], batch: int, latent_channels: int,
                  expected: int) -> torch.Tensor:
-    """The noisy latent (``batch`` rows per conditioning entry) with each entry's Fill channels
-    appended (``expected`` extra channels)."""
+    """The noisy latent (``batch`` rows per conditioning entry) with each entry's extra channels
+    appended (``expected`` of them: the image latent, plus the mask for Fill)."""
     height, width = x.shape[-2:]
-    extra = torch.cat([fill_channels(extras, batch, latent_channels, height, width) for extras in extras_per_entry])
+    with_mask = expected == latent_channels + PIXELS_PER_LATENT ** 2
+    extra = torch.cat([fill_channels(extras, batch, latent_channels, height, width, with_mask)
+                       for extras in extras_per_entry])
     if extra.shape[1] != expected:
         raise ValueError(f"this FLUX model takes {expected} extra input channels; the inpainting conditioning gives "
                          f"{extra.shape[1]}")

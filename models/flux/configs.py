@@ -1,6 +1,7 @@
-"""FLUX.1 configs without hub access: [dev], [schnell] and Fill [dev] ship as JSON in ``models/configs/``;
-the family is recognised from tensor shapes (``guidance_in`` is present in dev only; Fill's ``img_in``
-takes 384 features: 64 latent + 64 masked-image latent + 256 packed mask). Other sizes (tiny
+"""FLUX.1 configs without hub access: [dev], [schnell], Fill [dev] and Canny / Depth [dev] ship as JSON
+in ``models/configs/``; the family is recognised from tensor shapes (``guidance_in`` is present in dev
+only; Fill's ``img_in`` takes 384 features: 64 latent + 64 masked-image latent + 256 packed mask;
+Canny's and Depth's 128: 64 latent + 64 control latent, the same shapes for both). Other sizes (tiny
 test models, pruned variants) get a config inferred from the shapes; the rotary axes split cannot
 be read from shapes, so a file may state it in its ``plexus.config`` metadata."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-FAMILIES = ("flux1_dev", "flux1_schnell", "flux1_fill_dev")
+FAMILIES = ("flux1_dev", "flux1_schnell", "flux1_fill_dev", "flux1_control_dev")
 _STRUCTURAL_KEYS = ("num_layers", "num_single_layers", "attention_head_dim", "num_attention_heads",
                     "joint_attention_dim", "pooled_projection_dim", "in_channels", "guidance_embeds")
 Shape = tuple[int, ...]

@@ -7,7 +7,8 @@ shared ones of ``SD3Denoiser``; what differs is the tensors handed to the transf
 - guidance-distilled models (dev) get ``extras["guidance"]`` (FluxGuidance, CLIPTextEncodeFlux;
   3.5 when absent) as an input, so CFG 1 is one forward pass per step and needs no negative;
 - the timestep is the sigma itself (``t / 1000``);
-- FLUX Fill takes the masked image and the mask as extra channels (``models/flux/concat.py``).
+- FLUX Fill / Canny / Depth take an image latent (and Fill a mask) as extra channels
+  (``models/flux/concat.py``).
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class FluxDenoiser(SD3Denoiser):
                              f"{height}x{width} latent")
         text_ids, image_ids = self._position_ids(step.encoder_hidden_states.shape[1], height, width)
         model_input = step.x
-        if self.model.concat_channels:  # FLUX Fill: masked-image latent and mask after the latent
+        if self.model.concat_channels:  # Fill, Canny, Depth: image latent (and mask) after the latent
             model_input = concat_input(step.x, extras_per_entry, batch, self.model.latent_channels,
                                        self.model.concat_channels)
         attention_kwargs: dict = {}

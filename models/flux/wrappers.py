@@ -61,7 +61,8 @@ class FluxModel:
     @property
     def concat_channels(self) -> int:
         """Channels the model takes besides the latent: 80 for Fill (masked-image latent + 64 mask
-        channels); 0 for text-to-image models (``models/flux/concat.py``)."""
+        channels), 16 for Canny / Depth (control latent), 0 for text-to-image models
+        (``models/flux/concat.py``)."""
         return int(self.transformer.config.in_channels) // 4 - self.latent_channels
 
     @property

@@ -16,9 +16,10 @@ RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3
 # Templates using only node types Plexus has: 12 before the first template work (main at 04d5e3d),
 # 28 after it (c85cb7af), 30 with the template image nodes (ImageStitch, ResizeImageMaskNode,
 # BatchImagesNode, SaveImageAdvanced...), 39 with ComfyMathExpression, ResolutionSelector, CFGNorm,
-# ComfyNumberConvert (and SDTurboScheduler), 42 with InpaintModelConditioning and DifferentialDiffusion
-# (the FLUX Fill templates). Nodes that exist only to fail clearly do not count as support.
-SUPPORTED_AT_LEAST = 42
+# ComfyNumberConvert (and SDTurboScheduler), 43 with InpaintModelConditioning, DifferentialDiffusion and
+# InstructPixToPixConditioning (the FLUX Fill and Canny templates). Nodes that exist only to fail clearly
+# do not count as support.
+SUPPORTED_AT_LEAST = 43
 UNAVAILABLE = {"LotusConditioning"}  # ComfyUI's contract, one documented error when run
 
 
@@ -174,19 +175,21 @@ def test_basic_datatype_conversion_runs_as_it_is(corpus_env):
     assert ["True"] in shown.values() and ["1.5"] in shown.values()
 
 
-FLUX_FILL = ("flux_fill_inpaint_example", "flux_fill_outpaint_example", "image_flux.1_fill_dev_OneReward")
-FLUX_FILL_RUNNABLE = FLUX_FILL[:2]  # OneReward also needs its object-removal LoRA for FLUX (no demo file)
+FLUX_TOOLS = ("flux_fill_inpaint_example", "flux_fill_outpaint_example", "flux_canny_model_example",
+              "image_flux.1_fill_dev_OneReward")
+FLUX_TOOLS_RUNNABLE = FLUX_TOOLS[:3]  # OneReward also needs its object-removal LoRA for FLUX (no demo file)
+# flux_depth_lora_example is not here: its depth map comes from LotusConditioning (an SD 2.x U-Net).
 
 
-def _substitute_flux_fill_names(prompt: dict, input_image: str) -> dict:
+def _substitute_flux_tools_names(prompt: dict, input_image: str) -> dict:
     from models.demo.flux import VAE
-    from models.demo.flux_fill import FILL_MODEL
+    from models.demo.flux_tools import CANNY_MODEL, FILL_MODEL
     from models.demo.sd3 import TEXT_ENCODERS
 
     for node in prompt.values():
         inputs, kind = node["inputs"], node["class_type"]
         if kind == "UNETLoader":
-            inputs["unet_name"] = FILL_MODEL
+            inputs["unet_name"] = CANNY_MODEL if "canny" in inputs["unet_name"] else FILL_MODEL
         elif kind == "DualCLIPLoader":
             inputs.update(clip_name1=TEXT_ENCODERS["clip_l"], clip_name2=TEXT_ENCODERS["t5xxl"])
         elif kind == "VAELoader":
@@ -200,8 +203,8 @@ def _substitute_flux_fill_names(prompt: dict, input_image: str) -> dict:
     return prompt
 
 
-@pytest.mark.parametrize("name", FLUX_FILL)
-def test_flux_fill_templates_validate_with_only_missing_weights(corpus_env, name):
+@pytest.mark.parametrize("name", FLUX_TOOLS)
+def test_flux_tools_templates_validate_with_only_missing_weights(corpus_env, name):
     from execution.validate import validate_prompt
     from execution.workflow import convert_workflow
 
@@ -220,10 +223,11 @@ def test_flux_fill_templates_validate_with_only_missing_weights(corpus_env, name
                 ("unet_name", "clip_name1", "clip_name2", "vae_name", "lora_name"), (class_type, error)
 
 
-@pytest.mark.parametrize("name", FLUX_FILL_RUNNABLE)
-def test_flux_fill_templates_run_on_the_demo_model(corpus_env, name):
-    """InpaintModelConditioning + DifferentialDiffusion on the tiny FLUX Fill; the inpainting input
-    is an RGBA image whose transparent square is LoadImage's mask."""
+@pytest.mark.parametrize("name", FLUX_TOOLS_RUNNABLE)
+def test_flux_tools_templates_run_on_the_demo_models(corpus_env, name):
+    """InpaintModelConditioning + DifferentialDiffusion on the tiny FLUX Fill, Canny +
+    InstructPixToPixConditioning on the tiny FLUX Canny; the input is an RGBA image whose
+    transparent square is LoadImage's mask."""
     import numpy as np
     from PIL import Image
 
@@ -234,8 +238,9 @@ def test_flux_fill_templates_run_on_the_demo_model(corpus_env, name):
     rgba[20:44, 12:40, 3] = 0
     Image.fromarray(rgba, "RGBA").save(Path(corpus_env.services.paths.input_dir) / "fill-input.png")
     workflow = json.loads((TEMPLATES / f"{name}.json").read_text())
-    prompt = _substitute_flux_fill_names(convert_workflow(workflow, corpus_env.registry).prompt, "fill-input.png")
-    assert {"InpaintModelConditioning", "DifferentialDiffusion"} <= {n["class_type"] for n in prompt.values()}
+    prompt = _substitute_flux_tools_names(convert_workflow(workflow, corpus_env.registry).prompt, "fill-input.png")
+    kinds = {n["class_type"] for n in prompt.values()}
+    assert {"InpaintModelConditioning", "DifferentialDiffusion"} <= kinds or "InstructPixToPixConditioning" in kinds
     result = corpus_env.run(prompt)
     assert result.status == "success", result.error
     saved = [item for e in corpus_env.events if type(e).__name__ == "Executed" for item in e.output.get("images", [])]

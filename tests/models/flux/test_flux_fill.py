@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models.demo.flux import DIFFUSERS_FOLDERS, VAE
-from models.demo.flux_fill import FILL_MODEL, build_tiny_flux_fill
+from models.demo.flux_tools import FILL_MODEL, build_tiny_flux_fill
 from models.demo.sd3 import TEXT_ENCODERS
 
 PROMPT = "a red cat on a sofa"
