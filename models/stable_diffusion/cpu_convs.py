@@ -1,0 +1,51 @@
+"""Faster convolutions for the conv-heavy networks (U-Net, its VAE, ControlNets) on the CPU.
+
+Two measured changes (``docs/performance.md``, ``bench/unet.py``), both exact up to float rounding:
+
+- weights in ``torch.channels_last``: oneDNN's convolutions work in NHWC, so a contiguous (NCHW)
+  layer reorders its input, output and weights on every call; the layer's output keeps the format,
+  so GroupNorm, SiLU and the next conv stay in it.
+- small convolutions skip oneDNN: PyTorch sends every batched (batch > 1, as a CFG batch is) 3x3
+  convolution to oneDNN, whose fixed per-call cost is several times the arithmetic of a small one
+  (few channels on a small grid: the lowest U-Net levels of small images). Those run PyTorch's own
+  im2col + GEMM kernel (``thnn_conv2d``) instead; large ones (most of a real SD 1.5 / SDXL run) keep
+  oneDNN, which is faster for them.
+"""
+from __future__ import annotations
+
+import torch
+
+# Measured crossovers (1 thread, fp32, channels_last): below both, thnn_conv2d took 0.3-0.9x oneDNN's
+# time; a 16x16 grid with 64 channels (19 M MACs) or 8 -> 8 channels on 64x64 were faster in oneDNN.
+SMALL_CONV_AREA = 256  # output height * width
+SMALL_CONV_MACS = 10_000_000  # batch * in * out channels * kernel area * output area
+
+
+class SmallConvOnCPU(torch.nn.Conv2d):
+    """A Conv2d whose small float32 CPU calls run ``thnn_conv2d`` (see the module docstring)."""
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if input.device.type == "cpu" and input.dtype == torch.float32 and input.dim() == 4:
+            batch, channels, height, width = input.shape
+            out_height = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
+            out_width = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
+            area = out_height * out_width
+            if area <= SMALL_CONV_AREA and batch * channels * self.out_channels * self._kernel_area * area \
+                    <= SMALL_CONV_MACS:
+                return torch._C._nn.thnn_conv2d(input, weight, self.kernel_size, bias, self.stride, self.padding)
+        return super()._conv_forward(input, weight, bias)
+
+
+def _routable(conv: torch.nn.Module) -> bool:
+    return type(conv) is torch.nn.Conv2d and conv.groups == 1 and conv.padding_mode == "zeros" \
+        and not isinstance(conv.padding, str) and tuple(conv.dilation) == (1, 1)
+
+
+def fast_convolutions(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` in place with channels_last weights and small-conv routing on its plain Conv2d layers."""
+    module.to(memory_format=torch.channels_last)
+    for layer in module.modules():
+        if _routable(layer):
+            layer.__class__ = SmallConvOnCPU  # same state and hooks; only _conv_forward differs
+            layer._kernel_area = layer.kernel_size[0] * layer.kernel_size[1]
+    return module
