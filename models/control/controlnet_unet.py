@@ -62,10 +62,11 @@ def load_unet_controlnet(path: Path, dtype: torch.dtype = torch.float32) -> UNet
     from models.sd3.files import ModelFileError, load_tensors, read_header
     from models.sd3.loading import empty_model, fill_model
     from models.stable_diffusion import controlnet_layout as layout
+    from models.stable_diffusion.fast_layers import speed_up
 
     if path.is_dir():
         module = from_pretrained_safely(ControlNetModel, path, torch_dtype=dtype)
-        return UNetControlNet(module.eval().requires_grad_(False), path.name)
+        return UNetControlNet(speed_up(module.eval().requires_grad_(False)), path.name)
     try:
         header, metadata = read_header(path)
         layout.refuse_unsupported(header)
@@ -81,7 +82,7 @@ def load_unet_controlnet(path: Path, dtype: torch.dtype = torch.float32) -> UNet
     except (layout.ControlNetLayoutError, ModelFileError, KeyError, ValueError, IndexError) as error:
         raise ControlNetFormatError(f"{path.name}: not a readable SD 1.x / SDXL ControlNet ({error})") from error
     module = empty_model(lambda: ControlNetModel.from_config(config))
-    return UNetControlNet(fill_model(module, state, path, "ControlNet", dtype), path.name)
+    return UNetControlNet(speed_up(fill_model(module, state, path, "ControlNet", dtype)), path.name)
 
 
 @dataclass(eq=False)

@@ -19,7 +19,7 @@ from models.sd3.loading import build_text_encoder, build_vae, empty_model, fill_
     tokenizer_from_folder
 from models.sd3.wrappers import SD3Vae, TextEncoder
 from models.stable_diffusion import configs, layout
-from models.stable_diffusion.cpu_convs import fast_convolutions
+from models.stable_diffusion.fast_layers import speed_up
 from models.stable_diffusion.schedule import DiscreteSchedule
 from models.stable_diffusion.wrappers import UNetClip, UNetModel
 
@@ -43,7 +43,7 @@ def _read(path: Path, prefixes: tuple[str, ...] | None, dtype: torch.dtype) -> d
 
 def model_from_unet(unet, variant: str, name: str) -> UNetModel:
     schedule = DiscreteSchedule.from_settings(configs.variant_settings(variant)["schedule"])
-    return UNetModel(fast_convolutions(unet), variant=variant, sampling=schedule, name=name)
+    return UNetModel(speed_up(unet), variant=variant, sampling=schedule, name=name)
 
 
 def build_unet(original: dict[str, torch.Tensor], variant: str, path: Path, dtype: torch.dtype,
@@ -95,7 +95,7 @@ def load_checkpoint(path: Path, dtype: torch.dtype, tokenizer_dirs: Iterable[Pat
     vae = None
     if any(k.startswith(layout.VAE_PREFIX) for k in header):
         raw = layout.strip(_read(path, (layout.VAE_PREFIX,), dtype), layout.VAE_PREFIX)
-        vae = SD3Vae(fast_convolutions(build_vae(raw, path, dtype, configs.vae_hints(variant, hints.get("vae")))),
+        vae = SD3Vae(speed_up(build_vae(raw, path, dtype, configs.vae_hints(variant, hints.get("vae")))),
                      name=path.name)
     encoders = {}
     for role, prefix in CLIP_PREFIXES[variant].items():
@@ -131,7 +131,7 @@ def load_diffusers_folder(folder: Path, dtype: torch.dtype) -> tuple[UNetModel, 
         unet = UNet2DConditionModel.from_pretrained(str(unet_folder), torch_dtype=dtype).eval().requires_grad_(False)
         vae = None
         if (folder / "vae").is_dir():
-            vae = SD3Vae(fast_convolutions(AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=dtype)
+            vae = SD3Vae(speed_up(AutoencoderKL.from_pretrained(str(folder / "vae"), torch_dtype=dtype)
                                            .eval().requires_grad_(False)), name=folder.name)
         encoders = {}
         subfolders = [("text_encoder", "tokenizer"), ("text_encoder_2", "tokenizer_2")]

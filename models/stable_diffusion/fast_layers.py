@@ -1,6 +1,6 @@
-"""Faster convolutions for the conv-heavy networks (U-Net, its VAE, ControlNets) on the CPU.
+"""Cheaper layer calls for diffusers' conv-heavy networks (U-Net, its VAE, ControlNets), mostly on the CPU.
 
-Two measured changes (``docs/performance.md``, ``bench/unet.py``), both exact up to float rounding:
+Three measured changes (``docs/performance.md``, ``bench/unet.py``), exact up to float rounding:
 
 - weights in ``torch.channels_last``: oneDNN's convolutions work in NHWC, so a contiguous (NCHW)
   layer reorders its input, output and weights on every call; the layer's output keeps the format,
@@ -10,8 +10,13 @@ Two measured changes (``docs/performance.md``, ``bench/unet.py``), both exact up
   (few channels on a small grid: the lowest U-Net levels of small images). Those run PyTorch's own
   im2col + GEMM kernel (``thnn_conv2d``) instead; large ones (most of a real SD 1.5 / SDXL run) keep
   oneDNN, which is faster for them.
+- attention layers called without extra keyword arguments go straight to their processor: diffusers'
+  ``Attention.forward`` builds ``inspect.signature`` of the processor on every call only to filter
+  those arguments (a few hundred microseconds per U-Net call on small models).
 """
 from __future__ import annotations
+
+import types
 
 import torch
 
@@ -41,11 +46,25 @@ def _routable(conv: torch.nn.Module) -> bool:
         and not isinstance(conv.padding, str) and tuple(conv.dilation) == (1, 1)
 
 
-def fast_convolutions(module: torch.nn.Module) -> torch.nn.Module:
-    """``module`` in place with channels_last weights and small-conv routing on its plain Conv2d layers."""
+def _attention_forward(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor | None = None,
+                       attention_mask: torch.Tensor | None = None, **cross_attention_kwargs) -> torch.Tensor:
+    if cross_attention_kwargs:  # IP-Adapter scales, LoRA scales...: diffusers' filtering by the signature
+        return type(self).forward(self, hidden_states, encoder_hidden_states, attention_mask,
+                                  **cross_attention_kwargs)
+    return self.processor(self, hidden_states, encoder_hidden_states=encoder_hidden_states,
+                          attention_mask=attention_mask)
+
+
+def speed_up(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` in place: channels_last weights, small-conv routing on its plain Conv2d layers, direct
+    processor calls on its diffusers ``Attention`` layers. Returns ``module``."""
+    from diffusers.models.attention_processor import Attention
+
     module.to(memory_format=torch.channels_last)
     for layer in module.modules():
         if _routable(layer):
             layer.__class__ = SmallConvOnCPU  # same state and hooks; only _conv_forward differs
             layer._kernel_area = layer.kernel_size[0] * layer.kernel_size[1]
+        elif type(layer) is Attention:
+            layer.forward = types.MethodType(_attention_forward, layer)
     return module
