@@ -15,7 +15,11 @@ Then a breakdown (``--breakdown``, on by default): the CPU time of the fastest s
 fastest pipeline run split into U-Net, VAE decode, text encoders and the rest (forward calls timed).
 A seed-only re-run may skip only the text encoding, so ``(U-Net + VAE) / pipeline`` is the floor
 of its ratio; on these tiny models the U-Net is most of both.
-Run: python bench/unet.py [--variant sd15|sdxl_base] [--runs N] [--threads N] [--no-breakdown]
+
+``--layers``: only the per-change figures of ``models/stable_diffusion/fast_layers.py``: the CPU time of
+one U-Net call (the CFG batch of the run above) and one VAE decode, with the plain diffusers modules
+and with the changes added one by one (copies of the same weights, interleaved, min of N).
+Run: python bench/unet.py [--variant sd15|sdxl_base] [--runs N] [--threads N] [--no-breakdown] [--layers]
 """
 from __future__ import annotations
 
@@ -132,6 +136,59 @@ def breakdown(pipeline_run, graph_run, runs: int) -> None:
     print(f"    floor of the seed-only ratio (graph U-Net + VAE) / diffusers = {floor:.3f}")
 
 
+def layer_changes(variant: str, runs: int) -> None:
+    """U-Net call and VAE decode CPU time (ms), plain and with each fast-layer change added in turn."""
+    import copy
+
+    import torch
+
+    from models.demo.stable_diffusion import build_tiny_unet_pipeline
+    from models.stable_diffusion import fast_layers
+
+    components = build_tiny_unet_pipeline(variant)
+    steps = {"plain": lambda m: m,
+             "+ channels_last": lambda m: m.to(memory_format=torch.channels_last),
+             "+ small convs on thnn": fast_layers.route_small_convolutions,
+             "+ direct attention calls": fast_layers.direct_attention_calls}
+    unets, vaes, unet, vae = {}, {}, components["unet"], components["vae"]
+    for name, change in steps.items():
+        unet, vae = change(copy.deepcopy(unet)), change(copy.deepcopy(vae))
+        unets[name], vaes[name] = unet, vae
+    config = unet.config
+    latent, context = torch.randn(2, 4, SIZE // 8, SIZE // 8), torch.randn(2, 77, config.cross_attention_dim)
+    added = None
+    if config.addition_embed_type == "text_time":
+        pooled = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+        added = {"text_embeds": torch.randn(2, pooled), "time_ids": torch.tensor([[SIZE, SIZE, 0, 0, SIZE, SIZE]] * 2)}
+    timestep = torch.tensor([500.0, 500.0])
+
+    def unet_call(module):
+        return module(latent, timestep, encoder_hidden_states=context, added_cond_kwargs=added, return_dict=False)[0]
+
+    def vae_call(module):
+        return module.decode(latent[:1], return_dict=False)[0]
+
+    best: dict[tuple[str, str], float] = {}
+    with torch.inference_mode():
+        reference = unet_call(unets["plain"]), vae_call(vaes["plain"])
+        for name in steps:
+            got = unet_call(unets[name]), vae_call(vaes[name])
+            difference = max(float((a - b).abs().max()) for a, b in zip(got, reference))
+            assert difference < 1e-4, f"{name}: differs from the plain modules by {difference}"
+        for _ in range(runs):
+            for name in steps:
+                for part, call, module in (("unet", unet_call, unets[name]), ("vae", vae_call, vaes[name])):
+                    started = time.process_time()
+                    call(module)
+                    elapsed = time.process_time() - started
+                    best[part, name] = min(best.get((part, name), elapsed), elapsed)
+    print(f"{variant} tiny fast layers, CPU ms, min of {runs} interleaved runs, torch threads {torch.get_num_threads()}")
+    for name in steps:
+        unet_ms, vae_ms = best["unet", name] * 1000, best["vae", name] * 1000
+        print(f"  {name:26s} U-Net call {unet_ms:6.2f} ({unet_ms / (best['unet', 'plain'] * 1000):.2f})"
+              f"   VAE decode {vae_ms:6.2f} ({vae_ms / (best['vae', 'plain'] * 1000):.2f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("sd15", "sdxl_base"), default="sd15")
@@ -139,6 +196,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="skip the U-Net / VAE / text / rest split")
+    parser.add_argument("--layers", action="store_true",
+                        help="only the per-change figures of the fast layers (U-Net call, VAE decode)")
     args = parser.parse_args()
     import numpy as np
     import torch
@@ -149,6 +208,9 @@ def main() -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.layers:
+        layer_changes(args.variant, args.runs * 4)
+        return 0
     models_dir = Path(tempfile.mkdtemp(prefix="plexus-bench-models-")) / "models"
     write_demo_unet(models_dir)
     schedule = DiscreteSchedule.from_settings(variant_settings(args.variant)["schedule"])

@@ -30,15 +30,15 @@ class SmallConvOnCPU(torch.nn.Conv2d):
     """A Conv2d whose small float32 CPU calls run ``thnn_conv2d`` (see the module docstring)."""
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if input.device.type == "cpu" and input.dtype == torch.float32 and input.dim() == 4:
-            batch, channels, height, width = input.shape
-            out_height = (height + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
-            out_width = (width + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
+        shape = input.shape  # the cheap tests first: a batch of 1 (a VAE decode) never takes this path
+        if len(shape) == 4 and shape[0] > 1 and input.is_cpu and input.dtype == torch.float32:
+            out_height = (shape[2] + 2 * self.padding[0] - self.kernel_size[0]) // self.stride[0] + 1
+            out_width = (shape[3] + 2 * self.padding[1] - self.kernel_size[1]) // self.stride[1] + 1
             area = out_height * out_width
-            if area <= SMALL_CONV_AREA and batch * channels * self.out_channels * self._kernel_area * area \
+            if area <= SMALL_CONV_AREA and shape[0] * shape[1] * self.out_channels * self._kernel_area * area \
                     <= SMALL_CONV_MACS:
                 return torch._C._nn.thnn_conv2d(input, weight, self.kernel_size, bias, self.stride, self.padding)
-        return super()._conv_forward(input, weight, bias)
+        return torch.nn.functional.conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def _routable(conv: torch.nn.Module) -> bool:
@@ -55,16 +55,27 @@ def _attention_forward(self, hidden_states: torch.Tensor, encoder_hidden_states:
                           attention_mask=attention_mask)
 
 
-def speed_up(module: torch.nn.Module) -> torch.nn.Module:
-    """``module`` in place: channels_last weights, small-conv routing on its plain Conv2d layers, direct
-    processor calls on its diffusers ``Attention`` layers. Returns ``module``."""
-    from diffusers.models.attention_processor import Attention
-
-    module.to(memory_format=torch.channels_last)
+def route_small_convolutions(module: torch.nn.Module) -> torch.nn.Module:
+    """Small-conv routing on ``module``'s plain Conv2d layers (in place)."""
     for layer in module.modules():
         if _routable(layer):
             layer.__class__ = SmallConvOnCPU  # same state and hooks; only _conv_forward differs
             layer._kernel_area = layer.kernel_size[0] * layer.kernel_size[1]
-        elif type(layer) is Attention:
+    return module
+
+
+def direct_attention_calls(module: torch.nn.Module) -> torch.nn.Module:
+    """Direct processor calls on ``module``'s diffusers ``Attention`` layers (in place)."""
+    from diffusers.models.attention_processor import Attention
+
+    for layer in module.modules():
+        if type(layer) is Attention:
             layer.forward = types.MethodType(_attention_forward, layer)
     return module
+
+
+def speed_up(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` in place with all three changes: channels_last weights, small-conv routing, direct
+    attention calls. Returns ``module``."""
+    module.to(memory_format=torch.channels_last)
+    return direct_attention_calls(route_small_convolutions(module))
