@@ -76,7 +76,8 @@ def load_torch_file(ckpt: str, safe_load: bool = False, device: Any = None,
 def save_torch_file(state_dict: dict, ckpt: str, metadata: dict | None = None) -> None:
     from safetensors.torch import save_file
 
-    save_file(state_dict, str(ckpt), metadata=metadata)
+    # safetensors refuses non-contiguous tensors; Plexus keeps conv weights in channels_last
+    save_file({k: v.contiguous() for k, v in state_dict.items()}, str(ckpt), metadata=metadata)
 
 
 def repeat_to_batch_size(tensor: Any, batch_size: int, dim: int = 0) -> Any:

@@ -124,6 +124,15 @@ def test_load_torch_file_reads_safetensors_and_refuses_pickles(host, tmp_path):
             comfy.utils.load_torch_file(str(tmp_path / name), safe_load=True)
 
 
+def test_save_torch_file_writes_channels_last_weights(host, tmp_path):
+    import comfy.utils
+    import torch
+
+    weight = torch.randn(4, 3, 3, 3).contiguous(memory_format=torch.channels_last)  # as Plexus keeps conv weights
+    comfy.utils.save_torch_file({"w": weight}, str(tmp_path / "w.safetensors"), metadata={"k": "v"})
+    assert torch.equal(comfy.utils.load_torch_file(str(tmp_path / "w.safetensors"))["w"], weight)
+
+
 def test_common_upscale_methods_and_center_crop(host):
     import comfy.utils
     import torch
