@@ -214,8 +214,8 @@ class PlexusServer:
             call(self.hub.send_json, "progress_state", _progress_state(event), sid)
             if event.preview is not None and self.services.preview_method != "none":
                 self._send_preview(job, event, sid)
-        elif isinstance(event, Text):
-            call(self.hub.send_bytes, text_frame(event.node, event.text), sid)
+        elif isinstance(event, Text):  # streamed text (VLM tokens) is read as it comes: sent at once
+            self.post(self.hub.send_bytes, text_frame(event.node, event.text), sid)
         elif isinstance(event, ImageFrame):
             self._send_image(job, event, sid)
         elif isinstance(event, Warning_):
