@@ -1,14 +1,14 @@
 """Calls from worker threads to the server's event loop: in order, with few wake-ups.
 
-Waking the loop from another thread costs a system call and, because both threads then want the
-GIL, usually a few context switches; per trivial prompt that was a large part of the server's CPU.
-So only what must go out at once wakes the loop (an *urgent* post: the status that follows every
-job's end, streamed text such as VLM tokens, plugin messages). What else a job reports (its start,
-nodes started and finished, progress, previews) waits in the same queue, and while a job runs the
-loop drains it on a timer: first ``DRAIN_FIRST`` seconds after an urgent drain (or after
-``expect()``, called when a prompt is queued), then doubling up to ``DRAIN_MAX``. A prompt that takes less than ``DRAIN_FIRST`` costs the
-loop one wake-up, and a long node's events are at most ``DRAIN_MAX`` late. A post that finds no
-timer armed wakes the loop itself, so nothing is ever stranded.
+Waking the loop from another thread costs a system call and, because both threads then want the GIL,
+usually a few context switches; per trivial prompt that was a large part of the server's CPU. So
+only what must go out at once wakes the loop (an *urgent* post: the status that follows every job's
+end, streamed text such as VLM tokens, plugin messages). What else a job reports (its start, nodes
+started and finished, progress, previews) waits in the same queue, and while a job runs the loop
+drains it on a timer: first ``DRAIN_FIRST`` seconds after an urgent drain (or after ``expect()``,
+called when a prompt is queued), then doubling up to ``DRAIN_MAX``. A prompt that takes less than
+``DRAIN_FIRST`` costs the loop one wake-up, and a long node's events are at most ``DRAIN_MAX`` late.
+A post that finds no timer armed wakes the loop itself, so nothing is ever stranded.
 """
 from __future__ import annotations
 
