@@ -80,42 +80,6 @@ def build_registry(args: argparse.Namespace, services, server=None):
 # ``save``) are what a first image prompt imports besides torch and numpy.
 PRELOADS = {"none": (), "torch": ("psutil", "PIL.Image", "PIL.PngImagePlugin", "numpy", "torch"),
             "all": ("psutil", "PIL.Image", "PIL.PngImagePlugin", "numpy", "torch", "diffusers", "transformers")}
-# torch's own shared libraries, loaded before ``import torch`` (see preload_native_libraries).
-TORCH_NATIVE_LIBRARIES = ("libc10.so", "libtorch_cpu.so")
-
-
-def preload_native_libraries(choice: str) -> threading.Thread | None:
-    """Load torch's largest shared libraries on a daemon thread while the server starts: ctypes
-    releases the GIL while the dynamic linker maps, relocates and initialises them (a quarter of
-    ``import torch``'s CPU time), so this runs on the other core beside the start-up's Python work,
-    and the later ``import torch`` finds them loaded. Started after the server's own C extensions
-    are imported (the linker's lock would otherwise hold up their loading)."""
-    if "torch" not in PRELOADS.get(choice, ()):
-        return None
-    import importlib.util
-
-    spec = importlib.util.find_spec("torch")  # finds the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "lib"
-    import concurrent.futures.thread  # noqa: F401 - the workers' last C extension (_queue), loaded first
-
-    def run() -> None:
-        import ctypes
-
-        for name in TORCH_NATIVE_LIBRARIES:
-            if not (folder / name).is_file():
-                return
-            try:
-                ctypes.CDLL(str(folder / name))
-            except OSError:  # the import will load them (or report why it cannot)
-                return
-
-    thread = threading.Thread(target=run, name="plexus-preload-native", daemon=True)
-    thread.start()
-    return thread
-
-
 def preload_frameworks(choice: str) -> threading.Thread | None:
     """Import the ``--preload`` modules on a daemon thread; a failure only means a slower first prompt."""
     modules = PRELOADS.get(choice, ())
@@ -204,7 +168,6 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
                           frontend=frontend, allowed_hosts=args.allow_host,
                           verbose_errors=args.verbose_errors, ws_client_buffer_mb=args.ws_client_buffer,
                           ws_total_buffer_mb=args.ws_total_buffer)
-    preload_native_libraries(getattr(args, "preload", "none"))  # web's C extensions are loaded by now
     registry, report = registry_builder(args, services, server=server)
     queue = JobQueue(Path(services.paths.user_dir) / QUEUE_DB_NAME, durable=args.durable,
                      history_max=args.history_max)

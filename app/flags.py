@@ -88,9 +88,8 @@ def add_server_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None
     add("--front-end-root", default=None, metavar="DIR", shown="off",
         help="serve the built frontend in DIR at /; wins over --front-end")
     add("--preload", choices=["torch", "all", "none"], default="torch",
-        help="frameworks imported in the background once the server listens (torch's native libraries are "
-             "loaded while it starts), so the first prompt does not wait for them: torch (with numpy, PIL and "
-             "psutil), all (also diffusers and transformers), or none")
+        help="frameworks imported in the background once the server listens, so the first prompt does not "
+             "wait for them: torch (with numpy, PIL and psutil), all (also diffusers and transformers), or none")
     add("--allow-host", action="append", default=[], metavar="NAME",
         help="a Host name the server answers to besides loopback names and IP addresses (DNS rebinding; repeatable)")
     add("--verbose-errors", action="store_true", default=False,
