@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import comfyui_workflow_templates_json as templates_package  # pinned in requirements-dev.txt: required
 import pytest
 
-templates_package = pytest.importorskip("comfyui_workflow_templates_json")
 TEMPLATES = Path(templates_package.__file__).parent / "templates"
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3.5_large_blur")
