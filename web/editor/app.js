@@ -162,11 +162,13 @@ export class PlexusApp {
     for (let i = 0; i < batchCount; i++) {
       const { output, workflow } = await this.graphToPrompt();
       await this.extensions.invoke("beforeQueuePrompt", { output, workflow }, this);
+      // Cleared before posting, not after the answer: a prompt that fails at once can deliver its
+      // execution_error over the websocket before the POST's answer arrives here.
+      this.errors.clear();
       try {
         const response = await this.api.queuePrompt(output, workflow, { front: number === -1 });
         responses.push(response);
         if (Object.keys(response.node_errors ?? {}).length) this.errors.showValidation(response);
-        else this.errors.clear();
       } catch (error) {
         this.errors.showValidation(error.response ?? { error: { message: error.message } });
         this.toast(error.message, "error");
