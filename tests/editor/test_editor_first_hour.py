@@ -7,6 +7,7 @@ rendering HTML."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -126,8 +127,12 @@ def test_history_entries_show_status_duration_outputs_thumbnail_and_prompt(edito
         set_widget(editor, node_id, name, value)
     prompt_text = editor.eval("app.graph._nodes.filter((n) => n.type === 'CLIPTextEncode')"
                               ".sort((a, b) => a.id - b.id)[0].widgets[0].value")
+    finished_before = len(editor_server.get_json("/history"))
     editor.page.click("#btn-queue")
-    editor_server.wait_idle(120)
+    deadline = time.monotonic() + 120
+    while len(editor_server.get_json("/history")) == finished_before:  # the click's prompt, not an older one
+        assert time.monotonic() < deadline, "the queued prompt did not finish"
+        time.sleep(0.05)
     editor.page.click('.tab-button[data-panel="queue-panel"]')
     editor.page.click("#queue-panel .queue-refresh")
     row = editor.page.wait_for_selector("#queue-panel .queue-row.history.success")

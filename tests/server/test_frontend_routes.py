@@ -49,6 +49,7 @@ def test_cancel_routes_dequeue_a_pending_job_and_ignore_finished_ones(plexus_ser
     slow = {"1": {"class_type": "PxTestSlow", "inputs": {"seconds": 1.0, "steps": 4, "preview": False,
                                                          "text": "", "tag": "a"}}}
     server.post_json("/prompt", {"prompt": slow, "prompt_id": "fe-running"})
+    server.wait_for(lambda: server.get_json("/queue")["queue_running"])  # cancelling a pending one deletes it
     server.post_json("/prompt", {"prompt": echo_prompt(5), "prompt_id": "fe-pending"})
     assert server.post_json("/api/jobs/cancel", {"job_ids": ["fe-pending"]}).json() == {"cancelled": True}
     assert server.post_json("/api/jobs/fe-running/cancel", {}).json()["cancelled"] in (True, False)
