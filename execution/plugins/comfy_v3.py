@@ -182,7 +182,11 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
             return kwargs
         return nest_dynamic_values({spec.name: spec for spec in current_inputs()}, kwargs)
 
+    defines_execute = overrides(cls, "execute")  # checked when run, as ComfyUI's base class does
+
     def invoke(_instance: Any, ctx: Any, kwargs: dict) -> Any:
+        if not defines_execute:
+            raise TypeError(f"V3 node {cls.__name__} does not define execute()")
         value = clones.get(ctx).execute(**nested(kwargs))
         if inspect.isawaitable(value):
             async def finish() -> Any:

@@ -235,3 +235,13 @@ def test_names_of_newer_comfyui_releases_import_and_publish(tmp_path):
     assert info["input"]["required"]["more"][0] == "COMFY_AUTOGROW_V3"
     assert info["input"]["required"]["n"] == ["INT", {"default": 1, "advanced": True}]
     assert info["output"] == ["LATENT_UPSCALE_MODEL"]
+
+
+def test_a_v3_class_without_define_schema_is_refused_by_name():
+    from comfy_api.latest import io
+
+    class Forgetful(io.ComfyNode):
+        pass
+
+    with pytest.raises(TypeError, match="V3 node Forgetful does not define define_schema"):
+        Forgetful.GET_SCHEMA()

@@ -8,6 +8,7 @@ protocol (``ComfyNode.plexus_clone``) through which hooks see ``cls.hidden``.
 """
 from __future__ import annotations
 
+import abc
 import inspect
 from dataclasses import dataclass, field
 from enum import Enum
@@ -274,18 +275,20 @@ class _LockedClass(type):
 
 
 class ComfyNode(metaclass=_LockedClass):
-    """Base of V3 nodes: classmethods only. Placeholders below count as "not overridden"."""
+    """Base of V3 nodes: classmethods only. Its hooks below count as "not overridden"."""
 
     _PLEXUS_V3_BASE = True
     hidden: HiddenHolder = HiddenHolder()
 
     @classmethod
+    @abc.abstractmethod
     def define_schema(cls) -> Schema:
-        raise NotImplementedError(f"{cls.__name__} must define define_schema()")
+        """The node's Schema; every V3 node defines it (``GET_SCHEMA`` refuses a class that does not)."""
 
     @classmethod
+    @abc.abstractmethod
     def execute(cls, **kwargs: Any) -> NodeOutput:
-        raise NotImplementedError(f"{cls.__name__} must define execute()")
+        """The node's work; every V3 node defines it (the adapter refuses to run a class that does not)."""
 
     @classmethod
     def validate_inputs(cls, **kwargs: Any) -> bool | str:
@@ -301,6 +304,8 @@ class ComfyNode(metaclass=_LockedClass):
 
     @classmethod
     def GET_SCHEMA(cls) -> Schema:
+        if getattr(cls.define_schema, "__isabstractmethod__", False):
+            raise TypeError(f"V3 node {cls.__name__} does not define define_schema()")
         schema = cls.define_schema()
         schema.finalize()
         return schema
