@@ -123,7 +123,8 @@ def clean_crash_leftovers(services: Any, queue: Any) -> None:
     list them (the job is re-queued and will write them again, or was given up)."""
     import time
 
-    from models.safe_files import files_in_outputs, reconcile_outputs, remove_stale_partials
+    from models.output_journal import files_in_outputs, reconcile_outputs
+    from models.safe_files import remove_stale_partials
 
     paths = services.paths
     removed = remove_stale_partials([paths.output_dir, paths.temp_dir, paths.input_dir, paths.user_dir],
@@ -142,6 +143,7 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
     """Start the server and its workers; blocks until SIGINT/SIGTERM."""
     from execution.jobs.queue import JobQueue
     from execution.jobs.worker import WorkerPool
+    from models.output_journal import OutputJournal
     from web.security import is_loopback_host
     from web.server import QUEUE_DB_NAME, PlexusServer
 
@@ -178,7 +180,7 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
         return 1
     recovered = queue.recover_running(args.on_crash, reason="the server stopped while it ran")
     clean_crash_leftovers(services, queue)
-    services.journal_outputs = True
+    services.output_journal = OutputJournal(services.paths.user_dir)
     factory, count = build_backend_factory(args, registry, services, build_cache)
     pool = WorkerPool(queue, factory, server, count=count, on_crash=args.on_crash,
                       job_timeout=args.job_timeout or None, interrupt_grace=args.interrupt_grace)
@@ -206,6 +208,7 @@ def serve_command(args: Any, services: Any, registry_builder: Callable = build_r
         loop.run_forever()
     finally:
         pool.stop()
+        services.output_journal.close()
         loop.run_until_complete(server.hub.close_all())
         loop.run_until_complete(runner.cleanup())
         queue.close()

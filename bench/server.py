@@ -7,7 +7,8 @@ depends least on a busy machine's neighbours); nothing is divided by a number me
 - trivial prompts back to back (one at a time, each waited for over the websocket): a no-I/O
   output node (``BenchEcho``) and EmptyImage -> PreviewImage;
 - draining a full queue of no-I/O prompts;
-- ``POST /prompt`` answered -> ``execution_start``.
+- ``POST /prompt`` answered -> ``execution_start``;
+- the same POSTs answered by a bare aiohttp app (``bench/http_floor.py``): the framework's own floor.
 Targets (issue 23): server CPU per trivial prompt <= 0.4 ms; >= 2,000/s back to back; drain
 >= 2,500/s; first image <= 1 s after ``/object_info``.
 
@@ -62,6 +63,49 @@ def launches(count: int, scratch: str | None) -> dict[str, list[float]]:
     return found
 
 
+def http_floor(rounds: int, count: int) -> tuple[list[float], float]:
+    """The same POSTs answered by a bare aiohttp app (``bench/http_floor.py``): what the framework
+    alone costs per request on this machine, measured in this run."""
+    import http.client
+    import json
+    import subprocess
+
+    from bench.live_server import ROOT, free_port, get, process_cpu_seconds
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "bench/http_floor.py", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.perf_counter() + 30
+        while True:
+            try:
+                if get(port, "/ping")[0] == 200:
+                    break
+            except OSError:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("the aiohttp floor app did not start")
+                time.sleep(0.01)
+        connection = http.client.HTTPConnection("127.0.0.1", port)
+
+        def post_round(round_index: int) -> None:
+            for i in range(count):
+                body = json.dumps({"prompt": echo_prompt(i), "client_id": "floor", "prompt_id": f"f{round_index}-{i}"})
+                connection.request("POST", "/prompt", body, {"Content-Type": "application/json"})
+                connection.getresponse().read()
+
+        post_round(-1)  # warm-up
+        rates, cpu_before = [], process_cpu_seconds(proc.pid)
+        for round_index in range(rounds):
+            started = time.perf_counter()
+            post_round(round_index)
+            rates.append(count / (time.perf_counter() - started))
+        connection.close()
+        return rates, (process_cpu_seconds(proc.pid) - cpu_before) * 1000 / (rounds * count)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def line(label: str, rates: list[float], cpu_ms: float) -> str:
     return (f"{label:<40} best {max(rates):7.0f}/s, median {statistics.median(rates):7.0f}/s | "
             f"server CPU {cpu_ms:.3f} ms/prompt")
@@ -106,12 +150,14 @@ def main() -> None:
         finally:
             client.close()
             server.stop()
+    floor_rates, floor_cpu = http_floor(args.rounds, count)
     launched = launches(args.launches, args.scratch)
     client_cpu = time.process_time() - client_cpu
 
     print(line("no-I/O prompts back to back", echo_rates, echo_cpu))
     print(line("EmptyImage -> PreviewImage back to back", image_rates, image_cpu))
     print(line(f"draining {count} queued no-I/O prompts", drain_rates, drain_cpu))
+    print(line("bare aiohttp app, same POSTs (its floor)", floor_rates, floor_cpu))
     ordered = sorted(latencies)
     print(f"{'POST answered -> execution_start':<40} median {statistics.median(ordered):.2f} ms, "
           f"min {ordered[0]:.2f} ms, p90 {ordered[int(len(ordered) * 0.9)]:.2f} ms")

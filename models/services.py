@@ -25,7 +25,7 @@ class Services:
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS  # frames x width x height a decode may reach
     max_tensor_gb: float | None = None  # what one node may allocate; None: a fraction of free memory
     png_compress_level: int | None = None  # SaveImage/PreviewImage zlib level; None: ComfyUI's 4 and 1
-    journal_outputs: bool = False  # the server's save nodes journal their files (models.safe_files)
+    output_journal: Any = None  # a server's OutputJournal: its save nodes note their files (models.output_journal)
 
     def tensor_budget_bytes(self) -> int:
         """What one node's result may take: ``max_tensor_gb``, or by default half the memory free

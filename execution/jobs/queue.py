@@ -200,6 +200,20 @@ class JobQueue(HistoryQueries):
                 number: float | None = None, front: bool = False, client_id: str | None = None) -> float:
         """Store a pending job durably and return its number. Raises DuplicatePromptId, or
         InvalidJob for anything that could not be stored and read back."""
+        return self._insert(prompt_id, prompt, extra_data, outputs, number, front, client_id).number
+
+    def enqueue_running(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str], *,
+                        worker_id: str, lease_seconds: float = 60.0, number: float | None = None,
+                        front: bool = False, client_id: str | None = None) -> QueuedJob:
+        """Store a job already claimed by ``worker_id`` (an idle worker, nothing pending): one
+        statement instead of an insert and a claim. After a crash it is handed back like any
+        running job (``recover_running``). Raises as ``enqueue`` does."""
+        return self._insert(prompt_id, prompt, extra_data, outputs, number, front, client_id,
+                            worker_id=worker_id, lease_seconds=lease_seconds)
+
+    def _insert(self, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str], number: float | None,
+                front: bool, client_id: str | None, *, worker_id: str | None = None,
+                lease_seconds: float = 60.0) -> QueuedJob:
         if number is not None and not (isinstance(number, (int, float)) and math.isfinite(number)):
             raise InvalidJob(f"number must be a finite number, not {number!r}")
         if client_id is not None and not isinstance(client_id, str):
@@ -210,18 +224,21 @@ class JobQueue(HistoryQueries):
             outputs_json = _PLAIN_JSON.encode(outputs)
         except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidJob(f"the job is not plain JSON: {exc}") from exc
+        running = worker_id is not None
         with self._lock:
             counter = self._number
             counted = number is None
             if counted:  # ComfyUI: a given number is used as is; a counted one is negated by front
                 number = -counter if front else counter
             self._seq += 1
+            now = time.time()
             try:  # one statement, one commit (autocommit mode)
                 self._db.execute(
-                    "INSERT INTO jobs(prompt_id, seq, number, state, prompt, extra_data, outputs, client_id, created)"
-                    " VALUES(?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                    (prompt_id, self._seq, float(number), prompt_json, extra_json, outputs_json, client_id,
-                     time.time()))
+                    "INSERT INTO jobs(prompt_id, seq, number, state, prompt, extra_data, outputs, client_id, created,"
+                    " started, worker_id, lease_expires, attempts) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (prompt_id, self._seq, float(number), "running" if running else "pending", prompt_json,
+                     extra_json, outputs_json, client_id, now, now if running else None, worker_id,
+                     now + lease_seconds if running else None, 1 if running else 0))
             except sqlite3.IntegrityError as exc:
                 self._seq -= 1
                 if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
@@ -230,8 +247,12 @@ class JobQueue(HistoryQueries):
             if counted:
                 self._number = counter + 1
             self._active += 1
-            self._pending += 1
-            return number
+            if not running:
+                self._pending += 1
+        # The caller's dicts, not copies read back: they were just encoded, so they are plain JSON.
+        return QueuedJob(prompt_id=prompt_id, number=number, prompt=prompt, extra_data=extra_data,
+                         outputs=list(outputs), client_id=client_id, created=now,
+                         started=now if running else None, attempts=1 if running else 0)
 
     # -- claiming and leases ---------------------------------------------------------------------
     def claim(self, worker_id: str, lease_seconds: float = 60.0, prompt_id: str | None = None) -> QueuedJob | None:

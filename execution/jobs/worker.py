@@ -115,6 +115,11 @@ class QueueWorker:
         self.timed_out = False
         self.abandoned = False  # stuck in a node: replaced; whatever it does later is ignored
         self._wake = threading.Event()
+        # A job stored as running on this worker while it waited (``start_directly``), and whether
+        # it waits: both under ``_slot_lock``, so a job is handed over at most once.
+        self._slot_lock = threading.Lock()
+        self._handed: QueuedJob | None = None
+        self._waiting = False
         self._stopping = False
         self._free_request: tuple[bool, bool] | None = None
         self._thread = threading.Thread(target=self._loop, name=f"plexus-worker-{self.worker_id}", daemon=True)
@@ -128,6 +133,25 @@ class QueueWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def start_directly(self, store: Callable[[str, float], QueuedJob]) -> QueuedJob | None:
+        """If this worker waits for work, ``store(worker_id, lease_seconds)`` the job as running on it
+        and hand it over in memory (no claim statement, no decoding); None when it is busy. The caller
+        wakes it (``wake``). What ``store`` raises propagates, with nothing handed over."""
+        if getattr(self.backend, "claim", None) is not None:  # a backend that places jobs itself
+            return None
+        with self._slot_lock:
+            if not self._waiting or self._handed is not None or self._stopping:
+                return None
+            job = store(self.worker_id, self.lease_seconds)
+            self._handed, self.current = job, job
+            return job
+
+    def _take_handed(self) -> QueuedJob | None:
+        with self._slot_lock:
+            job, self._handed = self._handed, None
+            self._waiting = False
+            return job
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
@@ -168,10 +192,15 @@ class QueueWorker:
             self._apply_free()
             # Right after a job, an empty queue needs no claim (one SQLite statement per prompt);
             # after any wait (woken, or a second passed) the worker always claims.
-            job = None if after_job and not self.queue.may_have_pending() else self._claim()
+            job = self._take_handed()
+            if job is None and (not after_job or self.queue.may_have_pending()):
+                job = self._claim()
             if job is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
+                with self._slot_lock:
+                    self._waiting = self._handed is None
+                if self._waiting:
+                    self._wake.wait(1.0)
+                self._wake.clear()  # a job handed over meanwhile is taken first on the next turn
                 after_job = False
                 continue
             self._run(job)
@@ -296,6 +325,17 @@ class WorkerPool:
     def wake(self) -> None:
         for worker in self.workers:
             worker.wake()
+
+    def start_directly(self, store: Callable[[str, float], QueuedJob]) -> QueuedJob | None:
+        """Store a job as running on a waiting worker and hand it over (see ``QueueWorker.start_directly``);
+        None when every worker is busy. Only for a queue with nothing pending, so no job is overtaken."""
+        if self.queue.may_have_pending():
+            return None
+        for worker in self.workers:
+            job = worker.start_directly(store)
+            if job is not None:
+                return job
+        return None
 
     def interrupt(self, prompt_id: str | None = None) -> bool:
         return any([worker.interrupt(prompt_id) for worker in self.workers])

@@ -100,7 +100,8 @@ def save_text(ctx, text: list, filename_prefix: list, format: list, names: list 
 def _write_atomically(ctx, target: Path, content: str) -> None:
     """Through an unpredictable O_EXCL|O_NOFOLLOW temp file and a rename: a planted symlink (at the
     target or a guessable temp name) is replaced, never written through."""
-    from models.safe_files import note_output, write_atomically
+    from models.output_journal import note_output
+    from models.safe_files import write_atomically
 
     note_output(ctx.services, ctx.prompt_id, target)
     write_atomically(target, content.encode("utf-8"))

@@ -141,7 +141,7 @@ def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type:
     level = getattr(ctx.services, "png_compress_level", None)
     compress_level = compress_level if level is None else level
     text = png_text(ctx, prompt, extra_pnginfo)
-    journaled = getattr(ctx.services, "journal_outputs", False)
+    journaled = getattr(ctx.services, "output_journal", None) is not None
 
     def write(image: Any, path: Path) -> None:
         data = png_bytes(tensor_to_pil(image), text, compress_level)
@@ -158,7 +158,7 @@ def save_numbered_files(ctx, images: Any, filename_prefix: str, root: Path, fold
                         write: Any, file_name: Any) -> dict:
     """Write each image with ``write(image, path)`` (which must refuse an existing file with
     FileExistsError) under ``file_name(stem, counter)``; the ui entry lists the files."""
-    from models.safe_files import note_output
+    from models.output_journal import note_output
 
     paths = ctx.services.paths
     slot = paths.save_slot(filename_prefix, root)

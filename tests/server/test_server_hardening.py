@@ -290,7 +290,8 @@ def test_restart_removes_crash_leftovers_and_keeps_recorded_outputs(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert saved.stat().st_mode & 0o777 == 0o666 & ~umask  # the user's umask, not 0600
-    assert not (base / "user" / ".plexus-writes").exists() or not any((base / "user" / ".plexus-writes").iterdir())
+    journals = base / "user" / ".plexus-writes"  # the running server's journal: emptied once settled
+    assert not journals.exists() or all(path.stat().st_size == 0 for path in journals.iterdir())
     server.kill9()
 
     output = base / "output"
@@ -301,15 +302,19 @@ def test_restart_removes_crash_leftovers_and_keeps_recorded_outputs(tmp_path):
     orphan.write_bytes(saved.read_bytes())
     journal = base / "user" / ".plexus-writes"
     journal.mkdir(parents=True, exist_ok=True)
-    (journal / "crashed-job").write_text(json.dumps(str(orphan)) + "\n" + '"cut sho')
+    (journal / "crashed-job").write_text(json.dumps(str(orphan)) + "\n" + '"cut sho')  # an older Plexus's
     (journal / prompt_id).write_text(json.dumps(str(saved)) + "\n")  # recorded: must stay
+    orphan_too = output / "kept_00003_.png"  # noted in a dead server's own journal, never recorded
+    orphan_too.write_bytes(saved.read_bytes())
+    (journal / "server-4242.jsonl").write_text(
+        json.dumps(["crashed-2", str(orphan_too)]) + "\n" + json.dumps([prompt_id, str(saved)]) + "\n[\"cut")
     old = time.time() - 5
     for path in stale:
         os.utime(path, (old, old))
 
     restarted = start_server(base)
     try:
-        assert saved.is_file() and not orphan.exists()
+        assert saved.is_file() and not orphan.exists() and not orphan_too.exists()
         assert not any(path.exists() for path in stale)
         assert not any(journal.iterdir())
         assert "left by a crash" in restarted.log()

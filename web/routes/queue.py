@@ -108,10 +108,15 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         if client_id is not None:
             extra_data = dict(extra_data, client_id=client_id)
             server.client_id = client_id
+        fields = dict(number=float(number) if number is not None else None, front=bool(body.get("front")),
+                      client_id=client_id)
         try:
-            stored = queue.enqueue(prompt_id, result.prompt, extra_data, result.outputs,
-                                   number=float(number) if number is not None else None,
-                                   front=bool(body.get("front")), client_id=client_id)
+            # An idle worker takes the job as it is stored (one statement); otherwise it waits in line.
+            started = server.pool.start_directly(lambda worker_id, lease_seconds: queue.enqueue_running(
+                prompt_id, result.prompt, extra_data, result.outputs, worker_id=worker_id,
+                lease_seconds=lease_seconds, **fields))
+            stored = started.number if started is not None else \
+                queue.enqueue(prompt_id, result.prompt, extra_data, result.outputs, **fields)
         except DuplicatePromptId:  # a retried POST: the job is already stored, never twice
             stored = queue.number_of(prompt_id)
         except InvalidJob as exc:  # acknowledged only once stored: anything else is the request's fault

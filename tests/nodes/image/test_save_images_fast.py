@@ -114,17 +114,18 @@ def test_progress_only_for_batches(tmp_path):
 def test_settling_a_journal_keeps_recorded_files_and_removes_the_others(tmp_path):
     import torch
 
-    from models.safe_files import files_in_outputs, settle_outputs
+    from models.output_journal import OutputJournal, files_in_outputs
     from nodes.image.images import preview_image, save_image
 
     ctx = context(tmp_path)
-    ctx.services.journal_outputs = True
     paths = ctx.services.paths
+    journal = ctx.services.output_journal = OutputJournal(paths.user_dir)
     kept = {"1": save_image(ctx, torch.zeros(2, 4, 4, 3), "sub/kept")["ui"],
             "2": preview_image(ctx, torch.zeros(1, 4, 4, 3))["ui"]}
     dropped = save_image(ctx, torch.zeros(1, 4, 4, 3), "dropped")["ui"]["images"][0]["filename"]
-    removed = settle_outputs(paths.user_dir, "p1", files_in_outputs(kept, paths.folder_for_type))
+    removed = journal.settle("p1", files_in_outputs(kept, paths.folder_for_type))
     assert [p.name for p in removed] == [dropped]
+    assert journal.path.stat().st_size == 0  # nothing outstanding: emptied for the next restart
     assert len([p for p in (paths.output_dir / "sub").iterdir()]) == 2 and any(paths.temp_dir.iterdir())
 
 
@@ -149,11 +150,12 @@ def test_spliced_metadata_is_byte_for_byte_what_pillow_writes(image):
 
 
 def test_journaled_saves_create_the_final_name_exclusively(tmp_path, image, monkeypatch):
-    from models.safe_files import journal_path, write_new_file
+    from models.output_journal import OutputJournal
+    from models.safe_files import write_new_file
     from nodes.image.images import save_image
 
     ctx = context(tmp_path)
-    ctx.services.journal_outputs = True
+    journal = ctx.services.output_journal = OutputJournal(ctx.services.paths.user_dir)
     output = ctx.services.paths.output_dir
     outside = tmp_path / "outside.png"
     outside.write_bytes(b"untouched")
@@ -165,8 +167,9 @@ def test_journaled_saves_create_the_final_name_exclusively(tmp_path, image, monk
     umask = os.umask(0)
     os.umask(umask)
     assert (output / name).stat().st_mode & 0o777 == 0o666 & ~umask
-    journal = journal_path(ctx.services.paths.user_dir, "p1").read_text().splitlines()
-    assert [json.loads(line) for line in journal] == [str(output / f"direct_0000{n}_.png") for n in (1, 2, 3)]
+    noted = [str(output / f"direct_0000{n}_.png") for n in (1, 2, 3)]
+    assert journal.noted("p1") == noted
+    assert [json.loads(line) for line in journal.path.read_text().splitlines()] == [["p1", path] for path in noted]
 
     def full_disk(handle, data):  # a write that fails midway leaves no file behind
         raise OSError(28, "No space left on device")
