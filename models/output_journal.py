@@ -54,9 +54,9 @@ class OutputJournal:
         with self._lock:
             return list(self._outstanding.get(prompt_id, ()))
 
-    def settle(self, prompt_id: str, recorded: set[Path] | Callable[[], set[Path]]) -> list[Path]:
-        """The job's outcome is recorded: remove the files it noted that ``recorded`` does not list
-        (called only when it noted some, when a function). Returns the removed files."""
+    def settle(self, prompt_id: str, outputs: Any, folder_for_type: Callable[[str], Path | None]) -> list[Path]:
+        """The job's outcome is recorded: remove the files it noted that its recorded ``outputs``
+        (node id -> ui) do not list. Returns the removed files."""
         with self._lock:
             noted = self._outstanding.pop(prompt_id, None)
             if not self._outstanding and self._written and self._fd is not None:
@@ -64,7 +64,10 @@ class OutputJournal:
                 self._written = False
         if not noted:
             return []
-        return remove_unrecorded(noted, recorded() if callable(recorded) else recorded)
+        # Usually every noted file is listed under the very same name: no folder lookups then.
+        listed = files_in_outputs(outputs, folder_for_type, resolved=False)
+        unlisted = [path for path in noted if Path(path) not in listed]
+        return remove_unrecorded(unlisted, files_in_outputs(outputs, folder_for_type)) if unlisted else []
 
     def close(self) -> None:
         """A clean shutdown: the file goes when nothing is outstanding (else a restart settles it)."""
@@ -126,10 +129,12 @@ def reconcile_outputs(user_dir: str | Path, recorded_files: Callable[[str], set[
     return removed
 
 
-def files_in_outputs(outputs: Any, folder_for_type: Callable[[str], Path | None]) -> set[Path]:
-    """The files a job's recorded outputs (node id -> ui) list as ``{filename, subfolder, type}``."""
+def files_in_outputs(outputs: Any, folder_for_type: Callable[[str], Path | None], *,
+                     resolved: bool = True) -> set[Path]:
+    """The files a job's recorded outputs (node id -> ui) list as ``{filename, subfolder, type}``;
+    their folders' real paths unless ``resolved`` is False (then as written)."""
     files: set[Path] = set()
-    resolve = _resolver()
+    resolve = _resolver() if resolved else Path
     for ui in outputs.values() if isinstance(outputs, dict) else []:
         for items in ui.values() if isinstance(ui, dict) else []:
             for item in items if isinstance(items, list) else []:

@@ -14,13 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PACKAGES = ("app", "execution", "nodes", "models", "web", "compat")
 # Which of our top-level packages each one may import. ``models.folders`` is the torch-free folder
 # service the web routes use for listings and confinement; ``models.safe_files`` the torch-free
-# atomic writes and image pixel budget they share with the save nodes; ``models.output_journal`` the
-# torch-free journal the server settles when a job's outcome is recorded.
+# atomic writes and image pixel budget they share with the save nodes.
 ALLOWED = {
     "execution": set(),
     "models": set(),
     "nodes": {"execution", "models"},
-    "web": {"execution", "models.folders", "models.safe_files", "models.output_journal"},
+    "web": {"execution", "models.folders", "models.safe_files"},
     "compat": {"execution", "models", "nodes"},  # ComfyUI's module names, backed by all of Plexus
     "app": {"execution", "models", "nodes", "web"},
     "main": {"app", "models"},

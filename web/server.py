@@ -43,7 +43,6 @@ from web.routes.queue import queue_routes
 from web.routes.static import static_routes
 from web.routes.user import user_routes
 from web.routes.user_defaults import prepare_user_storage, user_defaults_routes
-from models.output_journal import files_in_outputs
 from web.errors import ErrorRedactor
 from web.security import is_loopback_host, security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
@@ -202,8 +201,7 @@ class PlexusServer:
         self.console.job_finished(job.prompt_id, outcome.status, outcome.error)
         journal = getattr(self.services, "output_journal", None)
         if journal is not None:  # history and disk agree (models.output_journal)
-            folder_for_type = self.services.paths.folder_for_type
-            journal.settle(job.prompt_id, lambda: files_in_outputs(outcome.outputs, folder_for_type))
+            journal.settle(job.prompt_id, outcome.outputs, self.services.paths.folder_for_type)
         self.queue_changed()  # last: this urgent post carries the job's ending with it (one wake-up)
 
     def job_event(self, job: QueuedJob, event: Event) -> None:

@@ -15,21 +15,27 @@ def touch(path: Path) -> Path:
     return path
 
 
+def outputs_listing(*files: Path) -> dict:
+    return {"9": {"images": [{"filename": f.name, "subfolder": "", "type": "output"} for f in files]}}
+
+
 def test_settling_removes_what_the_outcome_does_not_list_and_empties_the_file(tmp_path):
     journal = OutputJournal(tmp_path / "user")
-    kept, cut_short, other = (touch(tmp_path / "out" / name) for name in ("a.png", "b.png", "c.png"))
+    out = tmp_path / "out"
+    kept, cut_short, other = (touch(out / name) for name in ("a.png", "b.png", "c.png"))
     journal.note("p1", kept)
     journal.note("p1", cut_short)
     journal.note("p2", other)
     assert journal.noted("p1") == [str(kept), str(cut_short)]
-    assert journal.settle("p1", lambda: {kept.resolve()}) == [cut_short]
+    assert journal.settle("p1", outputs_listing(kept), lambda kind: out) == [cut_short]
     assert kept.is_file() and not cut_short.exists()
     lines = journal.path.read_text().splitlines()
     assert [json.loads(line)[0] for line in lines] == ["p1", "p1", "p2"]  # p2 is still outstanding
-    assert journal.settle("p2", {other.resolve()}) == [] and other.is_file()
+    link = tmp_path / "link"
+    link.symlink_to(out)  # the outcome names the folder another way: resolved before anything goes
+    assert journal.settle("p2", outputs_listing(other), lambda kind: link) == [] and other.is_file()
     assert journal.path.stat().st_size == 0  # nothing outstanding: nothing for a restart to settle
-    asked = []
-    assert journal.settle("never-noted", lambda: asked.append(1) or set()) == [] and asked == []
+    assert journal.settle("never-noted", {}, lambda kind: out) == []
     journal.close()
     assert not journal.path.exists()
 
@@ -41,7 +47,7 @@ def test_a_link_is_never_removed(tmp_path):
     link.parent.mkdir()
     link.symlink_to(target)
     journal.note("p", link)
-    assert journal.settle("p", set()) == []
+    assert journal.settle("p", {}, lambda kind: tmp_path / "out") == []
     assert link.is_symlink() and target.is_file()
 
 

@@ -114,7 +114,7 @@ def test_progress_only_for_batches(tmp_path):
 def test_settling_a_journal_keeps_recorded_files_and_removes_the_others(tmp_path):
     import torch
 
-    from models.output_journal import OutputJournal, files_in_outputs
+    from models.output_journal import OutputJournal
     from nodes.image.images import preview_image, save_image
 
     ctx = context(tmp_path)
@@ -123,7 +123,7 @@ def test_settling_a_journal_keeps_recorded_files_and_removes_the_others(tmp_path
     kept = {"1": save_image(ctx, torch.zeros(2, 4, 4, 3), "sub/kept")["ui"],
             "2": preview_image(ctx, torch.zeros(1, 4, 4, 3))["ui"]}
     dropped = save_image(ctx, torch.zeros(1, 4, 4, 3), "dropped")["ui"]["images"][0]["filename"]
-    removed = journal.settle("p1", files_in_outputs(kept, paths.folder_for_type))
+    removed = journal.settle("p1", kept, paths.folder_for_type)
     assert [p.name for p in removed] == [dropped]
     assert journal.path.stat().st_size == 0  # nothing outstanding: emptied for the next restart
     assert len([p for p in (paths.output_dir / "sub").iterdir()]) == 2 and any(paths.temp_dir.iterdir())
