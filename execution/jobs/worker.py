@@ -144,7 +144,8 @@ class QueueWorker:
             if not self._waiting or self._handed is not None or self._stopping:
                 return None
             job = store(self.worker_id, self.lease_seconds)
-            self._handed, self.current = job, job
+            self._handed = job
+            self._begin(job)  # running from now on: listed, interruptible, timed
             return job
 
     def _take_handed(self) -> QueuedJob | None:
@@ -221,9 +222,13 @@ class QueueWorker:
             except Exception:  # noqa: BLE001 - freeing must never stop the worker
                 traceback.print_exc()
 
-    def _run(self, job: QueuedJob) -> None:
+    def _begin(self, job: QueuedJob) -> None:
         self.started_at, self.interrupted_at, self.timed_out = time.monotonic(), None, False
         self.current = job
+
+    def _run(self, job: QueuedJob) -> None:
+        if self.current is not job:  # a job handed over was begun when it was stored
+            self._begin(job)
         held_end: list[Event] = []
 
         def emit(event: Event) -> None:
