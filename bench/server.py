@@ -8,7 +8,9 @@ depends least on a busy machine's neighbours); nothing is divided by a number me
   output node (``BenchEcho``) and EmptyImage -> PreviewImage;
 - draining a full queue of no-I/O prompts;
 - ``POST /prompt`` answered -> ``execution_start``;
-- the same POSTs answered by a bare aiohttp app (``bench/http_floor.py``): the framework's own floor.
+- the floors (``bench/http_floor.py``): the same POSTs answered by a bare aiohttp app, and by one that
+  also hands each prompt to a worker thread and sends one websocket message back (the shape of the
+  server with none of its work), measured in the same run.
 Targets (issue 23): server CPU per trivial prompt <= 0.4 ms; >= 2,000/s back to back; drain
 >= 2,500/s; first image <= 1 s after ``/object_info``.
 
@@ -17,6 +19,8 @@ Run: python bench/server.py [--prompts 500] [--rounds 5] [--launches 5] [--scrat
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import statistics
 import sys
@@ -63,44 +67,51 @@ def launches(count: int, scratch: str | None) -> dict[str, list[float]]:
     return found
 
 
-def http_floor(rounds: int, count: int) -> tuple[list[float], float]:
-    """The same POSTs answered by a bare aiohttp app (``bench/http_floor.py``): what the framework
-    alone costs per request on this machine, measured in this run."""
-    import http.client
-    import json
+def floor_app(kind: str, rounds: int, count: int) -> tuple[list[float], float]:
+    """The same prompts sent to a floor app of ``bench/http_floor.py`` (``bare``: POSTs only;
+    ``worker``: each waited for over the websocket, as the real server's are): prompts/s of each
+    round, and the app's CPU ms per prompt."""
     import subprocess
 
     from bench.live_server import ROOT, free_port, get, process_cpu_seconds
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "bench/http_floor.py", str(port)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "bench/http_floor.py", str(port), kind], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.perf_counter() + 30
         while True:
             try:
-                if get(port, "/ping")[0] == 200:
+                if get(port, "/object_info")[0] == 200:
                     break
             except OSError:
                 if time.perf_counter() > deadline:
-                    raise RuntimeError("the aiohttp floor app did not start")
+                    raise RuntimeError(f"the {kind} floor app did not start")
                 time.sleep(0.01)
+        client = Client(port, "floor") if kind == "worker" else None
         connection = http.client.HTTPConnection("127.0.0.1", port)
 
-        def post_round(round_index: int) -> None:
+        def send(round_index: int) -> None:
             for i in range(count):
-                body = json.dumps({"prompt": echo_prompt(i), "client_id": "floor", "prompt_id": f"f{round_index}-{i}"})
+                prompt_id = f"f{round_index}-{i}"
+                if client is not None:
+                    client.run(echo_prompt(i), prompt_id)
+                    continue
+                body = json.dumps({"prompt": echo_prompt(i), "client_id": "floor", "prompt_id": prompt_id})
                 connection.request("POST", "/prompt", body, {"Content-Type": "application/json"})
                 connection.getresponse().read()
 
-        post_round(-1)  # warm-up
+        send(-1)  # warm-up
         rates, cpu_before = [], process_cpu_seconds(proc.pid)
         for round_index in range(rounds):
             started = time.perf_counter()
-            post_round(round_index)
+            send(round_index)
             rates.append(count / (time.perf_counter() - started))
+        cpu_ms = (process_cpu_seconds(proc.pid) - cpu_before) * 1000 / (rounds * count)
         connection.close()
-        return rates, (process_cpu_seconds(proc.pid) - cpu_before) * 1000 / (rounds * count)
+        if client is not None:
+            client.close()
+        return rates, cpu_ms
     finally:
         proc.terminate()
         proc.wait(10)
@@ -150,14 +161,15 @@ def main() -> None:
         finally:
             client.close()
             server.stop()
-    floor_rates, floor_cpu = http_floor(args.rounds, count)
+    floors = {kind: floor_app(kind, args.rounds, count) for kind in ("bare", "worker")}
     launched = launches(args.launches, args.scratch)
     client_cpu = time.process_time() - client_cpu
 
     print(line("no-I/O prompts back to back", echo_rates, echo_cpu))
     print(line("EmptyImage -> PreviewImage back to back", image_rates, image_cpu))
     print(line(f"draining {count} queued no-I/O prompts", drain_rates, drain_cpu))
-    print(line("bare aiohttp app, same POSTs (its floor)", floor_rates, floor_cpu))
+    print(line("floor: bare aiohttp, the same POSTs", *floors["bare"]))
+    print(line("floor: aiohttp + worker + 1 ws message", *floors["worker"]))
     ordered = sorted(latencies)
     print(f"{'POST answered -> execution_start':<40} median {statistics.median(ordered):.2f} ms, "
           f"min {ordered[0]:.2f} ms, p90 {ordered[int(len(ordered) * 0.9)]:.2f} ms")
