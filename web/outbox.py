@@ -48,6 +48,12 @@ class LoopOutbox:
             self._wake_scheduled = True
             self.loop.call_soon(self._drain_now)
 
+    def queued(self, fn: Callable) -> bool:
+        """Whether a call ``fn()`` (no arguments) is waiting in the queue. One C-level search of the
+        deque: a worker's ``post`` cannot interleave with it (a Python loop over it could see the
+        deque change and raise)."""
+        return (fn, ()) in self._calls
+
     def expect(self) -> None:
         """A job is about to run (loop thread): arm the timer, so its first events need no wake-up."""
         if self._timer is None:

@@ -190,6 +190,8 @@ class PlexusServer:
 
     def _broadcast_status(self) -> None:
         self._status_scheduled = False
+        if self._outbox.queued(self._broadcast_status):
+            return  # a later status is already queued behind this one and will carry the newer count
         self.hub.send_json("status", {"status": self.status_data()})
 
     # -- worker hooks (worker threads) -----------------------------------------------------------

@@ -110,3 +110,24 @@ def test_a_queued_prompt_arms_the_timer_so_its_events_wait_for_the_ending(loop_t
     outbox.post(seen.append, "status after the ending")  # urgent: one drain for everything
     wait_until(lambda: len(seen) == 4)
     assert seen == ["status", "execution_start", "executed", "status after the ending"]
+
+
+def test_a_call_can_see_a_later_call_of_itself_queued_behind_it(loop_thread):
+    """What lets the server drop a status that a newer status follows in the same drain."""
+    outbox = LoopOutbox(loop_thread, busy=lambda: False)
+    seen: list[tuple[str, bool]] = []
+
+    def status() -> None:
+        seen.append(("status", outbox.queued(status)))
+
+    def other(value: int) -> None:
+        seen.append(("other", outbox.queued(status)))
+
+    def post_all() -> None:  # on the loop, so that nothing drains between the posts
+        outbox.post_from_loop(status)
+        outbox.post_from_loop(other, 1)
+        outbox.post_from_loop(status)
+
+    loop_thread.call_soon_threadsafe(post_all)
+    wait_until(lambda: len(seen) == 3)
+    assert seen == [("status", True), ("other", True), ("status", False)]

@@ -38,6 +38,23 @@ def test_status_feature_flags_and_routing(plexus_server):
         watcher.close()
 
 
+def test_status_counts_the_running_job_and_ends_at_zero(plexus_server):
+    """A status sent while a job runs counts it; the last one, after the job's ending, says 0 (a
+    status that a newer one follows in the same drain is dropped, never one that counts wrongly)."""
+    server = plexus_server
+    ws = ws_connect(server, "counter")
+    try:
+        server.post_json("/prompt", {"prompt": slow_prompt(0.4, 2, tag="count"), "prompt_id": "count-1",
+                                     "client_id": "counter"})
+        events = collect_until(ws, prompt_done("count-1"))
+        counts = [m["data"]["status"]["exec_info"]["queue_remaining"] for m in events if m["type"] == "status"]
+        assert counts and counts[-1] == 1  # sent while it ran (the drain timer), not a stale 0
+        after = collect_until(ws, lambda m: m["type"] == "status", timeout=10)
+        assert after[-1]["data"]["status"]["exec_info"]["queue_remaining"] == 0
+    finally:
+        ws.close()
+
+
 def test_prompt_without_client_id_is_broadcast(plexus_server):
     server = plexus_server
     ws = ws_connect(server, "anyone")
