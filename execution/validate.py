@@ -22,6 +22,7 @@ from execution.signature import hidden_values_outside_run
 # prompt of small images. An explicit --max-tensor-memory is always checked.
 ALWAYS_AFFORDABLE_BYTES = 16 << 20
 
+
 @dataclass
 class ValidationResult:
     prompt: dict  # the prompt with constants coerced to their declared types
