@@ -9,27 +9,7 @@ import json
 
 import pytest
 
-from tests.fixtures.plugins import InProcess, ThroughServer
-
-
-@pytest.fixture(params=["in_process", "server"])
-def backend(request, plugin_env):
-    if request.param == "in_process":
-        runner = plugin_env.runner()
-        yield InProcess(runner)
-        runner.close()
-    else:
-        client = ThroughServer(request.getfixturevalue("plugin_server"))
-        yield client
-        client.close()
-
-
-def const(value: int) -> dict:
-    return {"class_type": "TestIntConstant", "inputs": {"value": value}}
-
-
-def show(source: str, slot: int = 0) -> dict:
-    return {"class_type": "TestShowValue", "inputs": {"value": [source, slot]}}
+from tests.fixtures.plugins import const, show
 
 
 def test_dynamic_pack_loads_with_every_node(plugin_env):
