@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.demo.flux import DIFFUSERS_FOLDERS, VAE
+from models.demo.flux import DIFFUSERS_FOLDERS
 from models.demo.flux_tools import CANNY_MODEL, build_tiny_flux_canny
-from models.demo.sd3 import TEXT_ENCODERS
+from tests.fixtures.flux_tools import flux_tools_prompt
+from tests.fixtures.flux_tools import run_captured_image as run
 
 PROMPT = "a ladybug on a rose"
 SIZE, STEPS, GUIDANCE = 64, 3, 10.0
@@ -36,32 +37,9 @@ def control_env(sd3_capture_env):
 
 def control_prompt(*, seed=42, image_seed=0) -> dict:
     """The flux_canny_model_example graph: FluxGuidance, ConditioningZeroOut negative, cfg 1."""
-    return {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": CANNY_MODEL, "weight_dtype": "default"}},
-        "2": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": TEXT_ENCODERS["clip_l"],
-                                                         "clip_name2": TEXT_ENCODERS["t5xxl"], "type": "flux"}},
-        "3": {"class_type": "VAELoader", "inputs": {"vae_name": VAE}},
-        "4": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["2", 0], "text": PROMPT}},
-        "5": {"class_type": "FluxGuidance", "inputs": {"conditioning": ["4", 0], "guidance": GUIDANCE}},
-        "6": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["4", 0]}},
-        "7": {"class_type": "TestControlImage", "inputs": {"seed": image_seed}},
-        "8": {"class_type": "InstructPixToPixConditioning", "inputs": {
-            "positive": ["5", 0], "negative": ["6", 0], "vae": ["3", 0], "pixels": ["7", 0]}},
-        "9": {"class_type": "ModelSamplingFlux", "inputs": {"model": ["1", 0], "max_shift": 1.15, "base_shift": 0.5,
-                                                            "width": SIZE, "height": SIZE}},
-        "10": {"class_type": "KSampler", "inputs": {
-            "model": ["9", 0], "seed": seed, "steps": STEPS, "cfg": 1.0, "sampler_name": "euler",
-            "scheduler": "simple", "positive": ["8", 0], "negative": ["8", 1], "latent_image": ["8", 2],
-            "denoise": 1.0}},
-        "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["3", 0]}},
-        "12": {"class_type": "TestCaptureImage", "inputs": {"images": ["11", 0], "key": "image"}},
-    }
-
-
-def run(env, prompt) -> np.ndarray:
-    result = env.run(prompt)
-    assert result.status == "success", result.error
-    return env.captured["image"].numpy()
+    return flux_tools_prompt(unet=CANNY_MODEL, text=PROMPT, guidance=GUIDANCE, size=SIZE, steps=STEPS, seed=seed,
+                             inputs={"class_type": "TestControlImage", "inputs": {"seed": image_seed}},
+                             conditioning="InstructPixToPixConditioning", conditioning_inputs={"pixels": ["7", 0]})
 
 
 def test_full_size_control_transformer_is_recognised_from_shapes():

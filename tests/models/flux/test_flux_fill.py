@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from models.demo.flux import DIFFUSERS_FOLDERS, VAE
+from models.demo.flux import DIFFUSERS_FOLDERS
 from models.demo.flux_tools import FILL_MODEL, build_tiny_flux_fill
-from models.demo.sd3 import TEXT_ENCODERS
+from tests.fixtures.flux_tools import flux_tools_prompt
+from tests.fixtures.flux_tools import run_captured_image as run
 
 PROMPT = "a red cat on a sofa"
 SIZE, STEPS, GUIDANCE = 64, 3, 30.0
@@ -52,40 +53,18 @@ def fill_env(sd3_capture_env):
 def fill_prompt(*, seed=42, noise_mask=False, differential: float | None = None, mask_kind="hard",
                 steps=STEPS) -> dict:
     """The flux_fill templates' graph: FluxGuidance 30, ConditioningZeroOut negative, cfg 1."""
-    prompt = {
-        "1": {"class_type": "UNETLoader", "inputs": {"unet_name": FILL_MODEL, "weight_dtype": "default"}},
-        "2": {"class_type": "DualCLIPLoader", "inputs": {"clip_name1": TEXT_ENCODERS["clip_l"],
-                                                         "clip_name2": TEXT_ENCODERS["t5xxl"], "type": "flux"}},
-        "3": {"class_type": "VAELoader", "inputs": {"vae_name": VAE}},
-        "4": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["2", 0], "text": PROMPT}},
-        "5": {"class_type": "FluxGuidance", "inputs": {"conditioning": ["4", 0], "guidance": GUIDANCE}},
-        "6": {"class_type": "ConditioningZeroOut", "inputs": {"conditioning": ["4", 0]}},
-        "7": {"class_type": "TestFillInputs", "inputs": {"mask_kind": mask_kind}},
-        "8": {"class_type": "InpaintModelConditioning", "inputs": {
-            "positive": ["5", 0], "negative": ["6", 0], "vae": ["3", 0], "pixels": ["7", 0], "mask": ["7", 1],
-            "noise_mask": noise_mask}},
-        "9": {"class_type": "ModelSamplingFlux", "inputs": {"model": ["1", 0], "max_shift": 1.15, "base_shift": 0.5,
-                                                            "width": SIZE, "height": SIZE}},
-        "10": {"class_type": "KSampler", "inputs": {
-            "model": ["9", 0], "seed": seed, "steps": steps, "cfg": 1.0, "sampler_name": "euler",
-            "scheduler": "simple", "positive": ["8", 0], "negative": ["8", 1], "latent_image": ["8", 2],
-            "denoise": 1.0}},
-        "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["3", 0]}},
-        "12": {"class_type": "TestCaptureImage", "inputs": {"images": ["11", 0], "key": "image"}},
-        "13": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["10", 0], "key": "sampled"}},
-        "14": {"class_type": "TestCaptureLatent", "inputs": {"samples": ["8", 2], "key": "original"}},
-    }
+    prompt = flux_tools_prompt(
+        unet=FILL_MODEL, text=PROMPT, guidance=GUIDANCE, size=SIZE, steps=steps, seed=seed,
+        inputs={"class_type": "TestFillInputs", "inputs": {"mask_kind": mask_kind}},
+        conditioning="InpaintModelConditioning",
+        conditioning_inputs={"pixels": ["7", 0], "mask": ["7", 1], "noise_mask": noise_mask})
+    prompt["13"] = {"class_type": "TestCaptureLatent", "inputs": {"samples": ["10", 0], "key": "sampled"}}
+    prompt["14"] = {"class_type": "TestCaptureLatent", "inputs": {"samples": ["8", 2], "key": "original"}}
     if differential is not None:
         prompt["15"] = {"class_type": "DifferentialDiffusion", "inputs": {"model": ["9", 0],
                                                                           "strength": differential}}
         prompt["10"]["inputs"]["model"] = ["15", 0]
     return prompt
-
-
-def run(env, prompt) -> np.ndarray:
-    result = env.run(prompt)
-    assert result.status == "success", result.error
-    return env.captured["image"].numpy()
 
 
 def test_full_size_fill_transformer_is_recognised_from_shapes():
