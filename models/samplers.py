@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from models.sigma_schedules import kl_optimal, linear_quadratic
-from models.solvers import FLOW, RULES
+from models.solvers import FLOW, RULES, run_steps
 from models.solvers import sample as sample_in_space
 
 # and every name of models/solvers RULES
@@ -241,11 +241,5 @@ def sample(model: Velocity, x: torch.Tensor, sigmas: torch.Tensor, sampler_name:
         return sample_on_derivative(model, x, sigmas, sampler_name, seed=seed, callback=callback)
     if sampler_name not in _STEPS:
         raise ValueError(f"unknown sampler {sampler_name!r}; expected one of {', '.join((*SAMPLERS, *RULES))}")
-    step = _STEPS[sampler_name]
     state: dict = {"generator": torch.Generator("cpu").manual_seed((seed + 1) % (1 << 64))}
-    total = len(sigmas) - 1
-    for i in range(total):
-        x, x0 = step(model, x, sigmas, i, state)
-        if callback is not None:
-            callback(i + 1, total, x, x0)
-    return x
+    return run_steps(_STEPS[sampler_name], model, x, sigmas, state, callback)

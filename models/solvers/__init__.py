@@ -21,7 +21,7 @@ from models.solvers.exponential import (dpmpp_2m_sde, dpmpp_2s_ancestral, dpmpp_
 from models.solvers.space import FLOW, VE, NoiseSpace
 from models.solvers.unipc import uni_pc, uni_pc_bh2
 
-__all__ = ["FLOW", "VE", "NoiseSpace", "RULES", "sample"]
+__all__ = ["FLOW", "VE", "NoiseSpace", "RULES", "run_steps", "sample"]
 
 RULES = {
     "dpm_2_ancestral": dpm_2_ancestral, "dpmpp_2s_ancestral": dpmpp_2s_ancestral,
@@ -58,9 +58,16 @@ def sample(model, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, s
         def noise_between(like, sigma, sigma_next):
             return noise(like)
     state: dict = {"space": space, "noise": noise, "noise_between": noise_between}
+    return run_steps(rule, model, x, sigmas, state, callback)
+
+
+def run_steps(step: Callable, model: Callable, x: torch.Tensor, sigmas: torch.Tensor, state: dict,
+              callback: Callable | None = None) -> torch.Tensor:
+    """``step(model, x, sigmas, i, state) -> (x_next, x0)`` over every interval of ``sigmas``, with
+    ``callback(step number, total, x, x0)`` after each: the loop every sampler family shares."""
     total = len(sigmas) - 1
     for i in range(total):
-        x, x0 = rule(model, x, sigmas, i, state)
+        x, x0 = step(model, x, sigmas, i, state)
         if callback is not None:
             callback(i + 1, total, x, x0)
     return x

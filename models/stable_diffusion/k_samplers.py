@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from models.solvers import RULES, VE
+from models.solvers import RULES, VE, run_steps
 from models.solvers import sample as sample_in_space
 
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "deis", "dpmpp_2m", "ddim", "lcm", *RULES)
@@ -135,10 +135,4 @@ def sample(model: Derivative, x: torch.Tensor, sigmas: torch.Tensor, sampler_nam
     generator = torch.Generator("cpu").manual_seed((seed + 1) % (1 << 64))
     state: dict = {"noise": noise or (lambda like: torch.randn(like.shape, generator=generator,
                                                                dtype=torch.float32).to(like.device, like.dtype))}
-    step = _STEPS[sampler_name]
-    total = len(sigmas) - 1
-    for i in range(total):
-        x, x0 = step(model, x, sigmas, i, state)
-        if callback is not None:
-            callback(i + 1, total, x, x0)
-    return x
+    return run_steps(_STEPS[sampler_name], model, x, sigmas, state, callback)
