@@ -31,12 +31,12 @@ def DynamicCombo(name: str, options: dict[str, list[InputSpec]], *, default: str
 
 
 def Autogrow(name: str, template: InputSpec, *, prefix: str = "", min: int = 1, max: int = 100,
-             names: Sequence[str] | None = None, tooltip: str | None = None) -> InputSpec:
+             names: Sequence[str] | None = None, optional: bool = False, tooltip: str | None = None) -> InputSpec:
     """``<name>.<prefix>0``, ``<name>.<prefix>1``...: the first ``min`` required, at most ``max``.
     With ``names`` (ComfyUI's ``TemplateNames``) the sockets are ``<name>.<names[i]>`` instead."""
     public = {"tooltip": tooltip} if tooltip else {}
     named = {"_names": list(names), "_max": len(names)} if names else {}
-    return InputSpec(name, AUTOGROW, "required",
+    return InputSpec(name, AUTOGROW, "optional" if optional else "required",
                      {**public, "_template": template, "_prefix": prefix, "_min": min, "_max": max, **named})
 
 

@@ -89,11 +89,11 @@ def _dynamic_spec(item: Any, kind: str) -> InputSpec:
     else:
         template = item.template
         socket = _nested_spec(template.input, item.id)
-        prefix, names = getattr(template, "prefix", None), None if hasattr(template, "prefix") else template.names
+        prefix = getattr(template, "prefix", None)  # TemplatePrefix; TemplateNames has names instead
         # an optional template makes every socket optional, whatever ``min`` says (ComfyUI's rule)
         required = 0 if socket.section == "optional" else template.min
-        spec = Autogrow(item.id, socket, prefix=prefix or "", min=required, max=len(template.names), names=names)
-        spec.section = "optional" if item.optional else "required"
+        spec = Autogrow(item.id, socket, prefix=prefix or "", min=required, max=len(template.names),
+                        names=None if prefix is not None else template.names, optional=bool(item.optional))
     spec.options.update(own)
     return spec
 
@@ -173,14 +173,14 @@ def schema_from_v3(cls: type, *, display_name: str | None = None, python_module:
     def current_inputs() -> list[InputSpec]:  # define_schema may list files: re-read like ComfyUI does
         return [_input_spec(item) for item in cls.GET_SCHEMA().inputs] + hidden_specs
 
-    first_inputs = current_inputs()  # also checks the declaration once, at registration
-    is_dynamic = any(spec.type in DYNAMIC_TYPES for spec in first_inputs)
+    # Also checks the declaration once, at registration. Nesting reads only the dynamic inputs' names,
+    # kinds and socket names, fixed when the node is declared: no schema is rebuilt per call.
+    first_inputs = [_input_spec(item) for item in v3.inputs] + hidden_specs
+    dynamic_specs = {spec.name: spec for spec in first_inputs if spec.type in DYNAMIC_TYPES}
 
     def nested(kwargs: dict) -> dict:
         """A dynamic input's dotted values (``format.bit_depth``) as one dict, ComfyUI's shape."""
-        if not is_dynamic:
-            return kwargs
-        return nest_dynamic_values({spec.name: spec for spec in current_inputs()}, kwargs)
+        return nest_dynamic_values(dynamic_specs, kwargs) if dynamic_specs else kwargs
 
     defines_execute = overrides(cls, "execute")  # checked when run, as ComfyUI's base class does
 

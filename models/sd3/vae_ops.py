@@ -44,6 +44,21 @@ def crop_to_multiple(pixels: torch.Tensor, multiple: int) -> torch.Tensor:
     return pixels[:, top:top + new_h, left:left + new_w, :]
 
 
+def crop_with_mask(pixels: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A MASK ([H,W] or [B,H,W]) resized to the [B,H,W,C] image (bilinear), then both center-cropped
+    to multiples of ``multiple``: (pixels [B,H,W,C], mask [B,1,H,W]). The inpainting nodes' first step."""
+    mask = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float()
+    mask = torch.nn.functional.interpolate(mask, size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")
+    pixels = crop_to_multiple(pixels, multiple)
+    return pixels, crop_to_multiple(mask.permute(0, 2, 3, 1), multiple).permute(0, 3, 1, 2)
+
+
+def grey_masked(pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``pixels`` [B,H,W,C] with the area where ``mask`` [B,1,H,W] rounds to 1 set to neutral grey."""
+    keep = (1.0 - mask.round()).permute(0, 2, 3, 1)  # [B,H,W,1]
+    return (pixels - 0.5) * keep + 0.5
+
+
 def encode(vae: SD3Vae, pixels: torch.Tensor, manager) -> torch.Tensor:
     """IMAGE [B,H,W,C] -> LATENT samples (the distribution's mode, deterministic)."""
     pixels = crop_to_multiple(pixels[..., :3].float(), vae.downscale)

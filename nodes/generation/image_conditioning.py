@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from execution.declare import In, Out, node
+from nodes.generation.vae import check_vae
 
 
 @node("InstructPixToPixConditioning", category="conditioning/instructpix2pix",
@@ -14,8 +15,7 @@ from execution.declare import In, Out, node
                   "for models that take it as extra input channels (FLUX.1 Canny / Depth). The latent output "
                   "is an empty latent of the image's size.")
 def instruct_pix_to_pix_conditioning(ctx, positive, negative, vae, pixels):
-    if vae is None:
-        raise RuntimeError("vae input is invalid: None; load a VAE with VAELoader")
+    check_vae(vae)
     import torch
 
     from models.sd3.vae_ops import encode

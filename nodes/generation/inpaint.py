@@ -4,6 +4,7 @@ lives in ``models/flux/concat.py`` and ``models/differential_diffusion.py``."""
 from __future__ import annotations
 
 from execution.declare import Boolean, Float, In, Out, node
+from nodes.generation.vae import check_vae
 
 
 @node("InpaintModelConditioning", category="conditioning/inpaint",
@@ -17,20 +18,11 @@ from execution.declare import Boolean, Float, In, Out, node
                   "set to neutral grey and adds that latent and the mask to both conditionings; the latent "
                   "output is the encoded original image.")
 def inpaint_model_conditioning(ctx, positive, negative, vae, pixels, mask, noise_mask=True):
-    if vae is None:
-        raise RuntimeError("vae input is invalid: None; load a VAE with VAELoader")
-    import torch
+    check_vae(vae)
+    from models.sd3.vae_ops import crop_with_mask, encode, grey_masked
 
-    from models.sd3.vae_ops import crop_to_multiple, encode
-
-    multiple = getattr(vae, "downscale", 8)
-    mask = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float()
-    mask = torch.nn.functional.interpolate(mask, size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")
-    pixels = crop_to_multiple(pixels[..., :3].float(), multiple)
-    mask = crop_to_multiple(mask.permute(0, 2, 3, 1), multiple).permute(0, 3, 1, 2)  # [B,1,H,W]
-    keep = (1.0 - mask.round()).permute(0, 2, 3, 1)
-    masked_pixels = (pixels - 0.5) * keep + 0.5
-    concat_latent = encode(vae, masked_pixels, ctx.services.models)
+    pixels, mask = crop_with_mask(pixels[..., :3].float(), mask, getattr(vae, "downscale", 8))
+    concat_latent = encode(vae, grey_masked(pixels, mask), ctx.services.models)
     latent = {"samples": encode(vae, pixels, ctx.services.models)}
     if noise_mask:
         latent["noise_mask"] = mask

@@ -4,7 +4,8 @@ from __future__ import annotations
 from execution.declare import In, Int, Out, node
 
 
-def _check(vae):
+def check_vae(vae) -> None:
+    """The error every node taking a VAE gives for a missing one (a checkpoint without a VAE)."""
     if vae is None:
         raise RuntimeError("vae input is invalid: None. If the VAE is from a checkpoint loader node, the "
                            "checkpoint does not contain a VAE; load one with VAELoader.")
@@ -14,7 +15,7 @@ def _check(vae):
       inputs=[In("samples", "LATENT"), In("vae", "VAE")], outputs=[Out("IMAGE")],
       description="Decodes latents into images (exactly as diffusers' SD3 pipeline does).")
 def vae_decode(ctx, samples, vae):
-    _check(vae)
+    check_vae(vae)
     from models.manager import ModelOutOfMemoryError
     from models.sd3.vae_ops import decode, decode_tiled
 
@@ -29,7 +30,7 @@ def vae_decode(ctx, samples, vae):
       inputs=[In("pixels", "IMAGE"), In("vae", "VAE")], outputs=[Out("LATENT")],
       description="Encodes images into latents (the distribution's mode; cropped to a multiple of 8).")
 def vae_encode(ctx, pixels, vae):
-    _check(vae)
+    check_vae(vae)
     from models.sd3.vae_ops import encode
 
     return ({"samples": encode(vae, pixels, ctx.services.models)},)
@@ -42,22 +43,16 @@ def vae_encode(ctx, pixels, vae):
       description="Encodes the image with the masked area (mask > 0.5) set to neutral grey, and attaches the "
                   "mask, grown by grow_mask_by pixels, as the latent's noise mask: only that area is re-sampled.")
 def vae_encode_for_inpaint(ctx, pixels, vae, mask, grow_mask_by=6):
-    _check(vae)
+    check_vae(vae)
     import math
 
     import torch
 
-    from models.sd3.vae_ops import crop_to_multiple, encode
+    from models.sd3.vae_ops import crop_with_mask, encode, grey_masked
 
-    multiple = getattr(vae, "downscale", 8)
-    mask = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float()
-    mask = torch.nn.functional.interpolate(mask, size=(pixels.shape[1], pixels.shape[2]), mode="bilinear")
-    pixels = crop_to_multiple(pixels, multiple)
-    mask = crop_to_multiple(mask.permute(0, 2, 3, 1), multiple).permute(0, 3, 1, 2)
-    hard = mask.round()
-    keep = (1.0 - hard).permute(0, 2, 3, 1)  # [B,H,W,1]
-    grey_filled = (pixels - 0.5) * keep + 0.5
-    grown = hard
+    pixels, mask = crop_with_mask(pixels, mask, getattr(vae, "downscale", 8))
+    grey_filled = grey_masked(pixels, mask)
+    grown = hard = mask.round()
     if grow_mask_by > 0:  # dilate: any masked pixel within the kernel masks this one
         kernel = torch.ones(1, 1, grow_mask_by, grow_mask_by)
         grown = torch.nn.functional.conv2d(hard, kernel, padding=math.ceil((grow_mask_by - 1) / 2))
@@ -73,7 +68,7 @@ def vae_encode_for_inpaint(ctx, pixels, vae, mask, grow_mask_by=6):
               Int("temporal_overlap", 8, min=4, max=4096, step=4, optional=True)],
       outputs=[Out("IMAGE")], description="Decodes in overlapping tiles to bound memory on large images.")
 def vae_decode_tiled(ctx, samples, vae, tile_size, overlap, temporal_size=64, temporal_overlap=8):
-    _check(vae)
+    check_vae(vae)
     from models.sd3.vae_ops import decode_tiled
 
     return (decode_tiled(vae, samples["samples"], ctx.services.models, tile_size, overlap),)
@@ -86,7 +81,7 @@ def vae_decode_tiled(ctx, samples, vae, tile_size, overlap, temporal_size=64, te
               Int("temporal_overlap", 8, min=4, max=4096, step=4, optional=True)],
       outputs=[Out("LATENT")], description="Encodes in overlapping tiles to bound memory on large images.")
 def vae_encode_tiled(ctx, pixels, vae, tile_size, overlap, temporal_size=64, temporal_overlap=8):
-    _check(vae)
+    check_vae(vae)
     from models.sd3.vae_ops import encode_tiled
 
     return ({"samples": encode_tiled(vae, pixels, ctx.services.models, tile_size, overlap)},)
