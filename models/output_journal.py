@@ -57,17 +57,20 @@ class OutputJournal:
     def settle(self, prompt_id: str, outputs: Any, folder_for_type: Callable[[str], Path | None]) -> list[Path]:
         """The job's outcome is recorded: remove the files it noted that its recorded ``outputs``
         (node id -> ui) do not list. Returns the removed files."""
-        with self._lock:
-            noted = self._outstanding.pop(prompt_id, None)
+        removed: list[Path] = []
+        noted = self.noted(prompt_id)
+        if noted:
+            # Usually every noted file is listed under the very same name: no folder lookups then.
+            listed = files_in_outputs(outputs, folder_for_type, resolved=False)
+            unlisted = [path for path in noted if Path(path) not in listed]
+            if unlisted:
+                removed = remove_unrecorded(unlisted, files_in_outputs(outputs, folder_for_type))
+        with self._lock:  # only once the files are gone: a crash before this leaves the notes for a restart
+            self._outstanding.pop(prompt_id, None)
             if not self._outstanding and self._written and self._fd is not None:
                 os.ftruncate(self._fd, 0)  # nothing outstanding: nothing for a restart to settle
                 self._written = False
-        if not noted:
-            return []
-        # Usually every noted file is listed under the very same name: no folder lookups then.
-        listed = files_in_outputs(outputs, folder_for_type, resolved=False)
-        unlisted = [path for path in noted if Path(path) not in listed]
-        return remove_unrecorded(unlisted, files_in_outputs(outputs, folder_for_type)) if unlisted else []
+        return removed
 
     def close(self) -> None:
         """A clean shutdown: the file goes when nothing is outstanding (else a restart settles it)."""
@@ -85,6 +88,18 @@ def note_output(services: Any, prompt_id: str, path: Path) -> None:
     journal = getattr(services, "output_journal", None)
     if journal is not None:
         journal.note(prompt_id, path)
+
+
+def write_noted(services: Any, path: str | Path, data: bytes) -> None:
+    """Create ``path`` with ``data``, never replacing a file (FileExistsError), after ``note_output``:
+    directly under its name when a server's journal lists it (a crash leaves a file the restart
+    removes), else through a temporary name and a link (``models.safe_files``)."""
+    from models.safe_files import write_atomically, write_new_file
+
+    if getattr(services, "output_journal", None) is not None:
+        write_new_file(path, data)
+    else:
+        write_atomically(Path(path), data, exclusive=True)
 
 
 def remove_unrecorded(paths: list[str], recorded: set[Path]) -> list[Path]:

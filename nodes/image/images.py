@@ -80,16 +80,6 @@ def load_image(ctx, image: str):
     return load_image_file(ctx.services.paths.annotated_path(image), getattr(ctx.services, "max_image_pixels", None))
 
 
-def write_png_atomically(pil_image: Any, path: Path, text_chunks: dict[str, str], compress_level: int = 4,
-                         *, exclusive: bool = False) -> None:
-    """Write to an unpredictable temp file in the same folder, then rename: a crash never leaves half
-    a PNG, and a planted symlink is never followed (``models.safe_files``)."""
-    from models.safe_files import write_atomically
-    from nodes.image.png_encoding import text_chunks as encode_text
-
-    write_atomically(path, png_bytes(pil_image, encode_text(text_chunks), compress_level), exclusive=exclusive)
-
-
 def png_bytes(pil_image: Any, text: bytes, compress_level: int) -> bytes:
     """The whole PNG file in memory (one write): Pillow's encoding with the metadata chunks ``text``
     (``png_encoding.text_chunks``, encoded once per run) after the header; byte for byte what
@@ -135,20 +125,15 @@ def _run_metadata(ctx, prompt: dict | None, extra_pnginfo: dict | None) -> tuple
 
 def save_images(ctx, images: Any, filename_prefix: str, root: Path, folder_type: str,
                 prompt: dict | None, extra_pnginfo: dict | None, compress_level: int) -> dict:
-    from models.safe_files import write_atomically, write_new_file
+    from models.output_journal import write_noted
     from nodes.image.tensor_ops import tensor_to_pil
 
     level = getattr(ctx.services, "png_compress_level", None)
     compress_level = compress_level if level is None else level
     text = png_text(ctx, prompt, extra_pnginfo)
-    journaled = getattr(ctx.services, "output_journal", None) is not None
 
     def write(image: Any, path: Path) -> None:
-        data = png_bytes(tensor_to_pil(image), text, compress_level)
-        if journaled:  # the journal lists the file before it exists: no temporary name needed
-            write_new_file(path, data)
-        else:
-            write_atomically(path, data, exclusive=True)
+        write_noted(ctx.services, path, png_bytes(tensor_to_pil(image), text, compress_level))
 
     return save_numbered_files(ctx, images, filename_prefix, root, folder_type, write,
                                lambda stem, counter: f"{stem}_{counter:05}_.png")

@@ -3,7 +3,7 @@ own widgets). PNG in 8 or 16 bits per channel and AVIF are written; EXR is refus
 (no EXR library in the environment)."""
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 from execution.declare import Combo, DynamicCombo, Hidden, In, Int, Out, String, node
@@ -38,40 +38,39 @@ def _validate(services: Any, format: Any = None, **_: Any):
       outputs=[Out("IMAGE", "images")], validate=_validate)
 def save_image_advanced(ctx, images, filename_prefix: str, format: dict, prompt=None, extra_pnginfo=None):
     """Saves the input images to the output folder as <prefix>_<#####>.<ext>, with the workflow."""
-    from nodes.image.images import png_metadata, save_numbered_files
+    from models.output_journal import write_noted
+    from nodes.image.images import save_numbered_files
 
     kind = format["format"]
     if kind in NOT_WRITABLE:
         raise ValueError(f"format {kind!r}: {NOT_WRITABLE[kind]}")
-    chunks = png_metadata(ctx, prompt, extra_pnginfo)
-    level = getattr(ctx.services, "png_compress_level", None)
-    writer = _writer(kind, format, chunks, 4 if level is None else level)
-    shown = save_numbered_files(ctx, images, filename_prefix, ctx.services.paths.output_dir, "output", writer,
+    encode = _encoder(ctx, kind, format, prompt, extra_pnginfo)
+    shown = save_numbered_files(ctx, images, filename_prefix, ctx.services.paths.output_dir, "output",
+                                lambda image, path: write_noted(ctx.services, path, encode(image)),
                                 lambda stem, counter: f"{stem}_{counter:05}.{kind}")
     return {"ui": shown["ui"], "result": (images,)}
 
 
-def _writer(kind: str, format: dict, chunks: dict[str, str], compress_level: int):
-    from models.safe_files import write_atomically
+def _encoder(ctx, kind: str, format: dict, prompt: dict | None, extra_pnginfo: dict | None):
+    """``encode(image) -> bytes`` of the whole file; the PNG metadata is serialised once per run."""
+    from nodes.image.images import png_bytes, png_metadata, png_text
+    from nodes.image.tensor_ops import tensor_to_pil
 
+    level = getattr(ctx.services, "png_compress_level", None)
+    compress_level = 4 if level is None else level
     if kind == "png" and format.get("bit_depth") == "16-bit":
-        def write(image: Any, path: Path) -> None:
-            write_atomically(path, _png16_bytes(image, chunks, compress_level), exclusive=True)
-        return write
+        chunks = png_metadata(ctx, prompt, extra_pnginfo)
+        return lambda image: _png16_bytes(image, chunks, compress_level)
     if kind == "png":
-        from nodes.image.images import write_png_atomically
-        from nodes.image.tensor_ops import tensor_to_pil
-
-        return lambda image, path: write_png_atomically(tensor_to_pil(image), path, chunks, compress_level,
-                                                        exclusive=True)
+        text = png_text(ctx, prompt, extra_pnginfo)
+        return lambda image: png_bytes(tensor_to_pil(image), text, compress_level)
     quality = round(100 * (63 - int(format.get("crf", 23))) / 63)
 
-    def write_avif(image: Any, path: Path) -> None:
-        from nodes.image.tensor_ops import tensor_to_pil
-
-        picture = tensor_to_pil(image)
-        write_atomically(path, lambda stream: picture.save(stream, format="AVIF", quality=quality), exclusive=True)
-    return write_avif
+    def avif(image: Any) -> bytes:
+        buffer = io.BytesIO()
+        tensor_to_pil(image).save(buffer, format="AVIF", quality=quality)
+        return buffer.getvalue()
+    return avif
 
 
 def _png16_bytes(image: Any, chunks: dict[str, str], compress_level: int) -> bytes:
