@@ -80,6 +80,8 @@ def build_registry(args: argparse.Namespace, services, server=None):
 # ``save``) are what a first image prompt imports besides torch and numpy.
 PRELOADS = {"none": (), "torch": ("psutil", "PIL.Image", "PIL.PngImagePlugin", "numpy", "torch"),
             "all": ("psutil", "PIL.Image", "PIL.PngImagePlugin", "numpy", "torch", "diffusers", "transformers")}
+
+
 def preload_frameworks(choice: str) -> threading.Thread | None:
     """Import the ``--preload`` modules on a daemon thread; a failure only means a slower first prompt."""
     modules = PRELOADS.get(choice, ())

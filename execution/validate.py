@@ -17,12 +17,6 @@ from execution.registry import NodeRegistry
 from execution.schema import InputSpec, NodeSchema, types_compatible
 from execution.signature import hidden_values_outside_run
 
-# A result this small is not checked against the default memory budget (half the free memory):
-# reading it (psutil reads /proc/meminfo, ~50 us) would cost more than the allocation, once per
-# prompt of small images. An explicit --max-tensor-memory is always checked.
-ALWAYS_AFFORDABLE_BYTES = 16 << 20
-
-
 @dataclass
 class ValidationResult:
     prompt: dict  # the prompt with constants coerced to their declared types
@@ -228,8 +222,9 @@ class _Validator:
         needed = schema.memory(inputs)
         if budget_of is None or needed is None:
             return []
-        if needed <= ALWAYS_AFFORDABLE_BYTES and getattr(self.services, "max_tensor_gb", None) is None:
-            return []  # the default budget (free memory) is not read for a small result
+        affordable = getattr(self.services, "always_affordable", None)
+        if affordable is not None and affordable(needed):
+            return []  # no budget to read for it (reading free memory costs more than a small result)
         budget = self._memory_budget
         if budget is None:  # read once per validation (psutil reads /proc), not once per node
             budget = self._memory_budget = budget_of()

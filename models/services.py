@@ -13,6 +13,10 @@ from models.folders import FolderPaths
 
 DEFAULT_MAX_IMAGE_PIXELS = 100_000_000  # e.g. 10000 x 10000, or 100 frames of 1000 x 1000
 FREE_MEMORY_FRACTION = 0.5
+# A result this small is not checked against the default budget (half the free memory): reading it
+# (psutil reads /proc/meminfo, ~50 us) would cost more than the allocation, once per prompt of small
+# images. An explicit max_tensor_gb is always checked.
+ALWAYS_AFFORDABLE_BYTES = 16 << 20
 
 
 @dataclass
@@ -26,6 +30,10 @@ class Services:
     max_tensor_gb: float | None = None  # what one node may allocate; None: a fraction of free memory
     png_compress_level: int | None = None  # SaveImage/PreviewImage zlib level; None: ComfyUI's 4 and 1
     output_journal: Any = None  # a server's OutputJournal: its save nodes note their files (models.output_journal)
+
+    def always_affordable(self, needed: int) -> bool:
+        """Whether a result of ``needed`` bytes passes without reading the budget (``ALWAYS_AFFORDABLE_BYTES``)."""
+        return needed <= ALWAYS_AFFORDABLE_BYTES and self.max_tensor_gb is None
 
     def tensor_budget_bytes(self) -> int:
         """What one node's result may take: ``max_tensor_gb``, or by default half the memory free

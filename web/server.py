@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import signal
 import struct
 import sys
 import threading
@@ -27,7 +26,7 @@ from aiohttp import web
 
 from execution.events import Event, Executing, ImageFrame, Progress, Text, Warning_
 from execution.jobs.queue import JobOutcome, JobQueue, QueuedJob
-from execution.jobs.worker import LocalBackend, WorkerPool
+from execution.jobs.worker import WorkerPool
 from web.console import JobConsole
 from web.log_buffer import LogBuffer
 from web.outbox import LoopOutbox
@@ -44,7 +43,7 @@ from web.routes.static import static_routes
 from web.routes.user import user_routes
 from web.routes.user_defaults import prepare_user_storage, user_defaults_routes
 from web.errors import ErrorRedactor
-from web.security import is_loopback_host, security_middlewares
+from web.security import security_middlewares
 from web.ws_hub import ClientConnection, WebSocketHub
 
 QUEUE_DB_NAME = "plexus_queue.sqlite3"
@@ -168,10 +167,10 @@ class PlexusServer:
             return
         self.post(self.hub.send_json, event_type, data, sid)  # in order with the prompt's own events
 
-    def post(self, fn: Callable, *args: Any, urgent: bool = True) -> None:
-        """Run ``fn(*args)`` on the loop, in order; callable from any thread. A call that is not
-        ``urgent`` waits for the next urgent one or the drain timer of a running job."""
-        self._outbox.post(fn, *args, urgent=urgent)
+    def post(self, fn: Callable, *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop at once, in order; callable from any thread (``_post_later``
+        for what may wait for the next urgent post or a running job's drain timer)."""
+        self._outbox.post(fn, *args)
 
     def _job_running(self) -> bool:
         return self.pool is not None and any(worker.current is not None for worker in self.pool.workers)
