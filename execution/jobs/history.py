@@ -14,10 +14,14 @@ from typing import Iterable
 from execution.jobs.job_outputs import reportable_error, summarize_outputs
 
 
+def plain_number(number: float) -> float | int:
+    """A queue number as ComfyUI shows it: an int when it is whole (SQLite stores them as REAL)."""
+    return int(number) if float(number).is_integer() else number
+
+
 def queue_item(number: float, prompt_id: str, prompt: dict, extra_data: dict, outputs: list[str]) -> list:
     """ComfyUI's queue tuple ``[number, prompt_id, prompt, extra_data, outputs]``."""
-    shown = int(number) if float(number).is_integer() else number
-    return [shown, prompt_id, prompt, extra_data, outputs]
+    return [plain_number(number), prompt_id, prompt, extra_data, outputs]
 
 
 class HistoryQueries:
@@ -119,7 +123,7 @@ def _job_summary(row: tuple) -> dict:
     summary = {
         "id": prompt_id,
         "status": _JOB_STATUS.get(state, state),
-        "priority": int(number) if float(number).is_integer() else number,
+        "priority": plain_number(number),
         "create_time": int(created * 1000),
         "execution_start_time": int(started * 1000) if started else None,
         "execution_end_time": int(finished * 1000) if finished else None,

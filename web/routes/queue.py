@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from aiohttp import web
 
+from execution.jobs.history import plain_number
 from execution.jobs.queue import DuplicatePromptId, InvalidJob
 from execution.validate import error as validation_error, validate_prompt
 from execution.subgraph_expand import expand_for_editor
@@ -124,7 +125,7 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         server.console.got_prompt(prompt_id, client_id, len(result.prompt))
         server.job_queued()
         server.queue_changed()
-        return web.json_response({"prompt_id": prompt_id, "number": _plain(stored),
+        return web.json_response({"prompt_id": prompt_id, "number": plain_number(stored) if stored is not None else None,
                                   "node_errors": result.node_errors})
 
     async def post_expand_subgraphs(request: web.Request) -> web.Response:
@@ -201,9 +202,3 @@ def queue_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         ("GET", "/history/{prompt_id}", get_history_item),
         ("POST", "/workflow/expand_subgraphs", post_expand_subgraphs),
     ]
-
-
-def _plain(number: float | None) -> float | int | None:
-    if number is None:
-        return None
-    return int(number) if float(number).is_integer() else number
