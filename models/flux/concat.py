@@ -13,14 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from models.sd3.denoiser import _to_batch
+
 PIXELS_PER_LATENT = 8
-
-
-def _to_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
-    if tensor.shape[0] == batch:
-        return tensor
-    repeats = -(-batch // tensor.shape[0])
-    return tensor.repeat(repeats, *([1] * (tensor.dim() - 1)))[:batch]
 
 
 def _fit(tensor: torch.Tensor, height: int, width: int) -> torch.Tensor:

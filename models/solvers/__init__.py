@@ -21,7 +21,7 @@ from models.solvers.exponential import (dpmpp_2m_sde, dpmpp_2s_ancestral, dpmpp_
 from models.solvers.space import FLOW, VE, NoiseSpace
 from models.solvers.unipc import uni_pc, uni_pc_bh2
 
-__all__ = ["FLOW", "VE", "NoiseSpace", "RULES", "run_steps", "sample"]
+__all__ = ["FLOW", "VE", "NoiseSpace", "RULES", "run_steps", "sample", "seeded_noise"]
 
 RULES = {
     "dpm_2_ancestral": dpm_2_ancestral, "dpmpp_2s_ancestral": dpmpp_2s_ancestral,
@@ -42,10 +42,7 @@ def sample(model, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, s
     generator seeded with ``seed + 1`` and SDE noise from a Brownian tree seeded with ``seed``."""
     rule = RULES[sampler_name]
     if noise is None:
-        generator = torch.Generator("cpu").manual_seed((int(seed) + 1) % (1 << 64))
-
-        def noise(like):
-            return torch.randn(like.shape, generator=generator, dtype=torch.float32).to(like.device, like.dtype)
+        noise = seeded_noise(seed)
         trees: list = []
 
         def noise_between(like, sigma, sigma_next):
@@ -59,6 +56,16 @@ def sample(model, x: torch.Tensor, sigmas: torch.Tensor, sampler_name: str, *, s
             return noise(like)
     state: dict = {"space": space, "noise": noise, "noise_between": noise_between}
     return run_steps(rule, model, x, sigmas, state, callback)
+
+
+def seeded_noise(seed: int) -> Noise:
+    """Fresh Gaussian noise shaped like its argument, drawn in float32 from a CPU generator seeded
+    with ``seed + 1`` (the same draws on every device), then moved to the argument's device and dtype."""
+    generator = torch.Generator("cpu").manual_seed((int(seed) + 1) % (1 << 64))
+
+    def noise(like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(like.shape, generator=generator, dtype=torch.float32).to(like.device, like.dtype)
+    return noise
 
 
 def run_steps(step: Callable, model: Callable, x: torch.Tensor, sigmas: torch.Tensor, state: dict,

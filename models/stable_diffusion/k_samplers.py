@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from models.solvers import RULES, VE, run_steps
+from models.solvers import RULES, VE, run_steps, seeded_noise
 from models.solvers import sample as sample_in_space
 
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "deis", "dpmpp_2m", "ddim", "lcm", *RULES)
@@ -132,7 +132,5 @@ def sample(model: Derivative, x: torch.Tensor, sigmas: torch.Tensor, sampler_nam
         return sample_in_space(model, x, sigmas, sampler_name, space=VE, seed=seed, callback=callback, noise=noise)
     if sampler_name not in _STEPS:
         raise ValueError(f"unknown sampler {sampler_name!r} for this model; expected one of {', '.join(SAMPLERS)}")
-    generator = torch.Generator("cpu").manual_seed((seed + 1) % (1 << 64))
-    state: dict = {"noise": noise or (lambda like: torch.randn(like.shape, generator=generator,
-                                                               dtype=torch.float32).to(like.device, like.dtype))}
+    state: dict = {"noise": noise or seeded_noise(seed)}
     return run_steps(_STEPS[sampler_name], model, x, sigmas, state, callback)
