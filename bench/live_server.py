@@ -41,13 +41,17 @@ def get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 
 class LiveServer:
-    def __init__(self, base_dir: Path, *flags: str) -> None:
+    """``main.py serve`` on a free port; or, with ``command``, another script of this repository
+    answering ``/object_info`` (``"{port}"`` in its arguments is replaced by the port)."""
+
+    def __init__(self, base_dir: Path | None, *flags: str, command: list[str] | None = None) -> None:
         self.port = free_port()
         self.started = time.perf_counter()
+        argv = [part.format(port=self.port) for part in command] if command else \
+            ["main.py", "serve", "--port", str(self.port), "--base-directory", str(base_dir),
+             "--custom-nodes-dir", str(BENCH_PACKS), *flags]
         self.proc = subprocess.Popen(
-            [sys.executable, "main.py", "serve", "--port", str(self.port), "--base-directory", str(base_dir),
-             "--custom-nodes-dir", str(BENCH_PACKS), *flags],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, *argv], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"})
 
     def wait_ready(self, timeout: float = 60.0) -> float:

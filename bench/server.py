@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.live_server import Client, LiveServer, echo_prompt, image_prompt  # noqa: E402
+from bench.live_server import Client, LiveServer, echo_prompt, image_prompt, process_cpu_seconds  # noqa: E402
 
 
 def timed_rounds(server: LiveServer, rounds: int, count: int, run_round) -> tuple[list[float], float]:
@@ -47,8 +47,6 @@ def timed_rounds(server: LiveServer, rounds: int, count: int, run_round) -> tupl
 def launches(count: int, scratch: str | None) -> dict[str, list[float]]:
     """Per launch, seconds: launch -> /object_info (wall; and the main thread's CPU, the start-up's
     critical path), /object_info -> first image finished (wall; and the server's CPU meanwhile)."""
-    from bench.live_server import process_cpu_seconds
-
     found: dict[str, list[float]] = {"ready": [], "ready_cpu": [], "first": [], "first_cpu": []}
     for index in range(count):
         with tempfile.TemporaryDirectory(dir=scratch) as base:
@@ -71,25 +69,11 @@ def floor_app(kind: str, rounds: int, count: int) -> tuple[list[float], float]:
     """The same prompts sent to a floor app of ``bench/http_floor.py`` (``bare``: POSTs only;
     ``worker``: each waited for over the websocket, as the real server's are): prompts/s of each
     round, and the app's CPU ms per prompt."""
-    import subprocess
-
-    from bench.live_server import ROOT, free_port, get, process_cpu_seconds
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "bench/http_floor.py", str(port), kind], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = LiveServer(None, command=["bench/http_floor.py", "{port}", kind])
     try:
-        deadline = time.perf_counter() + 30
-        while True:
-            try:
-                if get(port, "/object_info")[0] == 200:
-                    break
-            except OSError:
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"the {kind} floor app did not start")
-                time.sleep(0.01)
-        client = Client(port, "floor") if kind == "worker" else None
-        connection = http.client.HTTPConnection("127.0.0.1", port)
+        app.wait_ready(30)
+        client = Client(app.port, "floor") if kind == "worker" else None
+        connection = http.client.HTTPConnection("127.0.0.1", app.port)
 
         def send(round_index: int) -> None:
             for i in range(count):
@@ -102,19 +86,13 @@ def floor_app(kind: str, rounds: int, count: int) -> tuple[list[float], float]:
                 connection.getresponse().read()
 
         send(-1)  # warm-up
-        rates, cpu_before = [], process_cpu_seconds(proc.pid)
-        for round_index in range(rounds):
-            started = time.perf_counter()
-            send(round_index)
-            rates.append(count / (time.perf_counter() - started))
-        cpu_ms = (process_cpu_seconds(proc.pid) - cpu_before) * 1000 / (rounds * count)
+        measured = timed_rounds(app, rounds, count, send)
         connection.close()
         if client is not None:
             client.close()
-        return rates, cpu_ms
+        return measured
     finally:
-        proc.terminate()
-        proc.wait(10)
+        app.stop()
 
 
 def line(label: str, rates: list[float], cpu_ms: float) -> str:
