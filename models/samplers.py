@@ -46,7 +46,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from models.sigma_schedules import kl_optimal, linear_quadratic
+from models.sigma_schedules import ddim_uniform, kl_optimal, linear_quadratic
 from models.solvers import FLOW, RULES, run_steps
 from models.solvers import sample as sample_in_space
 
@@ -127,8 +127,7 @@ def schedule(name: str, steps: int, shift: float) -> torch.Tensor:
     elif name == "beta57":
         return beta_sigmas(steps, shift, 0.5, 0.7)
     elif name == "ddim_uniform":
-        table = sigma_table(shift)
-        sigmas = torch.flip(table[1::max(len(table) // steps, 1)], dims=[0])
+        sigmas = ddim_uniform(sigma_table(shift), steps)
     elif name == "kl_optimal":
         return kl_optimal(steps, sigma_min, sigma_max)
     elif name == "linear_quadratic":

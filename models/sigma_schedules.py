@@ -6,9 +6,11 @@
 - ``linear_quadratic`` (Genmo's Mochi schedule): in model time ``t = 1 - sigma / sigma_max``, the first
   half of the steps is linear up to ``threshold_noise`` (0.025), the rest a quadratic that reaches 1 at
   the last step with a continuous slope; scaled by the largest sigma;
+- ``ddim_uniform``: every ``len(table) // steps``-th entry of an ascending sigma table, from its second,
+  largest first (as k-diffusion's DDIM-uniform spacing);
 - SD-Turbo's timesteps (``SDTurboScheduler``): 999, 899, ..., 99, the last ``10 * denoise`` of them
   (as many as ``steps``).
-Each returns float32 sigmas ending with 0.
+Each but ``ddim_uniform`` returns float32 sigmas ending with 0 (the callers append it to that one).
 """
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ def kl_optimal(steps: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     fraction = torch.arange(steps, dtype=torch.float32) / max(steps - 1, 1)
     angles = fraction * math.atan(sigma_min) + (1 - fraction) * math.atan(sigma_max)
     return torch.cat([angles.tan(), torch.zeros(1)])
+
+
+def ddim_uniform(table: torch.Tensor, steps: int) -> torch.Tensor:
+    return torch.flip(table[1::max(len(table) // steps, 1)], dims=[0])
 
 
 def linear_quadratic(steps: int, sigma_max: float, threshold_noise: float = 0.025,

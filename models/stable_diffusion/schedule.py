@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from models.sigma_schedules import kl_optimal, linear_quadratic
+from models.sigma_schedules import ddim_uniform, kl_optimal, linear_quadratic
 
 SCHEDULERS = ("normal", "karras", "exponential", "sgm_uniform", "simple", "ddim_uniform", "beta", "linear_quadratic",
               "kl_optimal", "beta57")
@@ -131,8 +131,7 @@ class DiscreteSchedule:
             stride = len(table) / steps
             sigmas = torch.stack([table[-(1 + int(k * stride))] for k in range(steps)])
         elif name == "ddim_uniform":
-            stride = max(len(table) // steps, 1)
-            sigmas = torch.flip(table[1::stride], dims=[0])
+            sigmas = ddim_uniform(table, steps)
         elif name == "beta":
             return self.beta_sigmas(steps)
         elif name == "beta57":
