@@ -25,6 +25,13 @@ def _phi(h: float, eta: float) -> tuple[float, float, float]:
     return decay, -math.expm1(-h * (eta + 1.0)), math.sqrt(-math.expm1(-2.0 * h * eta)) if eta else 0.0
 
 
+def _first_order(space, x, data, sigma: float, sigma_to: float, h: float, eta: float):
+    """One SDE-DPM-Solver++(1) step of size ``h`` from ``sigma`` to ``sigma_to`` with the data estimate
+    ``data``, before its noise: (the step, the weight of ``data``, the noise std over ``sigma_to``)."""
+    decay, weight, std = _phi(h, eta)
+    return (sigma_to / sigma) * decay * x + space.alpha(sigma_to) * weight * data, weight, std
+
+
 def _denoise(model, x, sigma) -> torch.Tensor:
     return x - float(sigma) * model(x, sigma)
 
@@ -40,15 +47,13 @@ def dpmpp_sde(model, x, sigmas, i, state, eta: float = 1.0, r: float = 0.5):
     noise = state["noise_between"]
     if math.isfinite(h):
         sigma_mid = space.midpoint(sigma, sigma_next, r)
-        decay, weight, std = _phi(r * h, eta)
-        x_mid = (sigma_mid / sigma) * decay * x + space.alpha(sigma_mid) * weight * x0
+        x_mid, _, std = _first_order(space, x, x0, sigma, sigma_mid, r * h, eta)
         x_mid = x_mid + noise(x, sigma, sigma_mid) * sigma_mid * std
         x0_mid = _denoise(model, x_mid, torch.tensor(sigma_mid, dtype=torch.float32))
         data = (1 - 1 / (2 * r)) * x0 + (1 / (2 * r)) * x0_mid
     else:
         data = x0
-    decay, weight, std = _phi(h, eta)
-    out = (sigma_next / sigma) * decay * x + space.alpha(sigma_next) * weight * data
+    out, _, std = _first_order(space, x, data, sigma, sigma_next, h, eta)
     return out + noise(x, sigma, sigma_next) * sigma_next * std, x0
 
 
@@ -60,9 +65,8 @@ def dpmpp_2m_sde(model, x, sigmas, i, state, eta: float = 1.0):
     if sigma_next == 0.0:
         return x0, x0
     h = space.lam(sigma_next) - space.lam(sigma)
-    decay, weight, std = _phi(h, eta)
+    out, weight, std = _first_order(space, x, x0, sigma, sigma_next, h, eta)
     alpha_next = space.alpha(sigma_next)
-    out = (sigma_next / sigma) * decay * x + alpha_next * weight * x0
     if previous is not None and math.isfinite(previous[1]) and math.isfinite(h):
         r = previous[1] / h
         out = out + alpha_next * weight * (1 / (2 * r)) * (x0 - previous[0])
@@ -78,9 +82,8 @@ def dpmpp_3m_sde(model, x, sigmas, i, state, eta: float = 1.0):
     if sigma_next == 0.0:
         return x0, x0
     h = space.lam(sigma_next) - space.lam(sigma)
-    decay, weight, std = _phi(h, eta)
+    out, _, std = _first_order(space, x, x0, sigma, sigma_next, h, eta)
     alpha_next = space.alpha(sigma_next)
-    out = (sigma_next / sigma) * decay * x + alpha_next * weight * x0
     usable = [entry for entry in history[-2:] if math.isfinite(entry[1])] if math.isfinite(h) else []
     h_eta = h * (eta + 1.0)
     phi_2 = math.expm1(-h_eta) / h_eta + 1.0 if usable else 0.0
