@@ -13,6 +13,9 @@ and reports, all measured in this one run:
 4. recovery of a killed actor's job (SIGKILL mid-job): time from the kill until the job runs
    again (``execution_restarted``) and until it is done, with a second actor idle and with
    the only actor (a fresh actor must start).
+
+Beside each wall time: the CPU time of this process (queue, workers, event hooks) plus the Ray
+actors' processes, read from ``/proc`` (the cluster is local). Ray's own daemons are not counted.
 """
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.update({"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "HF_HUB_OFFLINE": "1"})
 NODES_DIR = ROOT / "tests" / "cluster" / "nodes"
+
+from bench.live_server import process_cpu_seconds  # noqa: E402 - after the path set-up
+from bench.timing import best, wall_cpu_ms  # noqa: E402
 
 
 class Bench:
@@ -97,6 +103,18 @@ class Bench:
         bad = [i for i in ids if self.queue.state_of(i) != "success"]
         assert not bad, f"{len(bad)} jobs failed: {self.queue.history(prompt_id=bad[0])}"
 
+    def cpu_seconds(self) -> float:
+        """CPU time of this process and of the bench's live Ray actors."""
+        total = time.process_time()
+        for worker in self.pool.workers:
+            pid = (getattr(worker.backend, "info", None) or {}).get("pid")
+            if pid is not None:
+                try:
+                    total += process_cpu_seconds(pid)
+                except OSError:  # an actor that just died: its CPU is gone with it
+                    pass
+        return total
+
     def close(self) -> None:
         self.pool.stop()
         self.queue.close()
@@ -107,13 +125,14 @@ def sleep_prompt(seconds: float, steps: int, value: int = 0) -> dict:
                                                             "marker": ""}}}
 
 
-def drain(bench: Bench, prompts: list[dict]) -> float:
-    started = time.perf_counter()
+def drain(bench: Bench, prompts: list[dict]) -> tuple[float, float]:
+    """(wall, CPU) seconds to run ``prompts`` through the queue (CPU: ``Bench.cpu_seconds``)."""
+    cpu, started = bench.cpu_seconds(), time.perf_counter()
     bench.wait(bench.submit_many(prompts))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, bench.cpu_seconds() - cpu
 
 
-def throughput(work: Path, jobs: int, seconds: float) -> tuple[float, float]:
+def throughput(work: Path, jobs: int, seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
     prompts = [sleep_prompt(seconds, 5, i) for i in range(jobs)]
     timings = []
     for actors in (1, 2):
@@ -125,40 +144,43 @@ def throughput(work: Path, jobs: int, seconds: float) -> tuple[float, float]:
     return timings[0], timings[1]
 
 
-def dispatch_overhead(work: Path, jobs: int, rounds: int) -> tuple[float, float]:
+def dispatch_overhead(work: Path, jobs: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Best (wall, CPU) seconds per trivial job, in-process (``local``) and on one actor (``ray``)."""
     local = Bench(work / "local", [])
     ray_one = Bench(work / "ray1", ["--cluster", "local", "--workers-per-gpu", "0", "--cluster-cpu-workers", "1"])
     prompts = [sleep_prompt(0.0, 1, i) for i in range(jobs)]
-    best = {"local": float("inf"), "ray": float("inf")}
+    runs: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
     try:
         for bench in (local, ray_one):
             drain(bench, prompts[:5])
         for _ in range(rounds):
-            best["local"] = min(best["local"], drain(local, prompts) / jobs)
-            best["ray"] = min(best["ray"], drain(ray_one, prompts) / jobs)
+            for name, bench in (("local", local), ("ray", ray_one)):
+                wall, cpu = drain(bench, prompts)
+                runs[name].append((wall / jobs, cpu / jobs))
     finally:
         local.close()
         ray_one.close()
-    return best["local"], best["ray"]
+    return {name: best(times) for name, times in runs.items()}
 
 
-def event_overhead(work: Path, steps: int, rounds: int) -> tuple[float, float]:
-    """Seconds per progress event (a job of ``steps`` zero-length steps), in-process and on an actor."""
+def event_overhead(work: Path, steps: int, rounds: int) -> dict[str, tuple[float, float]]:
+    """Best (wall, CPU) seconds per progress event (a job of ``steps`` zero-length steps), in-process
+    (``local``) and on an actor (``ray``)."""
     local = Bench(work / "ev-local", [])
     ray_one = Bench(work / "ev-ray", ["--cluster", "local", "--workers-per-gpu", "0", "--cluster-cpu-workers", "1"])
-    best = {"local": float("inf"), "ray": float("inf")}
+    runs: dict[str, list[tuple[float, float]]] = {"local": [], "ray": []}
     try:
         for round_index in range(rounds):
             for name, bench in (("local", local), ("ray", ray_one)):
-                took = drain(bench, [sleep_prompt(0.0, steps, round_index)])  # a new value: never cached
+                wall, cpu = drain(bench, [sleep_prompt(0.0, steps, round_index)])  # a new value: never cached
                 forwarded = sum(1 for events in bench.events.values() for _, kind in events if kind == "progress")
                 assert forwarded >= steps, "every progress event reaches the hooks"
                 bench.events.clear()
-                best[name] = min(best[name], took / steps)
+                runs[name].append((wall / steps, cpu / steps))
     finally:
         local.close()
         ray_one.close()
-    return best["local"], best["ray"]
+    return {name: best(times) for name, times in runs.items()}
 
 
 def recovery(work: Path, actors: int) -> tuple[float, float]:
@@ -194,17 +216,20 @@ def main() -> int:
     print(f"local Ray cluster up in {time.perf_counter() - started:.1f} s")
     work = Path(tempfile.mkdtemp(prefix="plexus-bench-cluster-"))
     try:
-        one, two = throughput(work, options.jobs, options.seconds)
+        (one, one_cpu), (two, two_cpu) = throughput(work, options.jobs, options.seconds)
         ideal = options.jobs * options.seconds
         print(f"throughput, {options.jobs} jobs x {options.seconds} s: 1 actor {one:.2f} s "
               f"({options.jobs / one:.2f} jobs/s, ideal {ideal:.1f} s); 2 actors {two:.2f} s "
-              f"({options.jobs / two:.2f} jobs/s, ideal {ideal / 2:.1f} s); speed-up {one / two:.2f}x (target >= 1.8x)")
-        local, remote = dispatch_overhead(work, options.dispatch_jobs, options.rounds)
-        print(f"per trivial job, queue to history: in-process {local * 1000:.2f} ms, Ray actor {remote * 1000:.2f} ms; "
-              f"dispatch overhead {(remote - local) * 1000:.2f} ms/job (target < 20 ms)")
-        local, remote = event_overhead(work, 2000, options.rounds)
-        print(f"per progress event (2000 steps, streamed to the server's hooks): in-process {local * 1e6:.0f} us, "
-              f"Ray actor {remote * 1e6:.0f} us")
+              f"({options.jobs / two:.2f} jobs/s, ideal {ideal / 2:.1f} s); speed-up {one / two:.2f}x (target >= 1.8x); "
+              f"CPU per job {one_cpu / options.jobs * 1000:.1f} ms (1 actor), {two_cpu / options.jobs * 1000:.1f} ms (2)")
+        per_job = dispatch_overhead(work, options.dispatch_jobs, options.rounds)
+        print(f"per trivial job, queue to history: in-process {wall_cpu_ms(per_job['local'])}; "
+              f"Ray actor {wall_cpu_ms(per_job['ray'])}; dispatch overhead "
+              f"{(per_job['ray'][0] - per_job['local'][0]) * 1000:.2f} ms/job wall (target < 20 ms)")
+        per_event = event_overhead(work, 2000, options.rounds)
+        print(f"per progress event (2000 steps, streamed to the server's hooks): in-process "
+              f"{per_event['local'][0] * 1e6:.0f} us wall, {per_event['local'][1] * 1e6:.0f} us CPU; Ray actor "
+              f"{per_event['ray'][0] * 1e6:.0f} us wall, {per_event['ray'][1] * 1e6:.0f} us CPU")
         for actors in (2, 1):
             rerun, done = recovery(work, actors)
             print(f"killed actor's job, {actors} actor(s): running again {rerun * 1000:.0f} ms after the kill, "

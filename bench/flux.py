@@ -18,7 +18,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.sd3 import GraphSide  # noqa: E402 - after the path set-up
+from bench.timing import Stopwatch, report_against_pipeline  # noqa: E402
 
 PROMPT = "a photo of a red cat in the forest"
 STEPS, GUIDANCE, SIZE = 4, 3.5, 64
@@ -55,11 +55,11 @@ def run_pipeline(pipeline, seed: int, output_type: str = "pil", size: int = SIZE
                  max_sequence_length: int = 256):
     import torch
 
-    started, cpu_started = time.perf_counter(), time.process_time()
-    result = pipeline(PROMPT, num_inference_steps=steps, guidance_scale=GUIDANCE, height=size, width=size,
-                      max_sequence_length=max_sequence_length, generator=torch.Generator("cpu").manual_seed(seed),
-                      output_type=output_type)
-    return (time.perf_counter() - started, time.process_time() - cpu_started), result.images
+    with Stopwatch() as watch:
+        result = pipeline(PROMPT, num_inference_steps=steps, guidance_scale=GUIDANCE, height=size, width=size,
+                          max_sequence_length=max_sequence_length, generator=torch.Generator("cpu").manual_seed(seed),
+                          output_type=output_type)
+    return watch.seconds, result.images
 
 
 def prepare_models() -> Path:
@@ -79,17 +79,6 @@ def interleaved(pipeline_run, graph, cold_prompt, seed_prompt, runs: int) -> dic
         graph.run(seed_prompt(2 * index), fresh_cache=False)  # re-prime the cache the cold run replaced
         times["graph_seed_only"].append(graph.run(seed_prompt(2 * index + 1), fresh_cache=False))
     return times
-
-
-def report(times: dict[str, list[tuple[float, float]]]) -> None:
-    for column, label in ((0, "wall"), (1, "CPU")):
-        best = {k: min(t[column] for t in v) for k, v in times.items()}
-        median = {k: sorted(t[column] for t in v)[len(v) // 2] for k, v in times.items()}
-        for key in times:
-            print(f"  {label:4s} {key:16s} min {best[key] * 1000:8.2f} ms   median {median[key] * 1000:8.2f} ms")
-        cold, seed_only = best["graph_cold"] / best["diffusers"], best["graph_seed_only"] / best["diffusers"]
-        print(f"  {label:4s} ratio cold / diffusers      = {cold:.3f}   (target <= 1.02)")
-        print(f"  {label:4s} ratio seed-only / diffusers = {seed_only:.3f}   (target < 0.7)")
 
 
 def flux_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None = None,
@@ -142,10 +131,11 @@ def flux_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None
         graph.run(cold, fresh_cache=True)
     times = interleaved(lambda: run_pipeline(pipeline, 42, size=size, steps=steps)[0], graph, cold,
                         lambda seed: graph_prompt("", 100 + seed, size, steps, "BenchFluxShaped"), runs)
+    memory = (f"; peak accelerator memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+              if manager.device.type == "cuda" else "")
     print(f"FLUX.1-dev-shaped random weights on {manager.device} ({manager.dtype}), {size}², {steps} steps, "
-          f"guidance {GUIDANCE}, CFG 1, min of {runs}; peak accelerator memory "
-          f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if manager.device.type == "cuda" else "")
-    report(times)
+          f"guidance {GUIDANCE}, CFG 1, min of {runs}{memory}")
+    report_against_pipeline(times, cold_target=1.02, seed_only_target=0.7)
 
 
 def main() -> int:
@@ -187,7 +177,7 @@ def main() -> int:
     print(f"FLUX.1 dev tiny, {STEPS} steps, {SIZE}px, guidance {GUIDANCE}, CFG 1, euler/simple, torch threads "
           f"{torch.get_num_threads()}, preview {'on' if args.preview else 'off'}, min of {args.runs} interleaved runs")
     print(f"  max |graph - diffusers| pixel difference: {max_diff:.2e}")
-    report(times)
+    report_against_pipeline(times, cold_target=1.02, seed_only_target=0.7)
     return 0
 
 

@@ -30,6 +30,19 @@ def process_cpu_seconds(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_until_idle(pid: int, interval: float = 0.25, busy_share: float = 0.04, timeout: float = 30.0) -> None:
+    """Wait until process ``pid`` uses under ``busy_share`` of a core over ``interval`` seconds (a
+    fresh server imports its heavy frameworks in the background after it starts answering)."""
+    deadline = time.monotonic() + timeout
+    before = process_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = process_cpu_seconds(pid)
+        if now - before < busy_share * interval:
+            return
+        before = now
+
+
 def get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

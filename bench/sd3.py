@@ -21,12 +21,13 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.timing import Stopwatch, report_against_pipeline  # noqa: E402 - after the path set-up
 
 PROMPT, NEGATIVE = "a photo of a red cat in the forest", "painting"
 STEPS, CFG, SIZE = 4, 5.0, 64
@@ -89,13 +90,12 @@ class GraphSide:
 
         if fresh_cache:
             self.runner.cache = self.make_cache("graph")
-        started, cpu_started = time.perf_counter(), time.process_time()
-        validation = validate_prompt(prompt, self.registry, self.services)
-        self.count += 1
-        result = self.runner.run(f"bench-{self.count}", validation.prompt, validation.outputs, lambda event: None)
-        elapsed = (time.perf_counter() - started, time.process_time() - cpu_started)
+        with Stopwatch() as watch:
+            validation = validate_prompt(prompt, self.registry, self.services)
+            self.count += 1
+            result = self.runner.run(f"bench-{self.count}", validation.prompt, validation.outputs, lambda event: None)
         assert result.status == "success", result.error
-        return elapsed
+        return watch.seconds
 
 
 def load_pipeline(folder: Path):
@@ -110,10 +110,11 @@ def load_pipeline(folder: Path):
 def run_pipeline(pipeline, seed: int, output_type: str = "pil", size: int = SIZE, steps: int = STEPS):
     import torch
 
-    started, cpu_started = time.perf_counter(), time.process_time()
-    result = pipeline(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=steps, guidance_scale=CFG, height=size,
-                      width=size, generator=torch.Generator("cpu").manual_seed(seed), output_type=output_type)
-    return (time.perf_counter() - started, time.process_time() - cpu_started), result.images
+    with Stopwatch() as watch:
+        result = pipeline(PROMPT, negative_prompt=NEGATIVE, num_inference_steps=steps, guidance_scale=CFG,
+                          height=size, width=size, generator=torch.Generator("cpu").manual_seed(seed),
+                          output_type=output_type)
+    return watch.seconds, result.images
 
 
 def sd3_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None = None,
@@ -165,22 +166,18 @@ def sd3_shaped_run(runs: int, steps: int, size: int = 1024, family: dict | None 
     for _ in range(2):
         run_pipeline(pipeline, 42, size=size, steps=steps)
         graph.run(prompt, fresh_cache=True)
-    walls: dict[str, list[float]] = {"diffusers": [], "graph_cold": [], "graph_seed_only": []}
+    times: dict[str, list[tuple[float, float]]] = {"diffusers": [], "graph_cold": [], "graph_seed_only": []}
     for index in range(runs):
-        walls["diffusers"].append(run_pipeline(pipeline, 42, size=size, steps=steps)[0][0])
-        walls["graph_cold"].append(graph.run(prompt, fresh_cache=True)[0])
+        times["diffusers"].append(run_pipeline(pipeline, 42, size=size, steps=steps)[0])
+        times["graph_cold"].append(graph.run(prompt, fresh_cache=True))
         graph.run(graph_prompt("", 100 + 2 * index, size, steps, "BenchSD3Shaped"), fresh_cache=False)
-        walls["graph_seed_only"].append(
-            graph.run(graph_prompt("", 101 + 2 * index, size, steps, "BenchSD3Shaped"), fresh_cache=False)[0])
-    best = {k: min(v) for k, v in walls.items()}
+        times["graph_seed_only"].append(
+            graph.run(graph_prompt("", 101 + 2 * index, size, steps, "BenchSD3Shaped"), fresh_cache=False))
+    memory = (f"; peak accelerator memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+              if manager.device.type == "cuda" else "")
     print(f"SD3-Medium-shaped random weights on {manager.device} ({manager.dtype}), {size}², {steps} steps, CFG {CFG}, "
-          f"min of {runs}:")
-    for key, value in best.items():
-        print(f"  {key:16s} {value * 1000:8.1f} ms")
-    print(f"  ratio cold / diffusers = {best['graph_cold'] / best['diffusers']:.3f}; "
-          f"seed-only / diffusers = {best['graph_seed_only'] / best['diffusers']:.3f}; "
-          f"peak accelerator memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
-          if manager.device.type == "cuda" else "")
+          f"min of {runs}{memory}")
+    report_against_pipeline(times, cold_target=1.05, seed_only_target=1.0)
 
 
 def prepare_models() -> Path:
@@ -266,13 +263,7 @@ def main() -> int:
     print(f"SD3 tiny, {STEPS} steps, {SIZE}px, CFG {CFG}, euler/normal, torch threads {torch.get_num_threads()}, "
           f"preview {'on' if args.preview else 'off'}, min of {args.runs} interleaved runs after warm-up")
     print(f"  max |graph - diffusers| pixel difference: {max_diff:.2e}")
-    for column, label in ((0, "wall"), (1, "CPU")):
-        best = {k: min(t[column] for t in v) for k, v in times.items()}
-        median = {k: sorted(t[column] for t in v)[len(v) // 2] for k, v in times.items()}
-        for key in times:
-            print(f"  {label:4s} {key:16s} min {best[key] * 1000:7.2f} ms   median {median[key] * 1000:7.2f} ms")
-        print(f"  {label:4s} ratio cold / diffusers      = {best['graph_cold'] / best['diffusers']:.3f}   (target <= 1.05)")
-        print(f"  {label:4s} ratio seed-only / diffusers = {best['graph_seed_only'] / best['diffusers']:.3f}   (target < 1)")
+    report_against_pipeline(times, cold_target=1.05, seed_only_target=1.0)
     if not args.no_rss:
         rss = {side: measure_rss(side, models_dir, max(3, args.runs // 2))
                for side in ("diffusers", "graph-cold", "graph-seed")}

@@ -9,7 +9,8 @@ pipeline gets the graph's sigmas through EulerDiscreteScheduler):
 - seed-only change: the same runner, only the seed differs, so the loader and the text encoding
   come from the cache.
 
-Also checks that both give the same pixels. Wall and CPU (process) time are both reported.
+Also checks that both give the same pixels. Wall and CPU (process) time are both reported. Targets, as
+for SD3: cold ratio <= 1.05; seed-only ratio < 1.
 
 Then a breakdown (``--breakdown``, on by default): the CPU time of the fastest seed-only run and the
 fastest pipeline run split into U-Net, VAE decode, text encoders and the rest (forward calls timed).
@@ -35,8 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.flux import interleaved, report  # noqa: E402 - after the path set-up
+from bench.flux import interleaved  # noqa: E402 - after the path set-up
 from bench.sd3 import GraphSide  # noqa: E402
+from bench.timing import Stopwatch, report_against_pipeline  # noqa: E402
 
 PROMPT, NEGATIVE = "a photo of a red cat in the forest", "painting"
 STEPS, CFG, SIZE = 4, 7.0, 64
@@ -75,10 +77,10 @@ def make_pipeline(variant: str):
 def run_pipeline(pipeline, sigmas: list[float], seed: int, output_type: str = "pil"):
     import torch
 
-    started, cpu_started = time.perf_counter(), time.process_time()
-    result = pipeline(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE, sigmas=sigmas,
-                      generator=torch.Generator("cpu").manual_seed(seed), output_type=output_type)
-    return (time.perf_counter() - started, time.process_time() - cpu_started), result.images
+    with Stopwatch() as watch:
+        result = pipeline(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE,
+                          sigmas=sigmas, generator=torch.Generator("cpu").manual_seed(seed), output_type=output_type)
+    return watch.seconds, result.images
 
 
 PARTS = (("unet", "diffusers:UNet2DConditionModel"), ("vae", "diffusers:AutoencoderKL.decode"),
@@ -230,7 +232,7 @@ def main() -> int:
     print(f"{args.variant} tiny, {STEPS} steps, {SIZE}px, CFG {CFG}, euler/normal, torch threads "
           f"{torch.get_num_threads()}, min of {args.runs} interleaved runs")
     print(f"  max |graph - diffusers| pixel difference: {max_diff:.2e}")
-    report(times)
+    report_against_pipeline(times, cold_target=1.05, seed_only_target=1.0)
     if args.breakdown:
         breakdown(lambda: run_pipeline(pipeline, sigmas, 42), lambda i: graph.run(graph_prompt(ckpt, 5000 + i), False),
                   args.runs)

@@ -6,6 +6,7 @@ Measured as ``bench/unet.py`` does (interleaved, min of N after a warm-up; 4 ste
 euler/normal with the graph's sigmas): a cold graph run (fresh output cache; weights stay loaded, as the
 pipeline's do) and a seed-only re-run (the image encoding and the patched model come from the cache,
 where the pipeline encodes the image prompt on every call). Also checks that both give the same pixels.
+Wall and CPU (process) time are both reported; targets as for SD3: cold <= 1.05, seed-only < 1.
 Run: python bench/unet_ip_adapter.py [--variant sd15|sdxl_base] [--kind ip-adapter|plus] [--runs N] [--threads N]
 """
 from __future__ import annotations
@@ -14,15 +15,15 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.flux import interleaved, report  # noqa: E402 - after the path set-up
+from bench.flux import interleaved  # noqa: E402 - after the path set-up
 from bench.sd3 import GraphSide  # noqa: E402
+from bench.timing import Stopwatch, report_against_pipeline  # noqa: E402
 from bench.unet import CFG, NEGATIVE, PROMPT, SIZE, STEPS, graph_prompt  # noqa: E402
 
 SCALE = 0.7
@@ -100,11 +101,11 @@ def main() -> int:
                                                 timestep_spacing="leading")
 
     def run_pipeline(output_type: str = "pil"):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = pipeline(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE,
-                          sigmas=sigmas, ip_adapter_image=picture, output_type=output_type,
-                          generator=torch.Generator("cpu").manual_seed(42))
-        return (time.perf_counter() - started, time.process_time() - cpu_started), result.images
+        with Stopwatch() as watch:
+            result = pipeline(PROMPT, negative_prompt=NEGATIVE, guidance_scale=CFG, height=SIZE, width=SIZE,
+                              sigmas=sigmas, ip_adapter_image=picture, output_type=output_type,
+                              generator=torch.Generator("cpu").manual_seed(42))
+        return watch.seconds, result.images
 
     graph = GraphSide(models_dir, preview=False)
     graph.registry.add(bench_picture.__node_schema__)
@@ -121,7 +122,7 @@ def main() -> int:
     print(f"{args.variant} tiny + {args.kind} IP-Adapter (scale {SCALE}), {STEPS} steps, {SIZE}px, CFG {CFG}, "
           f"euler/normal, torch threads {torch.get_num_threads()}, min of {args.runs} interleaved runs")
     print(f"  max |graph - diffusers| pixel difference: {max_diff:.2e}")
-    report(times)
+    report_against_pipeline(times, cold_target=1.05, seed_only_target=1.0)
     return 0
 
 

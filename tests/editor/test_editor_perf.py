@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from tests.fixtures.browser import BUILD_CHAINS_JS, MEASURE_PAN_JS, OBJECT_INFO_PROBE_JS
+from bench.browser import BUILD_CHAINS_JS, MEASURE_PAN_JS, OBJECT_INFO_PROBE_JS
 
 pytestmark = pytest.mark.browser
 
@@ -56,3 +56,31 @@ def test_300_node_types_register_quickly(editor):
           f"300 types registered + palette {timings['register300Ms']:.1f} ms")
     assert timings["paletteItems"] >= 300
     assert total < OBJECT_INFO_GUARD_MS
+
+
+# Counts the nodes' passes (a full redraw) over 30 quiet frames, then after one change.
+IDLE_FRAMES_JS = """async () => {
+  const canvas = app.canvas;
+  const original = canvas.drawFrontCanvas;
+  let drawn = 0;
+  canvas.drawFrontCanvas = (...args) => { drawn++; return original.apply(canvas, args); };
+  const frames = async (count) => { for (let i = 0; i < count; i++) await new Promise(requestAnimationFrame); };
+  await frames(5);  // whatever was pending gets drawn
+  drawn = 0;
+  await frames(30);
+  const idle = drawn;
+  canvas.setDirty(true, true);
+  await frames(3);
+  canvas.drawFrontCanvas = original;
+  return { idle, afterChange: drawn - idle };
+}"""
+
+
+def test_an_idle_editor_draws_nothing(editor):
+    """With nothing changing, no frame is drawn; a change is drawn. litegraph's background pass marks
+    the nodes' layer dirty, which with the editor's single canvas redrew every frame forever: about a
+    third of a core on an idle page."""
+    editor.server.wait_idle()  # no job of an earlier test sends progress that would redraw
+    result = editor.eval(IDLE_FRAMES_JS)
+    assert result["idle"] == 0, result
+    assert result["afterChange"] >= 1, result

@@ -12,6 +12,28 @@ function hideSubgraphConversion(canvas) {
   canvas.getCanvasMenuOptions = () => withoutSubgraphs(canvasMenu());
 }
 
+/**
+ * One canvas holds both layers (see createCanvas), so the background is drawn inside the nodes' pass.
+ * litegraph's drawBackCanvas ends by marking the nodes' layer dirty (with two canvases the new
+ * background must be composited under it); here that would redraw every frame, forever, even on an
+ * idle page. A background request outside the nodes' pass becomes a request for that pass.
+ */
+function drawBackgroundWithNodes(canvas) {
+  const drawBackground = canvas.drawBackCanvas.bind(canvas);
+  const drawNodes = canvas.drawFrontCanvas.bind(canvas);
+  let drawingNodes = false;
+  canvas.drawFrontCanvas = () => {
+    drawingNodes = true;
+    try { drawNodes(); } finally { drawingNodes = false; }
+  };
+  canvas.drawBackCanvas = () => {
+    if (!drawingNodes) { canvas.dirty_canvas = true; return; } // drawn with the nodes, in this same frame
+    const dirty = canvas.dirty_canvas;
+    drawBackground();
+    canvas.dirty_canvas = dirty;
+  };
+}
+
 /** Creates the canvas for `graph` on `canvasElement`; `overlayHost` follows its frames. */
 export function createCanvas(canvasElement, graph, objectInfo, overlayHost) {
   LiteGraph.release_link_on_empty_shows_menu = true;
@@ -26,6 +48,7 @@ export function createCanvas(canvasElement, graph, objectInfo, overlayHost) {
   // canvas every frame (drawImage of the whole view) was the largest single cost of panning.
   canvas.bgcanvas = canvas.canvas;
   canvas.bgctx = canvas.ctx;
+  drawBackgroundWithNodes(canvas);
   applyTypeColors(canvas, LGraphCanvas, objectInfo);
   hideSubgraphConversion(canvas);
   canvas.onRender = () => overlayHost.beginFrame();
