@@ -6,6 +6,9 @@
   file under the real name. The file is created with mode 0666 less the user's umask, as any
   ``open()`` does (``mkstemp`` would leave it 0600).
   ``exclusive=True`` never replaces an existing file (a hard link, then the temp name goes).
+- :func:`write_creating_folders`: ``write_atomically`` after creating the missing folders (uploads,
+  user files); :class:`BlockedPath` when a file stands where a folder must be (or a folder where the
+  file would go), which a client can cause and must get a clear error for.
 - :func:`write_new_file`: the same guarantees without the temporary name, for files the output
   journal lists before they are created (a server's save nodes).
 - :func:`remove_stale_partials`: the temporary files a ``kill -9`` left, removed at start-up.
@@ -27,6 +30,29 @@ STALE_PREFIXES = (PARTIAL_PREFIX, ".partial-", ".upload-", ".tmp-")
 
 class PixelBudgetExceeded(ValueError):
     """An image whose decoded size would pass the configured pixel budget."""
+
+
+class BlockedPath(ValueError):
+    """A file stands where a folder must be created, or a folder where a file would be written."""
+
+
+def make_folders(folder: Path) -> None:
+    """``folder`` and its missing parents; BlockedPath when a file is in the way."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise BlockedPath(f"a file is in the way of the folder {Path(exc.filename or folder).name!r}") from exc
+
+
+def write_creating_folders(target: Path, data: bytes) -> None:
+    """``write_atomically`` after ``make_folders(target.parent)``; BlockedPath when a file is in the
+    way of a folder or a folder has the target's name."""
+    target = Path(target)
+    make_folders(target.parent)
+    try:
+        write_atomically(target, data)
+    except (IsADirectoryError, NotADirectoryError) as exc:
+        raise BlockedPath(f"{target.name!r} is a folder, not a file") from exc
 
 
 def write_atomically(target: Path, data: bytes | Callable[[Any], None], *, exclusive: bool = False) -> None:

@@ -121,6 +121,43 @@ def test_fuzz_websocket_handshake(fuzz_server, client_id, key, version, extra):
     assert status < 500, status_line
 
 
+def declared_routes() -> list[tuple[str, str]]:
+    """Every (method, path) the web routes declare with a literal path, read from the source, so a
+    new route is fuzzed without being listed here; ``{param}`` parts are filled per example."""
+    import re
+    from pathlib import Path
+
+    pattern = re.compile(r'\("(GET|POST|DELETE|PUT|PATCH)", "(/[^"]*)"')
+    routes = {match.groups() for source in sorted((Path(__file__).resolve().parents[2] / "web").rglob("*.py"))
+              for match in pattern.finditer(source.read_text(encoding="utf-8"))}
+    return sorted(routes)
+
+
+ROUTES = declared_routes()
+segments = st.text(alphabet=string.printable + "é%\x00", min_size=1, max_size=40)
+query_keys = st.sampled_from(["max_items", "offset", "limit", "status", "sort_by", "sort_order", "dir", "recurse",
+                              "full_info", "split", "overwrite", "filename", "subfolder", "type", "preview", "x"])
+
+
+@FUZZ
+@given(route=st.sampled_from(ROUTES), parts=st.lists(segments, min_size=3, max_size=3),
+       query=st.dictionaries(query_keys, st.text(alphabet=string.printable + "é", max_size=30), max_size=4),
+       body=st.one_of(st.none(), values, st.binary(max_size=64)))
+def test_fuzz_every_declared_route(fuzz_server, route, parts, query, body):
+    """Any route, any path parameters, query and body (JSON with NaN, or raw bytes): never a 5xx."""
+    import re
+    from urllib.parse import quote, urlencode
+
+    method, template = route
+    filled = iter(parts)
+    path = re.sub(r"\{[^}]+\}", lambda _: quote(next(filled, "x"), safe=""), template)
+    path += "?" + urlencode(query) if query else ""
+    headers, data = {}, body
+    if body is not None and not isinstance(body, bytes):
+        data, headers = json.dumps(body, allow_nan=True).encode(), {"Content-Type": "application/json"}
+    no_5xx(fuzz_server.request(method, path, data, headers), (method, path, body))
+
+
 def test_after_fuzzing_the_server_serves_and_everything_stored_reads_back(fuzz_server):
     server = fuzz_server
     assert server.proc.poll() is None

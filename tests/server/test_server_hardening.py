@@ -96,6 +96,22 @@ def test_names_over_255_bytes_are_400(budget_server, path):
     shaped(upload(budget_server, b"x", filename="e" * 300 + ".png"))
 
 
+def test_a_file_in_the_way_of_a_folder_is_a_400(budget_server):
+    """Found by fuzzing: an upload whose subfolder has the name of an earlier upload, a user file under
+    another file, or a move onto a folder were 500s (the OS error escaped)."""
+    assert upload(budget_server, png((2, 2)), filename="blocker").status == 200
+    error = shaped(upload(budget_server, png((2, 2)), filename="a.png", subfolder="blocker"))
+    assert "blocker" in error["message"]
+    shaped(upload(budget_server, png((2, 2)), filename="b.png", subfolder="blocker/deeper"))
+    assert budget_server.request("POST", "/userdata/plain.json", b"{}").status == 200
+    shaped(budget_server.request("POST", "/userdata/plain.json%2Finner.json", b"{}"))
+    assert budget_server.request("POST", "/userdata/folder%2Fx.json", b"{}").status == 200
+    shaped(budget_server.request("POST", "/userdata/plain.json/move/folder"))
+    shaped(budget_server.request("POST", "/userdata/folder%2Fx.json/move/plain.json%2Fy.json"))
+    assert budget_server.request("GET", "/userdata/plain.json").body == b"{}"  # nothing moved or lost
+    assert budget_server.request("GET", "/object_info").status == 200
+
+
 # -- 4: pixel budget on uploads, LoadImage and /view previews ---------------------------------------------
 def png(size, frames: int = 1) -> bytes:
     buffer = io.BytesIO()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from models.safe_files import PixelBudgetExceeded, check_pixel_budget, write_atomically
+from models.safe_files import BlockedPath, PixelBudgetExceeded, check_pixel_budget, write_creating_folders
 from web.security import check_name, confine
 
 if TYPE_CHECKING:
@@ -37,11 +37,6 @@ def _folder(server: "PlexusServer", kind: str) -> Path:
     if folder is None:
         raise web.HTTPBadRequest(text=f"unknown type {kind!r}")
     return folder
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, data)
 
 
 def _verify_image(data: bytes, max_pixels: int | None) -> Any:
@@ -126,7 +121,10 @@ def file_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             overwrite = True if post.get("overwrite") is None else overwrite
         final = _target_name(folder, name, data, overwrite)
         target = confine(folder, final)
-        await loop.run_in_executor(None, _write_atomic, target, data)
+        try:
+            await loop.run_in_executor(None, write_creating_folders, target, data)
+        except BlockedPath as exc:  # e.g. a subfolder named like an uploaded file
+            raise web.HTTPBadRequest(text=str(exc)) from exc
         return web.json_response({"name": final, "subfolder": subfolder, "type": kind})
 
     async def upload_image(request: web.Request) -> web.Response:

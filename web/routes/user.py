@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from models.safe_files import PARTIAL_PREFIX, write_atomically
+from models.safe_files import PARTIAL_PREFIX, BlockedPath, make_folders, write_creating_folders
 from web.json_body import error_body, read_json
 from web.security import confine
 
@@ -25,9 +25,12 @@ SETTINGS_FILE = "comfy.settings.json"
 USER_ID_PATTERN = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, data)
+def _write(path: Path, data: bytes) -> None:
+    """A user file, its folders created; 400 when a file or folder is in the way (the client's paths)."""
+    try:
+        write_creating_folders(path, data)
+    except BlockedPath as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
 
 
 def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
@@ -66,7 +69,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             raise web.HTTPBadRequest(text="expected an object")
         path, settings = load_settings(request)
         settings.update(body)
-        _write_atomic(path, json.dumps(settings, indent=2).encode())
+        _write(path, json.dumps(settings, indent=2).encode())
         return web.Response(status=200)
 
     async def get_setting(request: web.Request) -> web.Response:
@@ -76,7 +79,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         value = await read_json(request)
         path, settings = load_settings(request)
         settings[request.match_info["setting_id"]] = value
-        _write_atomic(path, json.dumps(settings, indent=2).encode())
+        _write(path, json.dumps(settings, indent=2).encode())
         return web.Response(status=200)
 
     async def get_users(request: web.Request) -> web.Response:
@@ -97,7 +100,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
         while user_id in users or user_id == "default":
             user_id += "_"
         users[user_id] = name
-        _write_atomic(users_file, json.dumps(users).encode())
+        _write(users_file, json.dumps(users).encode())
         return web.json_response(user_id)
 
     def user_file(request: web.Request, key: str = "file") -> Path:
@@ -154,7 +157,7 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             return web.json_response(error_body("conflict", "file exists"), status=409)
         if path.is_dir():
             raise web.HTTPBadRequest(text="is a directory")
-        _write_atomic(path, await request.read())
+        _write(path, await request.read())
         return web.json_response(file_info(user_dir(request), path,
                                            request.query.get("full_info", "").lower() == "true"))
 
@@ -172,7 +175,12 @@ def user_routes(server: "PlexusServer") -> list[tuple[str, str, Any]]:
             raise web.HTTPNotFound(text="file not found")
         if dest.exists() and request.query.get("overwrite", "true").lower() == "false":
             return web.json_response(error_body("conflict", "destination exists"), status=409)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir():
+            raise web.HTTPBadRequest(text="the destination is a folder")
+        try:
+            make_folders(dest.parent)
+        except BlockedPath as exc:
+            raise web.HTTPBadRequest(text=str(exc)) from exc
         shutil.move(source, dest)
         return web.json_response(file_info(user_dir(request), dest,
                                            request.query.get("full_info", "").lower() == "true"))
