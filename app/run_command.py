@@ -25,18 +25,36 @@ log = logging.getLogger("plexus.run")
 
 
 def load_workflow_file(path: Path, registry: NodeRegistry) -> tuple[dict, dict | None, list[str]]:
+    """(API prompt, editor workflow or None, warnings) of a JSON or PNG file. WorkflowError for a
+    file that is not one (OSError when it cannot be read)."""
     if path.suffix.lower() == ".png":
-        prompt, workflow = read_png_workflow(str(path))
+        try:
+            prompt, workflow = read_png_workflow(str(path))
+        except (ValueError, RecursionError) as exc:
+            raise WorkflowError(f"{path}: its 'prompt' or 'workflow' chunk is not valid JSON: {exc}") from exc
         if prompt:
             return prompt, workflow, []
         if workflow:
-            return load_any(workflow, registry)
+            return _converted(workflow, registry, path)
         raise WorkflowError(f"{path} carries no 'prompt' or 'workflow' chunk")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise WorkflowError(f"{path} is not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise WorkflowError(f"{path} is not valid JSON: {exc}") from exc
-    return load_any(data, registry)
+    except RecursionError as exc:
+        raise WorkflowError(f"{path} is nested too deeply to read") from exc
+    return _converted(data, registry, path)
+
+
+def _converted(data: Any, registry: NodeRegistry, path: Path) -> tuple[dict, dict | None, list[str]]:
+    try:
+        return load_any(data, registry)
+    except WorkflowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a malformed document is the user's error, as POST /prompt answers it
+        raise WorkflowError(f"cannot convert {path}: {type(exc).__name__}: {exc}"[:500]) from exc
 
 
 class ProgressPrinter:

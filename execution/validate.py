@@ -313,14 +313,15 @@ def validate_prompt(prompt: Any, registry: NodeRegistry, services: Any = None,
         kind = "no_prompt" if not prompt else "invalid_prompt"
         return ValidationResult({}, error=error(kind, "No prompt provided" if not prompt else
                                                "The prompt must be an object of nodes", ""))
-    prompt = {str(k): (dict(v, inputs=dict(v.get("inputs") or {})) if isinstance(v, dict) else v)
-              for k, v in prompt.items()}
+    # A copy with each node's own inputs dict; inputs that are not an object count as none given.
+    prompt = {str(k): (dict(v, inputs=dict(v["inputs"]) if isinstance(v.get("inputs"), dict) else {})
+                       if isinstance(v, dict) else v) for k, v in prompt.items()}
     for node_id, node in prompt.items():
         if not isinstance(node, dict) or "class_type" not in node:
             return ValidationResult(prompt, error=error(
                 "invalid_prompt", "Cannot execute because a node is missing the class_type property.",
                 f"Node ID '#{node_id}'", {"node_id": node_id}))
-        if node["class_type"] not in registry:
+        if not isinstance(node["class_type"], str) or node["class_type"] not in registry:
             return ValidationResult(prompt, error=error(
                 "invalid_prompt", f"Cannot execute because node {node['class_type']} does not exist.",
                 f"Node ID '#{node_id}'", {"node_id": node_id, "class_type": node["class_type"]}))

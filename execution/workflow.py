@@ -173,8 +173,9 @@ def convert_workflow(workflow: dict, registry: NodeRegistry) -> Conversion:
 def load_any(data: Any, registry: NodeRegistry) -> tuple[dict, dict | None, list[str]]:
     """(API prompt, editor workflow or None, warnings) from either format, or a POST /prompt body."""
     if isinstance(data, dict) and isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
-        extra = (data.get("extra_data") or {}).get("extra_pnginfo") or {}
-        return data["prompt"], extra.get("workflow"), []
+        extra = data.get("extra_data")
+        pnginfo = extra.get("extra_pnginfo") if isinstance(extra, dict) else None
+        return data["prompt"], pnginfo.get("workflow") if isinstance(pnginfo, dict) else None, []
     if is_editor_workflow(data):
         conversion = convert_workflow(data, registry)
         return conversion.prompt, data, conversion.warnings

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import main as plexus_main
 from tests.execution.test_workflow_conversion import WORKFLOW_04
 
@@ -84,6 +86,44 @@ def test_malformed_json_and_unknown_nodes(tmp_path, capsys):
     assert run_cli(tmp_path, "run", str(write(tmp_path, "cycle.json", cycle))) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "Dependency cycle" in captured.err
+
+
+def _png_with_text(path: Path, **chunks: str) -> Path:
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, text in chunks.items():
+        info.add_text(key, text)
+    Image.new("RGB", (2, 2)).save(path, pnginfo=info)
+    return path
+
+
+MALFORMED_FILES = {
+    "binary.json": b"\xff\xfe\x00junk",
+    "deep.json": b"[" * 100_000 + b"]" * 100_000,
+    "fake.png": b"not a png at all",
+    "nodes_text.json": json.dumps({"nodes": "x", "links": []}).encode(),
+    "extra_list.json": json.dumps({"prompt": {"1": {"class_type": "SaveImage", "inputs": {}}}, "extra_data": [1]}).encode(),
+    "inputs_number.json": json.dumps({"1": {"class_type": "SaveImage", "inputs": 5}}).encode(),
+    "class_list.json": json.dumps({"1": {"class_type": ["SaveImage"], "inputs": {}}}).encode(),
+    "garbage_nodes.json": json.dumps({"nodes": [{"id": 1}, {"id": "a", "type": 5}], "links": [[1], "x"]}).encode(),
+}
+
+
+@pytest.mark.parametrize("name", [*MALFORMED_FILES, "bad_chunk.png", "bad_workflow.png"])
+def test_malformed_files_are_structured_errors_not_tracebacks(tmp_path, capsys, name):
+    path = tmp_path / name
+    if name == "bad_chunk.png":
+        _png_with_text(path, prompt="{broken")
+    elif name == "bad_workflow.png":
+        _png_with_text(path, workflow=json.dumps({"nodes": [{"id": "a", "type": 5, "inputs": "x"}], "links": "x"}))
+    else:
+        path.write_bytes(MALFORMED_FILES[name])
+    assert run_cli(tmp_path, "run", str(path), "--json") in (1, 2)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    error = json.loads(captured.out)["error"]
+    assert error["type"] and error["message"]
 
 
 def test_node_error_exits_nonzero(tmp_path, capsys):

@@ -157,6 +157,12 @@ def test_top_level_errors():
     assert validate_prompt({"1": {"inputs": {}}}, reg).error["type"] == "invalid_prompt"
     no_out = validate_prompt({"1": {"class_type": "TInt", "inputs": {"value": 1}}}, reg)
     assert no_out.error["type"] == "prompt_no_outputs"
+    # Malformed nodes are errors in the same shape, not exceptions (found through ``main.py run``).
+    unhashable = validate_prompt({"1": {"class_type": ["TInt"], "inputs": {}}}, reg)
+    assert unhashable.error["type"] == "invalid_prompt" and "does not exist" in unhashable.error["message"]
+    not_an_object = validate_prompt({"1": {"class_type": "TShow", "inputs": 5}}, reg)
+    assert not not_an_object.ok and not_an_object.error["type"] == "prompt_outputs_failed_validation"
+    assert {e["type"] for e in not_an_object.node_errors["1"]["errors"]} == {"required_input_missing"}
 
 
 def test_static_cycle_is_an_error_not_a_hang():
