@@ -16,7 +16,7 @@ import inspect
 from typing import Any, Callable, Sequence
 
 from execution.dynamic_inputs import Autogrow, DynamicCombo, nest_dynamic_values  # noqa: F401 - re-exported
-from execution.schema import InputSpec, NodeSchema, OutputSpec, ValidationHook
+from execution.schema import WIDGET_TYPES, InputSpec, NodeSchema, OutputSpec, ValidationHook
 
 INT_MAX = 0xFFFFFFFFFFFFFFFF
 NODE_SCHEMA_ATTR = "__node_schema__"
@@ -72,9 +72,11 @@ def Combo(name: str, choices: Sequence[str] | Callable[[Any], list], *, default:
 
 def In(name: str, type: str, *, optional: bool = False, lazy: bool = False, tooltip: str | None = None,
        raw_link: bool = False) -> InputSpec:
-    """A socket-only input (a model, an image, a latent...)."""
+    """A socket-only input (a model, an image, a latent...). Of a widget type (a STRING list from
+    another node, an INT...) it is marked ``forceInput``, as ComfyUI marks such inputs: the editors
+    draw a socket, not a widget, and it owns no ``widgets_values`` slot."""
     return InputSpec(name, type, "optional" if optional else "required",
-                     _opts(lazy=lazy, tooltip=tooltip, rawLink=raw_link))
+                     _opts(lazy=lazy, tooltip=tooltip, rawLink=raw_link, forceInput=type in WIDGET_TYPES))
 
 
 def for_families(families: Sequence[str], spec: InputSpec) -> InputSpec:

@@ -88,6 +88,34 @@ def test_every_template_converts_and_validates_with_structured_errors(corpus_env
     assert sum(outcomes.values()) == len(files)
 
 
+def test_inputs_the_templates_link_as_sockets_are_sockets_here(corpus_env):
+    """A linked template input without a ``widget`` entry is a pure socket in ComfyUI; were it a widget
+    here, it would own a ``widgets_values`` slot and shift every value after it (SaveText's
+    ``filename_prefix`` received its ``format``, until ``In`` of a STRING became ``forceInput``)."""
+    from execution.schema import iter_widget_inputs
+
+    registry = corpus_env.registry
+    shifted = set()
+    for path in template_files():
+        workflow = json.loads(path.read_text())
+        definitions = (workflow.get("definitions") or {}).get("subgraphs") or []
+        for node in list(workflow.get("nodes") or []) + [n for d in definitions for n in d.get("nodes") or []]:
+            if node.get("type") not in registry:
+                continue
+            widgets = {spec.name for spec in iter_widget_inputs(registry.get(node["type"]))}
+            shifted |= {(node["type"], entry.get("name"), path.name) for entry in node.get("inputs") or []
+                        if entry.get("link") is not None and "widget" not in entry and entry.get("name") in widgets}
+    assert not shifted, sorted(shifted)[:10]
+
+
+def test_save_text_widgets_follow_comfyui(corpus_env):
+    from execution.workflow import convert_workflow
+
+    workflow = json.loads((TEMPLATES / "api_openai_chat.json").read_text())
+    [save] = [n for n in convert_workflow(workflow, corpus_env.registry).prompt.values() if n["class_type"] == "SaveText"]
+    assert save["inputs"]["filename_prefix"] == "Text/GPT" and save["inputs"]["format"] == "txt"
+
+
 def test_missing_models_are_named(corpus_env):
     from execution.validate import validate_prompt
     from execution.workflow import convert_workflow
