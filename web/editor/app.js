@@ -107,6 +107,7 @@ export class PlexusApp {
       this.errors?.clear();
       this.graph.clear();
       this.graph.configure(data);
+      for (const node of this.graph._nodes) node.adoptTarget?.(); // PrimitiveNodes saved before their targets
       const ds = data.extra?.ds;
       if (ds?.offset && ds.scale) {
         this.canvas.ds.scale = ds.scale;

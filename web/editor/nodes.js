@@ -184,22 +184,29 @@ export function registerVirtualNodes(env) {
       this.addOutput("connect to widget input", "*");
       this.setSize([220, 60]);
     }
-    /** Adopts the type and value of the first widget input it feeds. */
     onConnectionsChange() { this.adoptTarget(); }
-    onConfigure(info) { this.adoptTarget(info.widgets_values?.[0]); }
-    adoptTarget(savedValue) {
-      const linkId = this.outputs[0].links?.[0];
-      const link = linkId != null ? (this.graph?.links.get?.(linkId) ?? this.graph?.links[linkId]) : null;
-      const target = link ? this.graph.getNodeById(link.target_id) : null;
-      const slot = target?.inputs?.[link.target_slot];
-      const widgetName = slot?.widget?.name ?? slot?.convertedWidget;
-      const targetWidget = widgetName ? target.widgets?.find((w) => w.name === widgetName) : null;
-      if (!targetWidget || this.widgets?.length) return;
-      this.outputs[0].type = slot.type;
-      this.outputs[0].name = slot.type;
-      const value = savedValue ?? targetWidget.value;
-      const widget = this.addWidget(targetWidget.type, "value", value, () => {}, { ...targetWidget.options });
-      widget.value = value;
+    onConfigure(info) {
+      this.savedValue = info.widgets_values?.[0];
+      this.adoptTarget(); // its targets may not exist yet: loadGraphData asks again once all nodes do
+    }
+    /** Adopts the type and value of the first widget input it feeds. Every link is tried: the first
+     *  may lead to a node type the server lacks, which has no widgets. */
+    adoptTarget() {
+      if (this.widgets?.length) return;
+      for (const linkId of this.outputs[0].links ?? []) {
+        const link = this.graph?.links.get?.(linkId) ?? this.graph?.links[linkId];
+        const target = link ? this.graph.getNodeById(link.target_id) : null;
+        const slot = target?.inputs?.[link.target_slot];
+        const widgetName = slot?.widget?.name ?? slot?.convertedWidget;
+        const targetWidget = widgetName ? target.widgets?.find((w) => w.name === widgetName) : null;
+        if (!targetWidget) continue;
+        this.outputs[0].type = slot.type;
+        this.outputs[0].name = slot.type;
+        const value = this.savedValue ?? targetWidget.value;
+        const widget = this.addWidget(targetWidget.type, "value", value, () => {}, { ...targetWidget.options });
+        widget.value = value;
+        return;
+      }
     }
   }
   PrimitiveNode.title = "Primitive";
