@@ -1,12 +1,14 @@
 """ComfyUI's official frontend as the reference for converting a workflow into an API prompt: on every
 official template whose node types Plexus all has (46 of the 644 in ``comfyui-workflow-templates-json``),
 the prompt the frontend builds (``app.graphToPrompt``, against Plexus's ``/object_info``) agrees with the
-server's own ``convert_workflow``. The few differences that remain are the frontend's choices, not
+server's own ``convert_workflow``, and a workflow saved by either editor opens in the other as the same
+graph. The few differences that remain are the frontend's choices, not
 errors: it fills an optional input's default where the server leaves it to the node, and it renumbers a
 subgraph's inner node whose id is also a top-level id (the prompt ids differ, the graph does not)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
@@ -75,3 +77,41 @@ def test_the_official_frontend_and_the_server_convert_templates_alike(official_p
         if found:
             differences[path.name] = found[:3]
     assert not differences, differences
+
+
+def _structure(prompt: dict) -> Counter:
+    """The prompt as a multiset of nodes, each named by its class, constants and (recursively) its
+    sources instead of its id: equal for two prompts of the same graph numbered differently (the
+    Plexus editor expands subgraphs into groups, with new ids)."""
+    names: dict[str, tuple] = {}
+
+    def name(node_id: str) -> tuple:
+        if node_id not in names:
+            node, parts = prompt[node_id], []
+            for key, value in sorted(node["inputs"].items()):
+                linked = isinstance(value, list) and len(value) == 2 and value[0] in prompt
+                parts.append((key, name(value[0]), value[1]) if linked else (key, json.dumps(value, sort_keys=True)))
+            names[node_id] = (node["class_type"], tuple(parts))
+        return names[node_id]
+
+    return Counter(name(node_id) for node_id in prompt)
+
+
+CONVERT_JS = """async (workflow) => { await app.loadGraphData(workflow); return await app.graphToPrompt(); }"""
+
+
+def test_workflows_saved_by_either_editor_open_the_same_in_the_other(official_page, editor, server_registry):
+    """A user moves between the two editors: what the Plexus editor saves, the official frontend opens
+    into the same prompt, and the other way round (compared by structure: node ids may differ)."""
+    files = sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
+    chosen = [p for p in files if comparable(json.loads(p.read_text()), server_registry)]
+    differences = []
+    for path in chosen:
+        workflow = json.loads(path.read_text())
+        ours = editor.eval(CONVERT_JS, workflow)
+        if _structure(official_page.evaluate(CONVERT_JS, ours["workflow"])["output"]) != _structure(ours["output"]):
+            differences.append(f"{path.name}: saved by Plexus, opened by the official frontend")
+        theirs = official_page.evaluate(CONVERT_JS, workflow)
+        if _structure(editor.eval(CONVERT_JS, theirs["workflow"])["output"]) != _structure(theirs["output"]):
+            differences.append(f"{path.name}: saved by the official frontend, opened by Plexus")
+    assert not differences, differences[:5]
