@@ -92,3 +92,58 @@ def test_a_primitive_node_feeds_its_value_when_its_first_target_is_unknown(edito
     output = editor.eval(OPEN_AND_CONVERT_JS, workflow)["output"]
     [sampler] = [node for node in output.values() if node["class_type"] == "KSampler"]
     assert sampler["inputs"]["seed"] == 31
+
+
+JUNK = [None, 5, -1, "x", [], {}, [1, 2], {"a": 1}, True, 1e308, "", [[1]], [None], {"id": "x"}]
+
+
+def damage(value, rng) -> None:
+    """Deletes or replaces one entry somewhere in ``value`` (a file edited by hand or cut by a tool)."""
+    while isinstance(value, (dict, list)) and value:
+        key = rng.choice(list(value)) if isinstance(value, dict) else rng.randrange(len(value))
+        roll = rng.random()
+        if roll < 0.25:
+            del value[key]
+            return
+        if roll < 0.5:
+            value[key] = rng.choice(JUNK)
+            return
+        value = value[key]
+
+
+DAMAGED_JS = """async (workflow) => {
+  const errors = [];
+  const onError = (event) => errors.push(String(event.message || event.reason));
+  window.addEventListener("error", onError);
+  let opened = "ok";
+  try { await app.loadGraphData(workflow); } catch (error) { opened = String(error); }
+  for (let i = 0; i < 3; i++) await new Promise(requestAnimationFrame);  // it draws
+  let converted = "ok";
+  try { await app.graphToPrompt(); } catch (error) { converted = String(error && error.stack || error); }
+  window.removeEventListener("error", onError);
+  await app.loadGraphData({ nodes: [], links: [], version: 0.4 });  // and still opens the next one
+  return { opened, converted, errors };
+}"""
+
+
+def test_damaged_templates_open_draw_and_convert(editor):
+    """Seeded damage to real templates (entries deleted or replaced by junk): the editor opens what it can
+    read, keeps drawing, and can still build a prompt; it never throws while drawing or queueing. Before
+    the files were normalized on load, a null ``config`` broke every frame and non-list ``inputs`` broke
+    saving and queueing."""
+    import random
+
+    rng = random.Random(2)
+    files = sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
+    broken = []
+    for attempt in range(150):
+        workflow = json.loads(rng.choice(files).read_text())
+        for _ in range(rng.randint(1, 6)):
+            damage(workflow, rng)
+        result = editor.eval(DAMAGED_JS, workflow)
+        if result["converted"] != "ok" or result["errors"]:
+            broken.append((attempt, result["converted"][:200], result["errors"][:2]))
+    named = {"config": None, "nodes": [{"id": 1, "type": "EmptyImage", "inputs": {}, "outputs": 5}], "links": [[1]]}
+    result = editor.eval(DAMAGED_JS, named)
+    assert result["converted"] == "ok" and not result["errors"], result
+    assert not broken, broken[:3]

@@ -1,10 +1,10 @@
-"""ComfyUI's official frontend as the reference for converting a workflow into an API prompt: on every
-official template whose node types Plexus all has (46 of the 644 in ``comfyui-workflow-templates-json``),
+"""ComfyUI's official frontend as the reference for converting a workflow into an API prompt: on the
+official templates whose node types Plexus all has (46 of the 644 in ``comfyui-workflow-templates-json``),
 the prompt the frontend builds (``app.graphToPrompt``, against Plexus's ``/object_info``) agrees with the
 server's own ``convert_workflow``, and a workflow saved by either editor opens in the other as the same
-graph. The few differences that remain are the frontend's choices, not
-errors: it fills an optional input's default where the server leaves it to the node, and it renumbers a
-subgraph's inner node whose id is also a top-level id (the prompt ids differ, the graph does not)."""
+graph. Two differences are the frontend's choices, not errors: it fills an optional input's default
+where the server leaves it to the node (allowed below), and it renumbers a subgraph's inner node whose
+id is also a top-level id (one template; the prompt ids differ, the graph does not: left out)."""
 from __future__ import annotations
 
 import json

@@ -13,7 +13,7 @@ import { ChangeTracker } from "./changetracker.js";
 import { ErrorDisplay } from "./errors.js";
 import { ExecutionView } from "./progress.js";
 import { clearRunState } from "./nodedraw.js";
-import { rememberWorkflow, recallWorkflow } from "./workflowio.js";
+import { normalizeWorkflow, rememberWorkflow, recallWorkflow } from "./workflowio.js";
 import { createCanvas } from "./canvas.js";
 import { buildDefaultWorkflow, DEFAULT_WORKFLOW_NAME } from "./defaultgraph.js";
 import { convertInputToWidget, convertWidgetToInput } from "./widgetinputs.js";
@@ -102,8 +102,8 @@ export class PlexusApp {
     if (!workflow) {
       this.graph.clear();
     } else {
-      let data = typeof workflow === "string" ? JSON.parse(workflow) : structuredClone(workflow);
-      if (data.definitions?.subgraphs?.length) data = await this.expandSubgraphs(data);
+      let data = normalizeWorkflow(typeof workflow === "string" ? JSON.parse(workflow) : structuredClone(workflow));
+      if (data.definitions?.subgraphs?.length) data = normalizeWorkflow(await this.expandSubgraphs(data));
       this.errors?.clear();
       this.graph.clear();
       this.graph.configure(data);

@@ -55,6 +55,44 @@ export function classifyWorkflowJson(json) {
   throw new Error("not a workflow: expected editor JSON (nodes, links) or an API prompt");
 }
 
+const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+const arrayOf = (value, keep) => (Array.isArray(value) ? value.filter(keep) : []);
+
+/**
+ * The parts of an editor workflow litegraph reads, coerced to the shapes it expects, so that a
+ * damaged file (hand-edited, truncated by another tool) opens with what can be read instead of
+ * breaking the canvas: litegraph would otherwise throw while drawing (a null `config`) or while
+ * saving and queueing (`inputs` that are not a list). Returns a new object; `data` is not changed.
+ */
+export function normalizeWorkflow(data) {
+  const workflow = { ...data };
+  workflow.nodes = arrayOf(data.nodes, isObject).map(normalizeNode);
+  workflow.links = arrayOf(data.links, (link) => (Array.isArray(link) ? link.length >= 6 : isObject(link)));
+  workflow.groups = arrayOf(data.groups, isObject);
+  for (const key of ["config", "extra"]) workflow[key] = isObject(data[key]) ? data[key] : {};
+  return workflow;
+}
+
+function normalizeNode(info) {
+  const node = { ...info };
+  for (const key of ["inputs", "outputs"]) {
+    if (key in node) node[key] = arrayOf(node[key], isObject);
+  }
+  for (const slot of node.outputs ?? []) {
+    if ("links" in slot && slot.links !== null && !Array.isArray(slot.links)) slot.links = null;
+  }
+  node.properties = isObject(node.properties) ? node.properties : {};
+  if ("widgets_values" in node && !Array.isArray(node.widgets_values) && !isObject(node.widgets_values)) {
+    delete node.widgets_values;
+  }
+  for (const key of ["pos", "size"]) {
+    const value = node[key];
+    if (key in node && !(Array.isArray(value) && value.length >= 2 && value.every(Number.isFinite))
+        && !(isObject(value) && Number.isFinite(value[0]) && Number.isFinite(value[1]))) delete node[key];
+  }
+  return node;
+}
+
 export function downloadJson(filename, data) {
   const blob = new Blob([JSON.stringify(data, null, 2)], { type: "application/json" });
   const anchor = document.createElement("a");
