@@ -13,6 +13,7 @@ from typing import Any
 from execution.registry import NodeRegistry
 from execution.schema import iter_widget_inputs
 from execution.subgraphs import OVERRIDES, flatten_subgraphs
+from execution.workflow_shape import check_workflow_shape
 from execution.workflow import widget_positions
 
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
@@ -65,7 +66,9 @@ def _group(title: str, members: list[dict]) -> dict:
 
 
 def expand_for_editor(workflow: dict, registry: NodeRegistry) -> dict:
-    """The workflow with each subgraph instance expanded into a titled group (see the module doc)."""
+    """The workflow with each subgraph instance expanded into a titled group (see the module doc).
+    Raises WorkflowShapeError for a malformed workflow."""
+    check_workflow_shape(workflow)
     flat = flatten_subgraphs(workflow, keep_inactive=True)
     nodes = [dict(n) for n in flat["nodes"]]
     ids = _numeric_ids(workflow, nodes)

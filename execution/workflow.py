@@ -17,6 +17,7 @@ from execution.registry import NodeRegistry
 from execution.schema import iter_widget_inputs, split_types
 from execution.subgraphs import OVERRIDES as WIDGET_OVERRIDES
 from execution.subgraphs import SubgraphError, flatten_subgraphs, has_subgraphs
+from execution.workflow_shape import WorkflowShapeError, check_workflow_shape
 
 MODE_MUTED, MODE_BYPASSED = 2, 4
 NOTE_TYPES = frozenset({"Note", "MarkdownNote", "PrimitiveNode", "Reroute"})
@@ -90,6 +91,10 @@ def _widget_values(node: dict, schema: Any) -> dict[str, Any]:
 def convert_workflow(workflow: dict, registry: NodeRegistry) -> Conversion:
     if not is_editor_workflow(workflow):
         raise WorkflowError("not an editor workflow: expected 'nodes' and 'links'")
+    try:
+        check_workflow_shape(workflow)
+    except WorkflowShapeError as exc:
+        raise WorkflowError(f"malformed workflow: {exc}") from exc
     if has_subgraphs(workflow):
         try:
             workflow = flatten_subgraphs(workflow)

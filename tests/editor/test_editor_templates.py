@@ -6,14 +6,12 @@ compared input by input: the editor expands subgraphs into groups, which renumbe
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import comfyui_workflow_templates_json as templates_package
 import pytest
 
-pytestmark = pytest.mark.browser
+from tests.fixtures.templates import TEMPLATES, damage, template_files
 
-TEMPLATES = Path(templates_package.__file__).parent / "templates"
+pytestmark = pytest.mark.browser
 
 OPEN_AND_CONVERT_JS = """async (workflow) => {
   try {
@@ -62,7 +60,7 @@ def server_registry(tmp_path_factory):
 def test_every_template_opens_and_converts_as_the_server_does(editor, server_registry):
     from execution.workflow import convert_workflow
 
-    files = sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
+    files = template_files()
     assert len(files) == 644
     page_errors: list[str] = []
     editor.page.on("pageerror", lambda error: page_errors.append(str(error)[:300]))
@@ -94,23 +92,6 @@ def test_a_primitive_node_feeds_its_value_when_its_first_target_is_unknown(edito
     assert sampler["inputs"]["seed"] == 31
 
 
-JUNK = [None, 5, -1, "x", [], {}, [1, 2], {"a": 1}, True, 1e308, "", [[1]], [None], {"id": "x"}]
-
-
-def damage(value, rng) -> None:
-    """Deletes or replaces one entry somewhere in ``value`` (a file edited by hand or cut by a tool)."""
-    while isinstance(value, (dict, list)) and value:
-        key = rng.choice(list(value)) if isinstance(value, dict) else rng.randrange(len(value))
-        roll = rng.random()
-        if roll < 0.25:
-            del value[key]
-            return
-        if roll < 0.5:
-            value[key] = rng.choice(JUNK)
-            return
-        value = value[key]
-
-
 DAMAGED_JS = """async (workflow) => {
   const errors = [];
   const onError = (event) => errors.push(String(event.message || event.reason));
@@ -134,7 +115,7 @@ def test_damaged_templates_open_draw_and_convert(editor):
     import random
 
     rng = random.Random(2)
-    files = sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
+    files = template_files()
     broken = []
     for attempt in range(150):
         workflow = json.loads(rng.choice(files).read_text())

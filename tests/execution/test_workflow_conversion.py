@@ -120,3 +120,45 @@ def test_bad_workflows_are_refused_clearly():
         convert_workflow({"nodes": [{"id": 1, "type": "sg-1"}], "links": [],  # a subgraph containing itself
                           "definitions": {"subgraphs": [{"id": "sg-1", "nodes": [{"id": 1, "type": "sg-1"}]}]}},
                          registry())
+
+
+@pytest.mark.parametrize(("damaged", "named"), [
+    ({"nodes": [{"id": 1, "type": "EmptyImage"}], "links": 5}, "'links' must be a list"),
+    ({"nodes": [5], "links": []}, "node #0 is not an object"),
+    ({"nodes": [{"id": 1, "type": ["x"]}], "links": []}, "'type' must be a string"),
+    ({"nodes": [{"id": 1, "type": "EmptyImage", "mode": [0]}], "links": []}, "'mode' must be a number"),
+    ({"nodes": [{"id": 1, "type": "EmptyImage", "inputs": {}}], "links": []}, "'inputs' must be a list of objects"),
+    ({"nodes": [{"id": 1, "type": "EmptyImage", "inputs": [{"name": "a", "link": [1]}]}], "links": []},
+     "'link' that is not a link id"),
+    ({"nodes": [{"id": 1, "type": "EmptyImage", "widgets_values": 7}], "links": []}, "'widgets_values' must be"),
+    ({"nodes": [], "links": [[1, 2, "x", 3, 0, "IMAGE"]]}, "link #0 must be"),
+    ({"nodes": [], "links": [{"id": 1, "origin_slot": None}]}, "needs numeric"),
+    ({"nodes": [], "links": [], "definitions": {"subgraphs": [{"id": "s", "inputs": 3}]}}, "'inputs' must be a list"),
+])
+def test_a_damaged_workflow_names_its_first_malformed_entry(damaged, named):
+    with pytest.raises(WorkflowError, match="malformed workflow") as raised:
+        convert_workflow(damaged, registry())
+    assert named in str(raised.value)
+
+
+def test_damaged_templates_fail_only_with_workflow_errors():
+    """Seeded damage to the official templates (entries deleted or replaced by junk): conversion either
+    succeeds or raises WorkflowError, never an exception from deep inside."""
+    import json
+    import random
+
+    from tests.fixtures.templates import damage, template_files
+
+    rng = random.Random(5)
+    texts = [path.read_text() for path in template_files()]
+    reg = registry()
+    refused = 0
+    for _ in range(600):
+        workflow = json.loads(rng.choice(texts))
+        for _ in range(rng.randint(1, 6)):
+            damage(workflow, rng)
+        try:
+            convert_workflow(workflow, reg)
+        except WorkflowError:
+            refused += 1
+    assert refused > 50  # the damage does reach the converter

@@ -12,8 +12,9 @@ from collections import Counter
 
 import pytest
 
-from tests.editor.test_editor_templates import TEMPLATES, server_registry  # noqa: F401 - a fixture
+from tests.editor.test_editor_templates import server_registry  # noqa: F401 - a fixture
 from tests.fixtures.browser import VIEWPORT, launch_server
+from tests.fixtures.templates import template_files
 
 pytestmark = pytest.mark.browser
 
@@ -53,7 +54,7 @@ def official_page(chromium_browser, tmp_path_factory):
 def test_the_official_frontend_and_the_server_convert_templates_alike(official_page, server_registry):
     from execution.workflow import convert_workflow
 
-    files = sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
+    files = template_files()
     chosen = [p for p in files if comparable(json.loads(p.read_text()), server_registry)]
     assert len(chosen) >= 40
     differences = {}
@@ -103,7 +104,7 @@ CONVERT_JS = """async (workflow) => { await app.loadGraphData(workflow); return 
 def test_workflows_saved_by_either_editor_open_the_same_in_the_other(official_page, editor, server_registry):
     """A user moves between the two editors: what the Plexus editor saves, the official frontend opens
     into the same prompt, and the other way round (compared by structure: node ids may differ)."""
-    files = sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
+    files = template_files()
     chosen = [p for p in files if comparable(json.loads(p.read_text()), server_registry)]
     differences = []
     for path in chosen:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import comfyui_workflow_templates_json as templates_package  # pinned in requirements-dev.txt: required
 import pytest
 
-TEMPLATES = Path(templates_package.__file__).parent / "templates"
+from tests.fixtures.templates import TEMPLATES, template_files
 FRONTEND_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3.5_large_blur")
 # Templates using only node types Plexus has: 12 before the first template work (main at 04d5e3d),
@@ -21,11 +20,6 @@ RUNNABLE = ("sd3.5_simple_example", "sd3.5_large_canny_controlnet_example", "sd3
 # do not count as support.
 SUPPORTED_AT_LEAST = 43
 UNAVAILABLE = {"LotusConditioning"}  # ComfyUI's contract, one documented error when run
-
-
-def template_files() -> list[Path]:
-    """The workflow files (the folder also holds index*.json and the search index fuse_options.json)."""
-    return sorted(p for p in TEMPLATES.glob("*.json") if not p.name.startswith(("index", "fuse_options")))
 
 
 def node_types(workflow: dict) -> set[str]:
