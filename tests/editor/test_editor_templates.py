@@ -47,16 +47,6 @@ def disagreements(editor_prompt: dict, server_prompt: dict, known_types) -> list
     return found
 
 
-@pytest.fixture(scope="module")
-def server_registry(tmp_path_factory):
-    from app import assembly
-    from app.flags import build_parser
-
-    args = build_parser().parse_args(["--base-directory", str(tmp_path_factory.mktemp("templates-registry"))])
-    registry, _ = assembly.build_registry(args, assembly.build_services(args))
-    return registry
-
-
 def test_every_template_opens_and_converts_as_the_server_does(editor, server_registry):
     from execution.workflow import convert_workflow
 

@@ -12,7 +12,6 @@ from collections import Counter
 
 import pytest
 
-from tests.editor.test_editor_templates import server_registry  # noqa: F401 - a fixture
 from tests.fixtures.browser import VIEWPORT, launch_server
 from tests.fixtures.templates import template_files
 

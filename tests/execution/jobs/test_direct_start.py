@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+
+import pytest
 
 from execution.events import Executing, ExecutionSuccess
 from execution.jobs.queue import JobOutcome, JobQueue
@@ -71,62 +74,66 @@ def start_directly(pool: WorkerPool, queue: JobQueue, prompt_id: str, prompt: di
         prompt_id, prompt, {"client_id": "c"}, ["1"], worker_id=worker_id, lease_seconds=lease, client_id="c"))
 
 
-def make_pool(tmp_path, backend: RecordingBackend, hooks: Hooks) -> tuple[JobQueue, WorkerPool]:
+@dataclass
+class Running:
+    queue: JobQueue
+    pool: WorkerPool
+    backend: RecordingBackend
+    hooks: Hooks
+
+
+@pytest.fixture
+def running(tmp_path):
+    """A queue and a one-worker pool, the worker waiting for work; stopped and closed afterwards."""
+    backend, hooks = RecordingBackend(), Hooks()
     queue = JobQueue(tmp_path / "q.sqlite3")
     pool = WorkerPool(queue, lambda: backend, hooks, supervise_every=0.05)
     pool.start()
-    wait_until(lambda: pool.workers[0]._waiting)
-    return queue, pool
-
-
-def test_a_waiting_worker_runs_the_job_it_was_handed(tmp_path):
-    backend, hooks = RecordingBackend(), Hooks()
-    queue, pool = make_pool(tmp_path, backend, hooks)
     try:
-        job = start_directly(pool, queue, "direct")
-        assert job is not None and job.number == 0 and job.attempts == 1
-        assert queue.state_of("direct") == "running" and queue.pending() == []
-        assert [j.prompt_id for j in queue.running()] == ["direct"]  # GET /queue lists it as running
-        pool.wake()
-        wait_until(lambda: hooks.finished == ["direct"])
-        assert backend.ran == ["direct"] and backend.prompts[0] is PROMPT  # from memory, not decoded
-        assert queue.state_of("direct") == "success" and queue.remaining() == 0
-        assert queue.job("direct")["outputs"] == {"1": {"v": ["direct"]}}
+        wait_until(lambda: pool.workers[0]._waiting)
+        yield Running(queue, pool, backend, hooks)
     finally:
         pool.stop()
         queue.close()
 
 
-def test_a_busy_worker_is_not_handed_a_job_and_nothing_overtakes_the_line(tmp_path):
-    backend, hooks = RecordingBackend(), Hooks()
-    queue, pool = make_pool(tmp_path, backend, hooks)
-    try:
-        assert start_directly(pool, queue, "slow", {"1": {"class_type": "hold", "inputs": {}}}) is not None
-        pool.wake()
-        assert backend.holding.wait(5)
-        assert start_directly(pool, queue, "second") is None  # busy: the caller queues it instead
-        queue.enqueue("second", PROMPT, {}, ["1"])
-        backend.release.set()
-        wait_until(lambda: hooks.finished == ["slow", "second"])
-        # A job waits in line while the worker is between jobs: no direct start may overtake it.
-        backend.release.clear()
-        wait_until(lambda: pool.workers[0]._waiting)  # the worker is back to waiting for work
-        assert start_directly(pool, queue, "hold", {"1": {"class_type": "hold", "inputs": {}}}) is not None
-        pool.wake()
-        assert backend.holding.wait(5)
-        queue.enqueue("queued", PROMPT, {}, ["1"])
-        assert start_directly(pool, queue, "late") is None
-        backend.release.set()
-        wait_until(lambda: hooks.finished[-2:] == ["hold", "queued"])
-        assert queue.state_of("late") is None  # refused, so never stored
-    finally:
-        pool.stop()
-        queue.close()
+def test_a_waiting_worker_runs_the_job_it_was_handed(running):
+    queue, pool, backend, hooks = running.queue, running.pool, running.backend, running.hooks
+    job = start_directly(pool, queue, "direct")
+    assert job is not None and job.number == 0 and job.attempts == 1
+    assert queue.state_of("direct") == "running" and queue.pending() == []
+    assert [j.prompt_id for j in queue.running()] == ["direct"]  # GET /queue lists it as running
+    pool.wake()
+    wait_until(lambda: hooks.finished == ["direct"])
+    assert backend.ran == ["direct"] and backend.prompts[0] is PROMPT  # from memory, not decoded
+    assert queue.state_of("direct") == "success" and queue.remaining() == 0
+    assert queue.job("direct")["outputs"] == {"1": {"v": ["direct"]}}
 
 
-def test_each_job_is_handed_over_once_under_racing_posts(tmp_path):
-    backend, hooks = RecordingBackend(), Hooks()
-    queue, pool = make_pool(tmp_path, backend, hooks)
+def test_a_busy_worker_is_not_handed_a_job_and_nothing_overtakes_the_line(running):
+    queue, pool, backend, hooks = running.queue, running.pool, running.backend, running.hooks
+    assert start_directly(pool, queue, "slow", {"1": {"class_type": "hold", "inputs": {}}}) is not None
+    pool.wake()
+    assert backend.holding.wait(5)
+    assert start_directly(pool, queue, "second") is None  # busy: the caller queues it instead
+    queue.enqueue("second", PROMPT, {}, ["1"])
+    backend.release.set()
+    wait_until(lambda: hooks.finished == ["slow", "second"])
+    # A job waits in line while the worker is between jobs: no direct start may overtake it.
+    backend.release.clear()
+    wait_until(lambda: pool.workers[0]._waiting)  # the worker is back to waiting for work
+    assert start_directly(pool, queue, "hold", {"1": {"class_type": "hold", "inputs": {}}}) is not None
+    pool.wake()
+    assert backend.holding.wait(5)
+    queue.enqueue("queued", PROMPT, {}, ["1"])
+    assert start_directly(pool, queue, "late") is None
+    backend.release.set()
+    wait_until(lambda: hooks.finished[-2:] == ["hold", "queued"])
+    assert queue.state_of("late") is None  # refused, so never stored
+
+
+def test_each_job_is_handed_over_once_under_racing_posts(running):
+    queue, pool, backend, hooks = running.queue, running.pool, running.backend, running.hooks
     lock = threading.Lock()
     stored: list[str] = []
 
@@ -138,19 +145,15 @@ def test_each_job_is_handed_over_once_under_racing_posts(tmp_path):
             stored.append(prompt_id)
         pool.wake()
 
-    try:
-        threads = [threading.Thread(target=post, args=(i,)) for i in range(60)]
-        for thread in threads:
-            thread.start()
-            time.sleep(0.001)
-        for thread in threads:
-            thread.join()
-        wait_until(lambda: len(hooks.finished) == 60)
-        assert sorted(backend.ran) == sorted(stored)  # every job ran exactly once
-        assert queue.remaining() == 0
-    finally:
-        pool.stop()
-        queue.close()
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(60)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.001)
+    for thread in threads:
+        thread.join()
+    wait_until(lambda: len(hooks.finished) == 60)
+    assert sorted(backend.ran) == sorted(stored)  # every job ran exactly once
+    assert queue.remaining() == 0
 
 
 def test_a_directly_started_job_is_handed_back_after_a_crash(tmp_path):
