@@ -6,18 +6,26 @@
   as Plexus's and ComfyUI's workers are), which hands one websocket message back to the loop with
   ``call_soon_threadsafe``: the shape of any server that runs prompts beside an aiohttp loop, with
   no validation, storage, node or history.
+- ``durable``: ``worker``, and the two commits the issue's durable queue cannot do without, in a
+  SQLite file in WAL mode (``synchronous=NORMAL``, as Plexus's queue): the prompt's row is inserted
+  before the POST is answered, and the worker marks it finished with a small result before its
+  message goes out. Still no validation, node, history reads or the other six messages of a prompt.
 
 ``bench/server.py`` starts each as a subprocess and times it with the same client and prompts as the
 real server, so the server's CPU per prompt can be read against these floors measured in the same run.
-Run alone: python bench/http_floor.py PORT [bare|worker]
+Run alone: python bench/http_floor.py PORT [bare|worker|durable]
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import json
+import sqlite3
 import sys
+import tempfile
 import threading
+import time
+from pathlib import Path
 
 from aiohttp import web
 
@@ -36,10 +44,22 @@ def bare_app() -> web.Application:
     return app
 
 
-def worker_app() -> web.Application:
+def _open_jobs_table(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS jobs (prompt_id TEXT PRIMARY KEY, state TEXT NOT NULL, "
+               "prompt TEXT NOT NULL, created REAL NOT NULL, finished REAL, result TEXT)")
+    return db
+
+
+def worker_app(db_path: Path | None = None) -> web.Application:
+    """``worker``; with ``db_path``, ``durable`` (one connection under a lock, as Plexus's queue)."""
     sockets: list[web.WebSocketResponse] = []
     pending: collections.deque[str] = collections.deque()
     wake = threading.Event()
+    db = _open_jobs_table(db_path) if db_path is not None else None
+    db_lock = threading.Lock()
 
     def finished(prompt_id: str) -> None:  # on the loop
         message = json.dumps({"type": "executing", "data": {"node": None, "prompt_id": prompt_id}})
@@ -51,10 +71,19 @@ def worker_app() -> web.Application:
             wake.wait()
             wake.clear()
             while pending:
-                loop.call_soon_threadsafe(finished, pending.popleft())
+                prompt_id = pending.popleft()
+                if db is not None:
+                    with db_lock:
+                        db.execute("UPDATE jobs SET state='success', finished=?, result=? WHERE prompt_id=?",
+                                   (time.time(), '{"outputs": {}, "messages": []}', prompt_id))
+                loop.call_soon_threadsafe(finished, prompt_id)
 
     async def post_prompt(request: web.Request) -> web.Response:
         body = await request.json()
+        if db is not None:
+            with db_lock:
+                db.execute("INSERT INTO jobs(prompt_id, state, prompt, created) VALUES(?, 'pending', ?, ?)",
+                           (body.get("prompt_id"), json.dumps(body.get("prompt")), time.time()))
         pending.append(body.get("prompt_id"))
         asyncio.get_running_loop().call_soon(wake.set)  # after the answer, as Plexus wakes its worker
         return _answer(body)
@@ -83,8 +112,9 @@ def worker_app() -> web.Application:
 def main() -> None:
     port = int(sys.argv[1])
     kind = sys.argv[2] if len(sys.argv) > 2 else "bare"
-    app = worker_app() if kind == "worker" else bare_app()
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    with tempfile.TemporaryDirectory(prefix="plexus-floor-") as scratch:
+        app = bare_app() if kind == "bare" else worker_app(Path(scratch) / "jobs.sqlite3" if kind == "durable" else None)
+        web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -107,10 +107,11 @@ class Client:
         if response.status != 200:
             raise RuntimeError(f"POST /prompt: {response.status} {payload[:300]!r}")
 
-    def wait_for(self, kind: str, prompt_id: str, node_null: bool = False) -> float:
-        """``perf_counter()`` when the event arrives; ``executing`` with ``node_null`` = the end."""
+    def wait_for(self, kind: str, prompt_id: str, node_null: bool = False, timeout: float = 60.0) -> float:
+        """``perf_counter()`` when the event arrives; ``executing`` with ``node_null`` = the end.
+        Raises TimeoutError when the server sends nothing for ``timeout`` seconds."""
         while True:
-            raw = self.ws.recv()
+            raw = self.ws.recv(timeout)
             if isinstance(raw, bytes):
                 continue
             message: dict[str, Any] = json.loads(raw)

@@ -8,9 +8,11 @@ depends least on a busy machine's neighbours); nothing is divided by a number me
   output node (``BenchEcho``) and EmptyImage -> PreviewImage;
 - draining a full queue of no-I/O prompts;
 - ``POST /prompt`` answered -> ``execution_start``;
-- the floors (``bench/http_floor.py``): the same POSTs answered by a bare aiohttp app, and by one that
+- the floors (``bench/http_floor.py``): the same POSTs answered by a bare aiohttp app, by one that
   also hands each prompt to a worker thread and sends one websocket message back (the shape of the
-  server with none of its work), measured in the same run.
+  server with none of its work), and by one that also inserts and finishes each prompt's row in a
+  SQLite file (the durable queue's two commits), measured in the same run;
+- ``import torch`` alone in a fresh interpreter, which the first image prompt after launch waits for.
 Targets (issue 23): server CPU per trivial prompt <= 0.4 ms; >= 2,000/s back to back; drain
 >= 2,500/s; first image <= 1 s after ``/object_info``.
 
@@ -23,6 +25,7 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,12 +70,12 @@ def launches(count: int, scratch: str | None) -> dict[str, list[float]]:
 
 def floor_app(kind: str, rounds: int, count: int) -> tuple[list[float], float]:
     """The same prompts sent to a floor app of ``bench/http_floor.py`` (``bare``: POSTs only;
-    ``worker``: each waited for over the websocket, as the real server's are): prompts/s of each
-    round, and the app's CPU ms per prompt."""
+    ``worker`` and ``durable``: each waited for over the websocket, as the real server's are): prompts/s
+    of each round, and the app's CPU ms per prompt."""
     app = LiveServer(None, command=["bench/http_floor.py", "{port}", kind])
     try:
         app.wait_ready(30)
-        client = Client(app.port, "floor") if kind == "worker" else None
+        client = Client(app.port, "floor") if kind != "bare" else None
         connection = http.client.HTTPConnection("127.0.0.1", app.port)
 
         def send(round_index: int) -> None:
@@ -93,6 +96,13 @@ def floor_app(kind: str, rounds: int, count: int) -> tuple[list[float], float]:
         return measured
     finally:
         app.stop()
+
+
+def torch_import_seconds(count: int) -> list[float]:
+    """Wall seconds of ``import torch`` in fresh interpreters (the first image's floor)."""
+    script = "import time; t = time.perf_counter(); import torch; print(time.perf_counter() - t)"
+    return [float(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                 check=True).stdout) for _ in range(count)]
 
 
 def line(label: str, rates: list[float], cpu_ms: float) -> str:
@@ -139,8 +149,9 @@ def main() -> None:
         finally:
             client.close()
             server.stop()
-    floors = {kind: floor_app(kind, args.rounds, count) for kind in ("bare", "worker")}
+    floors = {kind: floor_app(kind, args.rounds, count) for kind in ("bare", "worker", "durable")}
     launched = launches(args.launches, args.scratch)
+    torch_imports = torch_import_seconds(args.launches)
     client_cpu = time.process_time() - client_cpu
 
     print(line("no-I/O prompts back to back", echo_rates, echo_cpu))
@@ -148,6 +159,7 @@ def main() -> None:
     print(line(f"draining {count} queued no-I/O prompts", drain_rates, drain_cpu))
     print(line("floor: bare aiohttp, the same POSTs", *floors["bare"]))
     print(line("floor: aiohttp + worker + 1 ws message", *floors["worker"]))
+    print(line("floor: same + INSERT and UPDATE (SQLite)", *floors["durable"]))
     ordered = sorted(latencies)
     print(f"{'POST answered -> execution_start':<40} median {statistics.median(ordered):.2f} ms, "
           f"min {ordered[0]:.2f} ms, p90 {ordered[int(len(ordered) * 0.9)]:.2f} ms")
@@ -155,6 +167,8 @@ def main() -> None:
                                     ("/object_info -> first image finished", "first", "first_cpu", "server")):
         print(f"{label:<40} best {min(launched[wall]):.2f} s, median {statistics.median(launched[wall]):.2f} s | "
               f"{whose} CPU best {min(launched[cpu]):.2f} s, median {statistics.median(launched[cpu]):.2f} s")
+    print(f"{'import torch alone, fresh interpreter':<40} best {min(torch_imports):.2f} s, "
+          f"median {statistics.median(torch_imports):.2f} s")
     print(f"(client process CPU for the whole run: {client_cpu:.1f} s; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} cores)")
 

@@ -29,3 +29,14 @@ def test_bench_script_parses_its_command_line(name):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+@pytest.mark.parametrize("kind", ["bare", "worker", "durable"])
+def test_floor_apps_answer_the_bench_client(kind):
+    """bench/server.py's floors run as it starts them: every prompt answered (and, but for ``bare``,
+    its websocket message received), with a rate and a CPU figure per prompt."""
+    from bench.server import floor_app
+
+    rates, cpu_ms = floor_app(kind, rounds=1, count=20)
+    assert len(rates) == 1 and rates[0] > 0
+    assert cpu_ms >= 0
