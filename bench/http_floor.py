@@ -113,7 +113,10 @@ def main() -> None:
     port = int(sys.argv[1])
     kind = sys.argv[2] if len(sys.argv) > 2 else "bare"
     with tempfile.TemporaryDirectory(prefix="plexus-floor-") as scratch:
-        app = bare_app() if kind == "bare" else worker_app(Path(scratch) / "jobs.sqlite3" if kind == "durable" else None)
+        if kind == "bare":
+            app = bare_app()
+        else:
+            app = worker_app(Path(scratch) / "jobs.sqlite3" if kind == "durable" else None)
         web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
