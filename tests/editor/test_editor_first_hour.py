@@ -127,21 +127,52 @@ def test_history_entries_show_status_duration_outputs_thumbnail_and_prompt(edito
         set_widget(editor, node_id, name, value)
     prompt_text = editor.eval("app.graph._nodes.filter((n) => n.type === 'CLIPTextEncode')"
                               ".sort((a, b) => a.id - b.id)[0].widgets[0].value")
-    finished_before = len(editor_server.get_json("/history"))
+    finished_before = set(editor_server.get_json("/history"))
     editor.page.click("#btn-queue")
     deadline = time.monotonic() + 120
-    while len(editor_server.get_json("/history")) == finished_before:  # the click's prompt, not an older one
+    while not (new := set(editor_server.get_json("/history")) - finished_before):  # the click's prompt
         assert time.monotonic() < deadline, "the queued prompt did not finish"
         time.sleep(0.05)
     editor.page.click('.tab-button[data-panel="queue-panel"]')
     editor.page.click("#queue-panel .queue-refresh")
-    row = editor.page.wait_for_selector("#queue-panel .queue-row.history.success")
+    row = editor.page.wait_for_selector(f'#queue-panel .queue-row.history.success[data-prompt-id="{new.pop()}"]')
     label = row.query_selector(".queue-label").text_content()
     assert " · success · " in label and label.endswith(" · 1 output")
     assert float(label.split(" · ")[2].removesuffix(" s")) >= 0
     assert "view?filename=plexus-sd3-demo_" in row.query_selector("img.history-thumbnail").get_attribute("src")
     assert row.query_selector(".history-text").get_attribute("title") == prompt_text.strip()
     editor.page.wait_for_function("document.querySelector('img.history-thumbnail').naturalWidth > 0")
+
+
+STALE_RENDER_JS = """async () => {
+  const panel = app.queuePanel;
+  await panel.refresh(); // whatever the page started with has settled
+  const answers = [];
+  const historyCalls = [];
+  const job = (number) => ({prompt: [number, `p${number}`, {}, {}, []], outputs: {},
+                            status: {status_str: "success", completed: true, messages: []}});
+  app.api.getQueue = async () => ({queue_running: [], queue_pending: []});
+  app.api.getHistory = () => new Promise((resolve) => { historyCalls.push(resolve); });
+  const first = panel.refresh(); // a render in flight: its history predates the job below
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const second = panel.refresh(); // asked for after the job finished
+  historyCalls[0]({p1: job(1)});
+  await first;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (historyCalls.length > 1) historyCalls[1]({p1: job(1), p2: job(2)});
+  await second;
+  const labels = [...document.querySelectorAll("#queue-panel .queue-row.history .queue-label")].map((l) => l.textContent);
+  return {historyCalls: historyCalls.length, labels};
+}"""
+
+
+def test_a_refresh_asked_for_during_a_render_shows_newer_data(editor):
+    """The panel refreshes on every status and job end; a refresh asked for while a render is in flight
+    (whose data predates a job that just finished) renders once more instead of sharing the stale one.
+    CI once showed the previous job at the top of the history, because of that sharing."""
+    found = editor.eval(STALE_RENDER_JS)
+    assert found["historyCalls"] == 2
+    assert [label.split(" · ")[0] for label in found["labels"]] == ["#2", "#1"]
 
 
 SLOT_STATE_JS = """([id, name]) => {

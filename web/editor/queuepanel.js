@@ -88,12 +88,20 @@ export class QueuePanel {
   constructor(rootElement, app) {
     this.root = rootElement;
     this.app = app;
-    this.refreshing = null;
+    this.refreshing = null; // the render in flight
+    this.again = null; // one more render, asked for while that one was in flight
   }
 
+  /** Renders the queue and history. A request made while a render is in flight gets one more render
+   * after it (that render's data may predate the request: a job that just finished); requests made
+   * meanwhile share it. The promise settles once the panel shows data fetched after the request. */
   refresh() {
-    this.refreshing ??= this.#render().finally(() => { this.refreshing = null; });
-    return this.refreshing;
+    if (!this.refreshing) {
+      this.refreshing = this.#render().finally(() => { this.refreshing = null; });
+      return this.refreshing;
+    }
+    this.again ??= this.refreshing.catch(() => {}).then(() => { this.again = null; return this.refresh(); });
+    return this.again;
   }
 
   async #render() {
