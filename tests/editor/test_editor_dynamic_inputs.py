@@ -45,8 +45,12 @@ def test_autogrow_and_dynamic_combo_build_run_and_reload(editor, editor_server):
     assert editor.eval(INPUT_NAMES_JS, batch) == ["images.image0", "images.image1", "images.image2"]
 
     editor.eval("app.queuePrompt(0, 1)")
-    saved = wait_for(lambda: sorted(p.name for p in editor_server.output_dir.glob("grown_*.png")),
-                     timeout=60, message="the 16-bit PNGs")
+
+    def both_pngs() -> list[str] | None:  # the node writes them one after the other
+        names = sorted(p.name for p in editor_server.output_dir.glob("grown_*.png"))
+        return names if len(names) >= 2 else None
+
+    saved = wait_for(both_pngs, timeout=60, message="the 16-bit PNGs")
     assert saved == ["grown_00001.png", "grown_00002.png"]
     with open(editor_server.output_dir / saved[0], "rb") as png:
         assert png.read(25)[24] == 16  # IHDR bit depth
