@@ -147,7 +147,6 @@ def test_history_entries_show_status_duration_outputs_thumbnail_and_prompt(edito
 STALE_RENDER_JS = """async () => {
   const panel = app.queuePanel;
   await panel.refresh(); // whatever the page started with has settled
-  const answers = [];
   const historyCalls = [];
   const job = (number) => ({prompt: [number, `p${number}`, {}, {}, []], outputs: {},
                             status: {status_str: "success", completed: true, messages: []}});
